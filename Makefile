@@ -1,0 +1,35 @@
+# sparsegen: `make demo` runs the main job, `make test` runs the test suite. Both bootstrap .venv.
+# Override the torch requirement for GPUs, e.g. `make test TORCH="torch==2.13.0 --index-url ..."`.
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export WANDB_SILENT ?= true
+
+.PHONY: venv demo test bench lint clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m sparsegen.demo
+
+test: $(STAMP)
+	WANDB_MODE=disabled MPLBACKEND=Agg $(BIN)/python -m pytest -q tests notebooks --nbmake
+
+bench: $(STAMP)
+	for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+lint: $(STAMP)
+	$(BIN)/ruff check sparsegen tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache runs wandb lightning_logs

@@ -1,0 +1,1 @@
+"""Distribution metrics for generated jets (JetNet definitions plus sparsity-aware ones)."""

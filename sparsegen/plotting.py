@@ -1,0 +1,96 @@
+"""Plots people would rather look at: jet-image grids, average images (log scale), histograms.
+
+All functions take `Jets` or arrays, draw with matplotlib's object API (no global state) and, given a
+path, save a PNG and close the figure.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+
+
+def _finish(fig: plt.Figure, path: str | os.PathLike | None) -> plt.Figure:
+    if path is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(str(path))), exist_ok=True)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+    return fig
+
+
+def image_grid(images: np.ndarray, extent: float = 0.8, nrows: int = 3, ncols: int = 4, title: str = "",
+               path: str | os.PathLike | None = None) -> plt.Figure:
+    """Grid of single jet images, log colour scale (empty pixels white)."""
+    images = np.asarray(images)
+    n = min(len(images), nrows * ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.2 * ncols, 2.2 * nrows), squeeze=False)
+    positive = images[:n][images[:n] > 0]
+    vmin = float(positive.min()) if positive.size else 1e-4
+    vmax = float(positive.max()) if positive.size else 1.0
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i < n:
+            img = np.ma.masked_where(images[i] <= 0, images[i])
+            ax.imshow(img, origin="lower", extent=(-extent, extent, -extent, extent), cmap="viridis",
+                      norm=LogNorm(vmin=max(vmin, 1e-5), vmax=vmax))
+    if title:
+        fig.suptitle(title)
+    return _finish(fig, path)
+
+
+def average_images(panels: dict[str, np.ndarray], extent: float = 0.8, difference: bool = False,
+                   path: str | os.PathLike | None = None) -> plt.Figure:
+    """Average jet image per panel (log scale); with ``difference`` adds (second − first) / first."""
+    names = list(panels)
+    means = [np.asarray(panels[k]).mean(0) for k in names]
+    ncols = len(names) + (1 if difference and len(names) == 2 else 0)
+    fig, axes = plt.subplots(1, ncols, figsize=(3.6 * ncols, 3.2), squeeze=False)
+    positive = np.concatenate([m[m > 0] for m in means]) if any((m > 0).any() for m in means) else np.ones(1)
+    norm = LogNorm(vmin=max(float(positive.min()), 1e-6), vmax=float(positive.max()))
+    for ax, name, mean in zip(axes[0], names, means):
+        im = ax.imshow(np.ma.masked_where(mean <= 0, mean), origin="lower", norm=norm, cmap="viridis",
+                       extent=(-extent, extent, -extent, extent))
+        ax.set_title(f"{name} (mean)")
+        ax.set_xlabel(r"$\eta'$")
+        ax.set_ylabel(r"$\phi'$")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    if ncols > len(names):
+        a, b = means
+        rel = np.divide(b - a, a, out=np.zeros_like(a), where=a > 0)
+        ax = axes[0, -1]
+        im = ax.imshow(rel, origin="lower", cmap="RdBu_r", vmin=-1, vmax=1, extent=(-extent, extent, -extent, extent))
+        ax.set_title(f"({names[1]} - {names[0]}) / {names[0]}")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    return _finish(fig, path)
+
+
+def histograms(samples: dict[str, np.ndarray], bins: int | Sequence[float] = 50, xlabel: str = "",
+               title: str = "", logy: bool = False, path: str | os.PathLike | None = None,
+               ax: plt.Axes | None = None) -> plt.Figure:
+    """Normalized step histograms of several samples on shared bins."""
+    fig = ax.figure if ax is not None else plt.figure(figsize=(4.8, 3.6))
+    ax = ax or fig.add_subplot(111)
+    values = [np.asarray(v, dtype=np.float64).ravel() for v in samples.values()]
+    values = [v[np.isfinite(v)] for v in values]
+    if isinstance(bins, int):
+        allv = np.concatenate(values) if values else np.zeros(1)
+        lo, hi = np.quantile(allv, [0.001, 0.999]) if allv.size else (0.0, 1.0)
+        bins = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    for (name, _), v in zip(samples.items(), values):
+        ax.hist(v, bins=bins, histtype="step", density=True, label=name, linewidth=1.4)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.legend(frameon=False, fontsize=8)
+    return _finish(fig, path)
