@@ -115,11 +115,19 @@ def write_jetnet(
                 f.create_dataset(key, data=arr, compression="gzip", compression_opts=1)
             for key, value in (attrs or {}).items():
                 f.attrs[key] = _attr_store(value)
-        os.replace(tmp, path)
+        finalize_tmp(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def finalize_tmp(tmp: str, path: str) -> None:
+    """Give a finished temp file the usual permissions (mkstemp makes 0600) and rename it into place."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
 
 
 def read_extra(path: str | os.PathLike, key: str) -> np.ndarray | None:

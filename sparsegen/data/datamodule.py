@@ -1,0 +1,254 @@
+"""`JetDataModule`: generated (cached) or real JetNet jets as points or images for Lightning.
+
+Where the data comes from:
+
+* ``jetnet_dir`` set: real JetNet files ``{type}.hdf5`` / ``{type}150.hdf5`` from that directory (no
+  download; validated like our own files);
+* otherwise Pythia8 + FastJet jets generated in ``prepare_data`` into ``data_dir`` (default
+  ``physics_data/cache``, overridden by the ``SPARSEGEN_DATA`` environment variable), one file per class,
+  named by every generation parameter (``g_p30_n10000_s0_<settings-hash>.h5``) and reused when present.
+
+Batches are dicts: points → ``particles`` (B,P,3) normalized, ``mask`` (B,P) bool, ``label`` (B,),
+``jet_features`` (B,5); images → ``images`` (B,1,H,W) normalized, ``label``, ``jet_features``.
+
+Normalization (invertible, fitted on the training split, stored with models via ``state_dict``):
+points: each feature standardized over real particles, x' = (x - mean) / std, padded slots stay exactly 0;
+images: intensities divided by a constant ``image_scale`` (default: the 99.9th percentile of non-zero
+training pixels), so zeros stay zeros.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from sparsegen.data.generate import GenerationConfig, generate
+from sparsegen.data.io import JET_TYPES, jetnet_path
+from sparsegen.errors import SparsegenInputError
+from sparsegen.jets import Jets
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "physics_data" / "cache"
+
+
+def data_dir(path: str | os.PathLike | None = None) -> Path:
+    """The cache folder: ``path`` if given, else ``$SPARSEGEN_DATA``, else ``physics_data/cache``."""
+    return Path(path or os.environ.get("SPARSEGEN_DATA") or DEFAULT_DATA_DIR)
+
+
+def cached_jets_path(cfg: GenerationConfig, num_jets: int, folder: str | os.PathLike | None = None) -> Path:
+    """Cache file of a generation (every parameter is in the name or in the settings hash)."""
+    return data_dir(folder) / f"{cfg.jet_type}_p{cfg.num_particles}_n{num_jets}_s{cfg.seed}_{cfg.key()}.h5"
+
+
+def load_or_generate(jet_type: str, num_jets: int, num_particles: int = 30, seed: int = 0,
+                     folder: str | os.PathLike | None = None, workers: int = 1, progress: bool = True) -> Jets:
+    """Generated jets of one class from the cache, generating them first when missing."""
+    cfg = GenerationConfig(jet_type=jet_type, num_particles=num_particles, seed=seed)
+    path = cached_jets_path(cfg, num_jets, folder)
+    if not path.exists():
+        generate(cfg, num_jets, path, workers=workers, progress=progress)
+    return Jets.load(path)
+
+
+@dataclass
+class Normalizer:
+    """Invertible feature scaling (see the module docstring)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    image_scale: float = 1.0
+
+    @classmethod
+    def fit(cls, jets: Jets, image_scale: float | None = None, images: np.ndarray | None = None) -> "Normalizer":
+        real = jets.particles[jets.mask]
+        mean = real.mean(0) if len(real) else np.zeros(3, np.float32)
+        std = real.std(0) if len(real) else np.ones(3, np.float32)
+        std = np.where(std > 0, std, 1.0)
+        if image_scale is None and images is not None and (images > 0).any():
+            image_scale = float(np.percentile(images[images > 0], 99.9))
+        return cls(mean.astype(np.float32), std.astype(np.float32), float(image_scale or 1.0))
+
+    def points(self, particles: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        mean, std = torch.as_tensor(self.mean, device=particles.device), torch.as_tensor(self.std, device=particles.device)
+        return torch.where(mask[..., None], (particles - mean) / std, torch.zeros_like(particles))
+
+    def points_inverse(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        mean, std = torch.as_tensor(self.mean, device=x.device), torch.as_tensor(self.std, device=x.device)
+        return torch.where(mask[..., None], x * std + mean, torch.zeros_like(x))
+
+    def images(self, images: torch.Tensor) -> torch.Tensor:
+        return images / self.image_scale
+
+    def images_inverse(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.image_scale
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "image_scale": self.image_scale}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> "Normalizer":
+        return cls(np.asarray(state["mean"], np.float32), np.asarray(state["std"], np.float32), float(state["image_scale"]))
+
+
+class JetDataset(Dataset):
+    """Tensors of one split; items are dicts (see the module docstring)."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.tensors = tensors
+        self.length = len(next(iter(tensors.values())))
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: v[i] for k, v in self.tensors.items()}
+
+
+class JetDataModule(pl.LightningDataModule):
+    """Jets of one or more classes, split 0.7 / 0.15 / 0.15 with a seed, as points or images."""
+
+    def __init__(
+        self,
+        jet_types: str | Sequence[str] = "g",
+        num_jets: int = 10000,
+        num_particles: int = 30,
+        representation: Literal["points", "images"] = "points",
+        npix: int = 32,
+        extent: float = 0.8,
+        preprocess_images: bool = True,
+        data_dir: str | None = None,
+        jetnet_dir: str | None = None,
+        seed: int = 0,
+        split: Sequence[float] = (0.7, 0.15, 0.15),
+        batch_size: int = 128,
+        num_workers: int = 0,
+        generation_workers: int = 1,
+        normalize: bool = True,
+        image_scale: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        types = [jet_types] if isinstance(jet_types, str) else list(jet_types)
+        for t in types:
+            if t not in JET_TYPES:
+                raise SparsegenInputError("jet_types", f"unknown jet type '{t}' (one of {', '.join(JET_TYPES)})")
+        if representation not in ("points", "images"):
+            raise SparsegenInputError("representation", f"must be 'points' or 'images', got '{representation}'")
+        if len(split) != 3 or abs(sum(split) - 1.0) > 1e-6 or min(split) < 0:
+            raise SparsegenInputError("split", f"must be three non-negative fractions summing to 1, got {list(split)}")
+        if num_jets < 3:
+            raise SparsegenInputError("num_jets", f"must be >= 3, got {num_jets}")
+        self.jet_types = types
+        self.num_jets = num_jets
+        self.num_particles = num_particles
+        self.representation = representation
+        self.npix, self.extent, self.preprocess_images = npix, extent, preprocess_images
+        self.data_dir = data_dir
+        self.jetnet_dir = jetnet_dir
+        self.seed = seed
+        self.split = tuple(split)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.generation_workers = generation_workers
+        self.normalize = normalize
+        self.image_scale = image_scale
+        self.normalizer: Normalizer | None = None
+        self.splits: dict[str, Jets] = {}
+        self.datasets: dict[str, JetDataset] = {}
+
+    # ----------------------------------------------------------------- files
+    def files(self) -> list[Path]:
+        """One file per class: real JetNet files or the generation cache."""
+        if self.jetnet_dir:
+            return [jetnet_path(self.jetnet_dir, t, self.num_particles) for t in self.jet_types]
+        return [
+            cached_jets_path(GenerationConfig(t, num_particles=self.num_particles, seed=self.seed), self.num_jets,
+                             self.data_dir)
+            for t in self.jet_types
+        ]
+
+    def prepare_data(self) -> None:
+        """Generate missing cache files (real JetNet files must already be there)."""
+        for t, path in zip(self.jet_types, self.files()):
+            if path.exists():
+                continue
+            if self.jetnet_dir:
+                raise SparsegenInputError(str(path), "JetNet file not found (download it from Zenodo into jetnet_dir)")
+            cfg = GenerationConfig(t, num_particles=self.num_particles, seed=self.seed)
+            generate(cfg, self.num_jets, path, workers=self.generation_workers)
+
+    def load_jets(self) -> Jets:
+        """All jets of the configured classes (``num_jets`` per class), before the split."""
+        parts = []
+        for t, path in zip(self.jet_types, self.files()):
+            jets = Jets.load(path, jet_types=[t] if self.jetnet_dir else None)
+            if len(jets) < self.num_jets:
+                raise SparsegenInputError(str(path), f"has {len(jets)} jets of class {t}, {self.num_jets} requested")
+            parts.append(jets[: self.num_jets].truncate(self.num_particles))
+        return Jets.concat(parts)
+
+    # ------------------------------------------------------------------ setup
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        jets = self.load_jets()
+        order = np.random.default_rng(self.seed).permutation(len(jets))
+        n_train = int(round(self.split[0] * len(jets)))
+        n_val = int(round(self.split[1] * len(jets)))
+        idx = {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+        self.splits = {name: jets[np.sort(i)] for name, i in idx.items()}
+        train_images = self.images_of(self.splits["train"]) if self.representation == "images" else None
+        if self.normalize:
+            self.normalizer = Normalizer.fit(self.splits["train"], self.image_scale, train_images)
+        else:
+            self.normalizer = Normalizer(np.zeros(3, np.float32), np.ones(3, np.float32), 1.0)
+        self.datasets = {name: self._tensors(split) for name, split in self.splits.items()}
+
+    def images_of(self, jets: Jets) -> np.ndarray:
+        """Images of ``jets`` with this module's pixelization settings (N, H, W)."""
+        return jets.to_images(self.npix, self.extent, self.preprocess_images)
+
+    def _tensors(self, jets: Jets) -> JetDataset:
+        assert self.normalizer is not None
+        out = {"label": torch.as_tensor(jets.labels), "jet_features": torch.as_tensor(jets.jet_features)}
+        if self.representation == "points":
+            mask = torch.as_tensor(jets.mask)
+            out["particles"] = self.normalizer.points(torch.as_tensor(jets.particles), mask)
+            out["mask"] = mask
+        else:
+            out["images"] = self.normalizer.images(torch.as_tensor(self.images_of(jets)))[:, None]
+        return JetDataset(out)
+
+    def real_jets(self, split: str = "test") -> Jets:
+        """Un-normalized real jets of a split (for metrics)."""
+        if not self.splits:
+            self.setup()
+        return self.splits[split]
+
+    # ------------------------------------------------------------ dataloaders
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        if not self.datasets:
+            self.setup()
+        gen = torch.Generator().manual_seed(self.seed)
+        return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle, drop_last=shuffle and
+                          len(self.datasets[name]) > self.batch_size, num_workers=self.num_workers, generator=gen,
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", False)

@@ -1,0 +1,31 @@
+"""Shared fixtures: small real Pythia8+FastJet samples, generated once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def pythia_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pythia")
+
+
+@pytest.fixture(scope="session")
+def pythia_file(pythia_dir: Path):
+    """``pythia_file(jet_type, num_jets, num_particles=30, seed=0)`` → path of a generated file (cached)."""
+    from sparsegen.data.generate import GenerationConfig, generate
+
+    def make(jet_type: str, num_jets: int, num_particles: int = 30, seed: int = 0) -> Path:
+        path = pythia_dir / f"{jet_type}_{num_jets}_{num_particles}_{seed}.h5"
+        if not path.exists():
+            generate(GenerationConfig(jet_type, num_particles=num_particles, seed=seed), num_jets, path,
+                     workers=1, progress=False)
+        return path
+
+    return make
