@@ -1,0 +1,15 @@
+"""Sparse neural-network layers: sparse images and convolutions. See ``docs/sparse_layers.md``."""
+
+from sparsegen.nn.rulebook import Rulebook
+from sparsegen.nn.sparse import SparseConv2d, SparseImage, SparseInverseConv2d, SubmanifoldConv2d, rulebook_conv
+from sparsegen.nn.sparse_ops import (
+    SparseActivation,
+    SparseBatchNorm,
+    SparseFeatureWise,
+    SparseGlobalPool,
+    SparseLayerNorm,
+    SparseLeakyReLU,
+    SparseReLU,
+    SparseToDense,
+    sparse_global_pool,
+)
