@@ -13,3 +13,4 @@ from sparsegen.nn.sparse_ops import (
     SparseToDense,
     sparse_global_pool,
 )
+from sparsegen.nn.sparsity_invariant import SparsityInvariantConv2d
