@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--shard", default="0/1", help="I/N: make only the I-th of N contiguous parts (merge them later)")
     gen.add_argument("--pt-min", type=float, default=800.0)
     gen.add_argument("--pt-max", type=float, default=1600.0)
-    gen.add_argument("--chunk-size", type=int, default=250, help="jets per seeded chunk (part of the seed scheme)")
+    gen.add_argument("--chunk-size", type=int, default=500, help="jets per seeded chunk (part of the seed scheme)")
     gen.add_argument("--pythia", action="append", default=[], metavar="SETTING",
                      help="extra Pythia setting, e.g. 'PhaseSpace:pTHatMin = 500.' (repeatable)")
     gen.add_argument("--no-progress", action="store_true")

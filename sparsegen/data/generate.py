@@ -56,7 +56,7 @@ class GenerationConfig:
     jet_radius: float = 0.8
     match_dr: float = 0.4
     jets_per_event: int = 2
-    chunk_size: int = 250
+    chunk_size: int = 500
     events_per_batch: int = 100
     extra_settings: tuple[str, ...] = field(default_factory=tuple)
 
