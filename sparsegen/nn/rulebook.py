@@ -12,7 +12,7 @@ nn.Conv2d's cross-correlation ``out[o] = sum_k W[k]^T in[o * stride - padding + 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -33,6 +33,11 @@ class Rulebook:
         num_out: number of output rows M_out.
         identity_offset: for submanifold rulebooks the centre offset, whose pairs are (i, i) for every
             row and are *not* stored in ``in_rows``/``out_rows`` (the conv applies it as a plain matmul).
+        offsets: (K',) the kernel offsets with at least one stored pair.
+        in_table, out_table: (K', L) the same pairs as a padded table, one row per offset in ``offsets``
+            (L = the largest count); padding points one past the end (row ``num_in`` / ``num_out``), a
+            zero row when gathering and a discarded row when scattering. This lets the conv run all
+            offsets as one ``bmm`` instead of one small matmul per offset.
     """
 
     in_rows: Tensor
@@ -41,6 +46,26 @@ class Rulebook:
     num_in: int
     num_out: int
     identity_offset: int | None = None
+    offsets: Tensor = field(init=False, repr=False)
+    in_table: Tensor = field(init=False, repr=False)
+    out_table: Tensor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        dev = self.in_rows.device
+        used = [k for k, c in enumerate(self.counts) if c > 0]
+        width = max((self.counts[k] for k in used), default=0)
+        in_t = torch.full((len(used), width), self.num_in, dtype=torch.long, device=dev)
+        out_t = torch.full((len(used), width), self.num_out, dtype=torch.long, device=dev)
+        if used:
+            counts = torch.tensor([self.counts[k] for k in used], device=dev)
+            row = torch.repeat_interleave(torch.arange(len(used), device=dev), counts)
+            start = torch.cumsum(counts, 0) - counts
+            col = torch.arange(self.in_rows.numel(), device=dev) - start[row]
+            in_t[row, col] = self.in_rows
+            out_t[row, col] = self.out_rows
+        object.__setattr__(self, "offsets", torch.tensor(used, dtype=torch.long, device=dev))
+        object.__setattr__(self, "in_table", in_t)
+        object.__setattr__(self, "out_table", out_t)
 
     @property
     def num_pairs(self) -> int:
@@ -103,21 +128,30 @@ def _pairs_from_table(rows: Tensor, cols: Tensor) -> tuple[Tensor, Tensor, tuple
 def submanifold_rulebook(
     coords: Tensor, keys: Tensor, lookup: KeyLookup, spatial_shape: tuple[int, int, int], kernel_size: int
 ) -> Rulebook:
-    """Rulebook of a submanifold conv: outputs = inputs; input site = output site + (ky - p, kx - p), p = k // 2."""
+    """Rulebook of a submanifold conv: outputs = inputs; input site = output site + (ky - p, kx - p), p = k // 2.
+
+    Only half of the offsets are looked up: if input i feeds output o through displacement δ, then o
+    feeds i through −δ (offset K−1−k), so the second half of the pairs is the first half swapped. The
+    centre offset (δ = 0) pairs every site with itself and is left implicit.
+    """
     if kernel_size % 2 != 1:
         raise ValueError(f"submanifold convolution needs an odd kernel size, got {kernel_size}")
     _, h, w = spatial_shape
     m = coords.shape[0]
     p = kernel_size // 2
+    centre = (kernel_size * kernel_size) // 2
     ky, kx = kernel_offsets(kernel_size, coords.device)
-    dy, dx = (ky - p)[:, None], (kx - p)[:, None]
+    dy, dx = (ky[:centre] - p)[:, None], (kx[:centre] - p)[:, None]
     ny = coords[None, :, 1] + dy
     nx = coords[None, :, 2] + dx
     inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
     query = torch.where(inside, keys[None, :] + dy * w + dx, -1)
-    centre = (kernel_size * kernel_size) // 2
-    query[centre] = -1  # identity pairs are implicit
-    in_rows, out_rows, counts = _pairs_from_table(lookup(query), torch.arange(m, device=coords.device)[None, :])
+    in_half, out_half, counts_half = _pairs_from_table(lookup(query), torch.arange(m, device=coords.device)[None, :])
+    in_groups, out_groups = in_half.split(counts_half), out_half.split(counts_half)
+    # offsets 0..centre-1 as found, centre implicit, centre+1..K-1 mirror centre-1..0 with roles swapped
+    in_rows = torch.cat([in_half, *reversed(out_groups)]) if m and centre else in_half
+    out_rows = torch.cat([out_half, *reversed(in_groups)]) if m and centre else out_half
+    counts = (*counts_half, 0, *reversed(counts_half))
     return Rulebook(in_rows, out_rows, counts, m, m, identity_offset=centre)
 
 

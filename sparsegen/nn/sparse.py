@@ -220,20 +220,25 @@ class SparseImage:
 def rulebook_conv(features: Tensor, weight: Tensor, rulebook: Rulebook, transpose: bool = False) -> Tensor:
     """Apply ``weight`` (K, C_in, C_out) along a rulebook: ``out[o] += W[k]^T in[i]`` for (i, o) in R_k.
 
-    With ``transpose`` the pairs run backwards (``out[i] += W[k]^T in[o]``), the adjoint scatter pattern
-    used by :class:`SparseInverseConv2d`. Returns (num_out, C_out) (num_in rows when transposed).
+    All offsets at once: gather the padded (K', L) table of input rows → (K', L, C_in), one ``bmm`` with
+    the (K', C_in, C_out) weights, ``index_add`` into the output rows (padding reads a zero row and
+    writes a discarded row). With ``transpose`` the pairs run backwards (``out[i] += W[k]^T in[o]``),
+    the adjoint used by :class:`SparseInverseConv2d`. Returns (num_out, C_out) (num_in when transposed).
     """
-    src, dst = (rulebook.out_rows, rulebook.in_rows) if transpose else (rulebook.in_rows, rulebook.out_rows)
+    src, dst = (rulebook.out_table, rulebook.in_table) if transpose else (rulebook.in_table, rulebook.out_table)
     n_dst = rulebook.num_in if transpose else rulebook.num_out
+    c_out = weight.shape[2]
     if rulebook.identity_offset is not None:
         out = features @ weight[rulebook.identity_offset]
     else:
-        out = features.new_zeros(n_dst, weight.shape[2])
+        out = features.new_zeros(n_dst, c_out)
     if src.numel() == 0:
         return out
-    gathered = features.index_select(0, src)
-    parts = [g @ weight[k] for k, g in enumerate(gathered.split(rulebook.counts)) if rulebook.counts[k] > 0]
-    return out.index_add(0, dst, torch.cat(parts) if len(parts) > 1 else parts[0])
+    padded = torch.cat([features, features.new_zeros(1, features.shape[1])])
+    gathered = padded.index_select(0, src.flatten()).view(*src.shape, features.shape[1])
+    contrib = torch.bmm(gathered, weight.index_select(0, rulebook.offsets)).view(-1, c_out)
+    out = torch.cat([out, out.new_zeros(1, c_out)]).index_add(0, dst.flatten(), contrib)
+    return out[:n_dst]
 
 
 # ------------------------------------------------------------------- modules
