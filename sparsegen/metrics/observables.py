@@ -1,6 +1,18 @@
-"""Jet kinematics from relative particle coordinates (shared by `Jets` and the metrics)."""
+"""Jet observables from relative particle coordinates (shared by `Jets` and the metrics).
+
+Particles are massless and given as (etarel, phirel, ptrel); 4-vectors are
+px = ptrel cos(phi), py = ptrel sin(phi), pz = ptrel sinh(eta), E = ptrel cosh(eta), so jet pt and mass
+come out in units of the jet pT (JetNet's relative jet features, computed without coffea).
+"""
 
 from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -25,3 +37,137 @@ def jet_kinematics(particles: np.ndarray, mask: np.ndarray | None = None) -> tup
     mass = np.sqrt(np.clip(m2, 0.0, None))
     jet_eta = np.arcsinh(np.divide(pz, jet_pt, out=np.zeros_like(pz), where=jet_pt > 0))
     return e, jet_pt, jet_eta, mass
+
+
+def as_particles(jets: Any, mask: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """(particles (N,P,3) float32 or float64, mask (N,P) bool) from `Jets`, a Tensor or an ndarray.
+
+    Arrays with 4 features are read as JetNet's [etarel, phirel, ptrel, mask]. Without a mask, particles
+    with ptrel != 0 are real. Masked slots are zeroed.
+    """
+    if hasattr(jets, "particles") and hasattr(jets, "mask"):
+        x, m = np.asarray(jets.particles), np.asarray(jets.mask, bool)
+    else:
+        x = jets.detach().cpu().numpy() if hasattr(jets, "detach") else np.asarray(jets)
+        if x.ndim != 3 or x.shape[-1] not in (3, 4):
+            raise ValueError(f"particles must have shape (N, P, 3) or (N, P, 4), got {x.shape}")
+        if mask is not None:
+            m = mask.detach().cpu().numpy() if hasattr(mask, "detach") else np.asarray(mask)
+            m = m.reshape(x.shape[:2]).astype(bool)
+        elif x.shape[-1] == 4:
+            m = x[..., 3] > 0.5
+        else:
+            m = x[..., 2] != 0
+        x = x[..., :3]
+    x = np.where(m[..., None], x, 0.0).astype(np.result_type(x.dtype, np.float32), copy=False)
+    return x, m
+
+
+def jet_mass(particles: Any, mask: Any = None) -> np.ndarray:
+    """Relative jet mass m_jet / pT_jet (N,) float64, as JetNet's ``jet_features(...)["mass"]``."""
+    x, m = as_particles(particles, mask)
+    return jet_kinematics(x, m)[3]
+
+
+def jet_pt(particles: Any, mask: Any = None) -> np.ndarray:
+    """Relative jet pT (N,) float64 (1 when all particles of the jet are kept)."""
+    x, m = as_particles(particles, mask)
+    return jet_kinematics(x, m)[1]
+
+
+def multiplicity(particles: Any, mask: Any = None) -> np.ndarray:
+    """Number of real particles per jet (N,) int64."""
+    return as_particles(particles, mask)[1].sum(1).astype(np.int64)
+
+
+def nsubjettiness(particles: Any, mask: Any = None, n_max: int = 3, beta: float = 1.0,
+                  r0: float = 0.8) -> np.ndarray:
+    """N-subjettiness tau_1..tau_{n_max} (N, n_max) float64 with exclusive-kT axes.
+
+    tau_N = sum_i pt_i min_k dR_ik^beta / (sum_i pt_i r0^beta) (fastjet-contrib ``NormalizedMeasure``),
+    dR^2 = (y_axis - eta_i)^2 + dphi^2. Axes are FastJet's exclusive kT jets (R = max allowable, E-scheme,
+    as contrib's ``KT_Axes``); the N=1 axis is the jet 4-momentum. Jets with <= N particles have tau_N = 0.
+    """
+    x, m = as_particles(particles, mask)
+    x = x.astype(np.float64)
+    eta, phi, pt = x[..., 0], x[..., 1], np.where(m, x[..., 2], 0.0)
+    n_jets = len(x)
+    counts = m.sum(1)
+    p4 = _four_vectors(x, m)
+    norm = pt.sum(1) * r0**beta
+    taus = np.zeros((n_jets, n_max))
+    for n in range(1, n_max + 1):
+        idx = np.flatnonzero(counts > n)
+        if idx.size == 0:
+            continue
+        if n == 1:
+            axes = p4[idx].sum(1, keepdims=True)
+        else:
+            axes = _exclusive_kt_axes(p4[idx], m[idx], n)
+        y_ax, phi_ax = _rapidity_phi(axes)
+        dphi = _wrap(phi[idx, :, None] - phi_ax[:, None, :])
+        dr2 = (eta[idx, :, None] - y_ax[:, None, :]) ** 2 + dphi**2
+        dmin = np.min(dr2, axis=-1) ** (beta / 2)
+        taus[idx, n - 1] = (pt[idx] * dmin).sum(1) / norm[idx]
+    return taus
+
+
+def tau_ratios(particles: Any, mask: Any = None, beta: float = 1.0, r0: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+    """(tau21, tau32) per jet (N,) each; a ratio with a zero denominator is 0."""
+    taus = nsubjettiness(particles, mask, n_max=3, beta=beta, r0=r0)
+    return _safe_ratio(taus[:, 1], taus[:, 0]), _safe_ratio(taus[:, 2], taus[:, 1])
+
+
+def _safe_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
+
+
+def _wrap(dphi: np.ndarray) -> np.ndarray:
+    return (dphi + np.pi) % (2 * np.pi) - np.pi
+
+
+def _four_vectors(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """(N, P, 4) [px, py, pz, E] of massless particles (zero for masked slots)."""
+    eta, phi, pt = x[..., 0], x[..., 1], np.where(m, x[..., 2], 0.0)
+    return np.stack([pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), pt * np.cosh(eta)], axis=-1)
+
+
+def _rapidity_phi(p4: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rapidity and phi of (..., 4) [px, py, pz, E] vectors."""
+    px, py, pz, e = p4[..., 0], p4[..., 1], p4[..., 2], p4[..., 3]
+    y = 0.5 * np.log(np.clip(e + pz, 1e-300, None) / np.clip(e - pz, 1e-300, None))
+    return y, np.arctan2(py, px)
+
+
+def _exclusive_kt_axes(p4: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """(B, n, 4) exclusive kT jets of each jet's particles via FastJet (needs > n particles per jet)."""
+    import awkward as ak
+    import fastjet
+
+    counts = mask.sum(1)
+    flat = p4[mask]
+    events = ak.zip({k: ak.unflatten(flat[:, i], counts) for i, k in enumerate(("px", "py", "pz", "E"))})
+    jetdef = fastjet.JetDefinition(fastjet.kt_algorithm, fastjet.JetDefinition.max_allowable_R)
+    with warnings.catch_warnings(), _quiet_stdout():
+        warnings.simplefilter("ignore")  # fastjet warns about exclusive jets for every algorithm
+        jets = fastjet.ClusterSequence(events, jetdef).exclusive_jets(n_jets=n)
+    return np.stack([ak.to_numpy(jets[k]) for k in ("px", "py", "pz", "E")], axis=-1)
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence FastJet's C++ banner (printed once, on the first clustering) at the file-descriptor level."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
