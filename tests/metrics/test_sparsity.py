@@ -1,0 +1,87 @@
+"""Sparsity-aware metrics: they must see a generator that fills empty pixels with small noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sparsegen.jets import Jets
+from sparsegen.metrics.distances import w1m
+from sparsegen.metrics.sparsity import (
+    _active_log_intensities,
+    _gather,
+    as_images,
+    occupancy,
+    occupancy_map,
+    occupancy_map_difference,
+    w1_multiplicity,
+    w1_occupancy,
+    w1_pixel_intensity,
+    w1_tau21,
+    w1_tau32,
+    zero_fraction,
+)
+
+SMALL = {"num_eval_samples": 3_000, "num_batches": 3}
+
+
+def test_occupancy_and_zero_fraction() -> None:
+    images = np.zeros((2, 4, 4), np.float32)
+    images[0, 0, :2] = [0.5, 1e-7]  # 1e-7 is below the default threshold: not active, but not zero either
+    images[1, 1, 1] = 0.2
+    np.testing.assert_allclose(occupancy(images), [1 / 16, 1 / 16])
+    np.testing.assert_allclose(occupancy(images, threshold=0.0), [2 / 16, 1 / 16])
+    assert zero_fraction(images) == pytest.approx(29 / 32)
+    assert occupancy_map(images)[0, 0] == 0.5 and occupancy_map(images)[1, 1] == 0.5
+
+
+def test_as_images_paths(real_jets) -> None:
+    jets = real_jets[:10]
+    pix = as_images(jets)
+    np.testing.assert_array_equal(pix, jets.to_images())
+    with_images = Jets.from_images(pix)
+    assert as_images(with_images) is with_images.images or np.array_equal(as_images(with_images), pix)
+    assert as_images(pix[:, None]).shape == (10, 32, 32)
+
+
+def test_gather_matches_naive() -> None:
+    rng = np.random.default_rng(0)
+    images = np.where(rng.random((20, 5, 5)) < 0.3, rng.random((20, 5, 5)), 0.0).astype(np.float32)
+    vals, offsets, counts = _active_log_intensities(images, 0.0)
+    idx = rng.choice(20, size=50)
+    naive = np.concatenate([np.log10(images[i][images[i] > 0].astype(np.float64)) for i in idx])
+    np.testing.assert_allclose(_gather(vals, offsets, counts, idx), naive)
+
+
+def _noisy(images: np.ndarray, amplitude: float, seed: int = 0) -> np.ndarray:
+    noise = np.random.default_rng(seed).uniform(0, amplitude, images.shape).astype(np.float32)
+    return np.where(images > 0, images, noise)
+
+
+def test_noise_in_empty_pixels_is_detected(real_jets, real_jets_2) -> None:
+    real_img, other_img = real_jets.to_images(), real_jets_2.to_images()
+    noisy_img = _noisy(other_img, 1e-4)
+    clean = Jets.from_images(other_img)
+    noisy = Jets.from_images(noisy_img)
+    # mass on the 30 hardest particles barely moves (the JetNet convention for particle-level metrics)
+    m_clean = w1m(real_jets, clean.truncate(30), **SMALL)[0]
+    m_noisy = w1m(real_jets, noisy.truncate(30), **SMALL)[0]
+    assert abs(m_noisy - m_clean) < 0.25 * m_clean + 1e-3
+    # the sparsity metrics light up
+    occ_truth, occ_noisy = w1_occupancy(real_img, other_img, **SMALL)[0], w1_occupancy(real_img, noisy_img, **SMALL)[0]
+    assert occ_noisy > 0.5 and occ_noisy > 100 * occ_truth
+    pix_truth = w1_pixel_intensity(real_img, other_img, **SMALL)[0]
+    pix_noisy = w1_pixel_intensity(real_img, noisy_img, **SMALL)[0]
+    assert pix_noisy > 20 * pix_truth
+    map_truth = occupancy_map_difference(real_img, other_img, **SMALL)[0]
+    assert occupancy_map_difference(real_img, noisy_img, **SMALL)[0] > 10 * map_truth
+    mult_truth = w1_multiplicity(real_jets, Jets.from_images(real_img[:2500]), **SMALL)[0]
+    assert w1_multiplicity(real_jets, noisy, **SMALL)[0] > 20 * mult_truth
+    assert zero_fraction(real_img) > 0.9 and zero_fraction(noisy_img) < 0.01
+
+
+def test_tau_metrics_see_substructure(make_jets, real_jets, real_jets_2) -> None:
+    one_prong = make_jets(3000, seed=9, two_prong_fraction=0.0)
+    truth21, truth32 = w1_tau21(real_jets, real_jets_2, **SMALL)[0], w1_tau32(real_jets, real_jets_2, **SMALL)[0]
+    assert w1_tau21(real_jets, one_prong, **SMALL)[0] > 5 * truth21
+    assert w1_tau32(real_jets, one_prong, **SMALL)[0] > 2 * truth32
