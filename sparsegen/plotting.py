@@ -7,14 +7,14 @@ path, save a PNG and close the figure.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import LogNorm
 
 
 def _finish(fig: plt.Figure, path: str | os.PathLike | None) -> plt.Figure:
@@ -94,3 +94,73 @@ def histograms(samples: dict[str, np.ndarray], bins: int | Sequence[float] = 50,
         ax.set_title(title)
     ax.legend(frameon=False, fontsize=8)
     return _finish(fig, path)
+
+
+def _panels(n: int, width: float = 4.4, height: float = 3.4) -> tuple[plt.Figure, np.ndarray]:
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+    return fig, axes[0]
+
+
+def _log_bins(values: Sequence[np.ndarray], bins: int = 50) -> np.ndarray:
+    positive = np.concatenate([np.asarray(v)[np.asarray(v) > 0] for v in values] or [np.ones(1)])
+    if positive.size == 0:
+        positive = np.ones(1)
+    lo, hi = np.log10(positive.min()), np.log10(positive.max())
+    return np.logspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+
+
+def evaluation_plots(out_dir: str | os.PathLike, samples: dict[str, dict[str, np.ndarray]], extent: float = 0.8,
+                     threshold: float = 0.0) -> list[str]:
+    """Real-vs-generated PNGs for ``sparsegen evaluate``; returns the written paths.
+
+    ``samples`` maps a label ("real", "generated") to arrays: mass, pt, multiplicity (per jet), etarel,
+    phirel, ptrel (per particle), tau21, tau32 (per jet) and images (N, H, W). Writes mass.png, pt.png,
+    multiplicity.png, particle_features.png, nsubjettiness.png, pixel_intensity.png,
+    average_images.png (log scale, with the relative difference) and image_grid_<label>.png.
+    """
+    out = os.fspath(out_dir)
+    os.makedirs(out, exist_ok=True)
+    names = list(samples)
+    written: list[str] = []
+
+    def save(fig: plt.Figure, name: str) -> None:
+        path = os.path.join(out, name)
+        _finish(fig, path)
+        written.append(path)
+
+    def pick(key: str) -> dict[str, np.ndarray]:
+        return {k: samples[k][key] for k in names}
+
+    for key, label in (("mass", r"relative jet mass $m/p_T$"), ("pt", r"relative jet $p_T$")):
+        save(histograms(pick(key), xlabel=label), f"{key}.png")
+    mult = pick("multiplicity")
+    top = max(int(np.max(v)) if len(v) else 0 for v in mult.values())
+    save(histograms(mult, bins=np.arange(-0.5, top + 1.5, 1.0), xlabel="particle multiplicity"), "multiplicity.png")
+
+    fig, axes = _panels(3)
+    histograms(pick("etarel"), xlabel=r"particle $\eta^{rel}$", ax=axes[0])
+    histograms(pick("phirel"), xlabel=r"particle $\phi^{rel}$", ax=axes[1])
+    pts = pick("ptrel")
+    histograms(pts, bins=_log_bins(list(pts.values())), xlabel=r"particle $p_T^{rel}$", logy=True, ax=axes[2])
+    axes[2].set_xscale("log")
+    save(fig, "particle_features.png")
+
+    fig, axes = _panels(2)
+    histograms(pick("tau21"), bins=np.linspace(0, 1.2, 49), xlabel=r"$\tau_{21}$", ax=axes[0])
+    histograms(pick("tau32"), bins=np.linspace(0, 1.2, 49), xlabel=r"$\tau_{32}$", ax=axes[1])
+    save(fig, "nsubjettiness.png")
+
+    images = pick("images")
+    active = {}
+    for k, img in images.items():
+        zero = float((img == 0).mean())
+        active[f"{k} (zero pixels {100 * zero:.1f}%)"] = img[img > threshold]
+    fig = histograms(active, bins=_log_bins(list(active.values())), xlabel="pixel intensity (ptrel), active pixels",
+                     logy=True)
+    fig.axes[0].set_xscale("log")
+    save(fig, "pixel_intensity.png")
+
+    save(average_images(images, extent=extent, difference=len(names) == 2), "average_images.png")
+    for k, img in images.items():
+        save(image_grid(img, extent=extent, title=f"{k} jets"), f"image_grid_{k.replace(' ', '_')}.png")
+    return written

@@ -1,0 +1,143 @@
+"""The report: python API, truth floor, image-model outputs, and the `sparsegen evaluate` CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+from sparsegen.cli import main
+from sparsegen.errors import SparsegenInputError
+from sparsegen.jets import Jets
+from sparsegen.metrics import evaluate as evaluate_api
+from sparsegen.metrics.evaluate import (
+    METRIC_NAMES,
+    EvalSettings,
+    evaluate,
+    hardest,
+    split_samples,
+    write_json_atomic,
+)
+
+TINY = EvalSettings(num_eval_samples=1_000, num_batches=3, fpd_min_samples=300, fpd_max_samples=600,
+                    fpd_num_batches=4, fpd_num_points=4, kpd_num_batches=4, kpd_batch_size=300,
+                    classifier_max_jets=600, classifier_epochs=5)
+
+
+def _smeared(jets: Jets, sigma: float = 0.1) -> Jets:
+    x = jets.particles.copy()
+    x[..., 0] += np.random.default_rng(0).normal(0, sigma, x[..., 0].shape)
+    x[~jets.mask] = 0
+    return Jets(x, jets.mask)
+
+
+def _check_schema(metrics: dict) -> None:
+    for row in (metrics, metrics["truth_floor"]):
+        assert set(METRIC_NAMES) <= set(row)
+        for name, entry in row.items():
+            if name != "truth_floor":
+                assert set(entry) == {"value", "error"}, name
+    json.dumps(metrics, allow_nan=False)
+
+
+def test_split_is_disjoint_and_sized(real_jets) -> None:
+    gen = real_jets[:700]
+    a, b, g = split_samples(real_jets[:2000], gen, num_jets=None, seed=0)
+    assert len(a) == len(b) == len(g) == 700
+    keys = lambda j: {p.tobytes() for p in j.particles}
+    assert not keys(a) & keys(b)
+    with pytest.raises(SparsegenInputError, match="at least"):
+        split_samples(real_jets[:60], gen, seed=0)
+
+
+def test_truth_floor_and_bad_generator(real_jets) -> None:
+    real = real_jets[:1600]
+    good = evaluate(real, real_jets[2000:2600], settings=TINY, seed=1)
+    bad = evaluate(real, _smeared(real_jets[2000:2600], 0.15), settings=TINY, seed=1)
+    _check_schema(good)
+    for name in ("w1m", "w1p", "fpd", "kpd", "w1_tau21"):
+        # abs(): the unbiased KPD estimate of identical distributions can be slightly negative
+        assert bad[name]["value"] > 3 * abs(bad["truth_floor"][name]["value"]), name
+        assert bad[name]["value"] > 2 * abs(good[name]["value"]), name
+    assert bad["classifier_auc"]["value"] > good["classifier_auc"]["value"]
+    assert abs(good["truth_floor"]["classifier_auc"]["value"] - 0.5) < 0.15
+    # seeded: the same call gives the same numbers; the module itself is callable like the function
+    assert evaluate_api(real, real_jets[2000:2600], settings=TINY, seed=1, classifier=False)["fpd"] == good["fpd"]
+
+
+def test_image_model_output_with_noise(real_jets) -> None:
+    real = real_jets[:1600]
+    images = real_jets[2000:2600].to_images()
+    noisy = np.where(images > 0, images, np.random.default_rng(0).uniform(0, 1e-4, images.shape)).astype(np.float32)
+    clean = evaluate(real, Jets.from_images(images), settings=TINY, classifier=False)
+    dirty = evaluate(real, Jets.from_images(noisy), settings=TINY, classifier=False)
+    for name in ("w1_occupancy", "w1_pixel_intensity", "w1_multiplicity", "occupancy_map_diff"):
+        assert dirty[name]["value"] > 20 * clean[name]["value"], name
+    assert dirty["zero_fraction"]["value"] < 0.01
+    assert clean["zero_fraction"]["value"] > 0.9
+    # the dense metric barely moves: the particle-level view keeps the hardest 30 "particles" (pixels)
+    assert dirty["w1m"]["value"] < 1.5 * clean["w1m"]["value"] + 1e-3
+
+
+def test_hardest_keeps_top_particles() -> None:
+    x = np.zeros((1, 4, 3), np.float32)
+    x[0, :, 2] = [0.1, 0.4, 0.2, 0.3]
+    kept = hardest(Jets(x, np.ones((1, 4), bool)), 2)
+    np.testing.assert_allclose(kept.particles[0, :, 2], [0.4, 0.3])
+
+
+def test_write_json_atomic(tmp_path) -> None:
+    path = tmp_path / "sub" / "m.json"
+    write_json_atomic(path, {"a": {"value": 1.0, "error": None}})
+    assert json.loads(path.read_text())["a"]["value"] == 1.0
+    assert os.listdir(tmp_path / "sub") == ["m.json"]
+
+
+# ----------------------------------------------------------------------------- CLI
+@pytest.fixture
+def files(tmp_path, real_jets, make_jets) -> dict[str, str]:
+    real = tmp_path / "real.h5"
+    gen = tmp_path / "gen.h5"
+    real_jets[:400].save(real)
+    make_jets(300, seed=7, num_particles=40, min_mult=22, max_mult=36).save(gen)  # different P: padded
+    return {"real": str(real), "gen": str(gen), "dir": str(tmp_path)}
+
+
+def test_cli_end_to_end(files, capsys) -> None:
+    out = os.path.join(files["dir"], "metrics.json")
+    plots = os.path.join(files["dir"], "plots")
+    status = main(["evaluate", "--real", files["real"], "--gen", files["gen"], "--out", out, "--plots", plots,
+                   "--num-jets", "150", "--seed", "3", "--quick"])
+    assert status == 0
+    with open(out) as f:
+        metrics = json.load(f)
+    _check_schema(metrics)
+    printed = capsys.readouterr().out
+    assert "w1m" in printed and "truth floor" in printed
+    for name in ("mass", "pt", "multiplicity", "particle_features", "nsubjettiness", "pixel_intensity",
+                 "average_images", "image_grid_real", "image_grid_generated"):
+        assert os.path.getsize(os.path.join(plots, f"{name}.png")) > 1000, name
+
+
+@pytest.mark.parametrize("case", ["missing", "layout", "few_jets", "num_jets"])
+def test_cli_bad_input(files, capsys, case) -> None:
+    out = os.path.join(files["dir"], "metrics.json")
+    real, gen, extra = files["real"], files["gen"], []
+    if case == "missing":
+        gen = os.path.join(files["dir"], "nope.h5")
+    elif case == "layout":
+        gen = os.path.join(files["dir"], "bad.h5")
+        with h5py.File(gen, "w") as f:
+            f["particle_features"] = np.zeros((10, 5, 2), np.float32)
+            f["jet_features"] = np.zeros((10, 5), np.float32)
+    elif case == "few_jets":
+        Jets.load(files["gen"])[:20].save(gen := os.path.join(files["dir"], "few.h5"))
+    else:
+        extra = ["--num-jets", "3"]
+    status = main(["evaluate", "--real", real, "--gen", gen, "--out", out, *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and err[0].startswith("sparsegen: error:")
+    assert not os.path.exists(out)
