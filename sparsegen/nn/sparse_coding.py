@@ -124,6 +124,7 @@ class LayeredISTA(nn.Module):
         )
         self.lams = nn.ParameterList(nn.Parameter(torch.full((channels[i + 1],), float(lam))) for i in range(n))
         self.taps = nn.ModuleList(nn.Identity() for _ in range(n))
+        self._lipschitz_cache: dict[tuple[int, int, int, tuple[int, ...]], float] = {}
         self.reset_parameters()
 
     @torch.no_grad()
@@ -151,9 +152,20 @@ class LayeredISTA(nn.Module):
 
     @torch.no_grad()
     def lipschitz(self, i: int, signal_shape: Sequence[int]) -> float:
-        """Power-iteration estimate of ‖D_i‖² (largest eigenvalue of D_iᵀD_i) for signals of ``signal_shape``."""
+        """Power-iteration estimate of ‖D_i‖² (largest eigenvalue of D_iᵀD_i) for signals of ``signal_shape``.
+
+        Cached until the weight changes (keyed by the tensor's version counter and storage).
+        """
         w = self.weights[i]
-        size = tuple(signal_shape[-2:])
+        size = tuple(int(s) for s in signal_shape[-2:])
+        key = (i, w._version, w.data_ptr(), size)
+        if key not in self._lipschitz_cache:
+            self._lipschitz_cache = {k: v for k, v in self._lipschitz_cache.items() if k[0] != i}
+            self._lipschitz_cache[key] = self._power_iteration(i, size)
+        return self._lipschitz_cache[key]
+
+    def _power_iteration(self, i: int, size: tuple[int, ...]) -> float:
+        w = self.weights[i]
         probe = self.analysis(i, torch.zeros(1, w.shape[1], *size, dtype=w.dtype, device=w.device))
         gen = torch.Generator(device="cpu").manual_seed(self.seed + i)
         v = torch.randn(probe.shape, generator=gen, dtype=w.dtype).to(w.device)
@@ -225,7 +237,8 @@ class L1FeaturePenalty:
     """l1 penalty on intermediate features: :math:`\\mathcal{L} = \\sum_j \\omega_j \\lVert x_j \\rVert_1`.
 
     Forward hooks record the outputs of ``modules`` (dict name → module, or a list); :meth:`loss` returns
-    the weighted sum over every recorded call (then clears the record). ``reduction``: "mean" divides
+    the weighted sum over every call recorded with gradients enabled (then clears the record; calls under
+    ``torch.no_grad()`` are not recorded). ``reduction``: "mean" divides
     ‖x_j‖₁ by its number of elements, "batchmean" by the batch size, "sum" not at all. Use as a context
     manager or call :meth:`remove`.
     """
@@ -255,7 +268,7 @@ class L1FeaturePenalty:
     def _hook(self, name: str) -> Any:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
             x, n = _activation(output)
-            if x is None or self.weights[name] == 0.0:
+            if x is None or self.weights[name] == 0.0 or not torch.is_grad_enabled():
                 return
             l1 = x.abs().sum()
             if self.reduction == "mean":

@@ -125,3 +125,12 @@ def test_mutual_coherence_and_bound() -> None:
     conv = nn.Conv2d(3, 16, 3)
     mu = mutual_coherence(conv.weight)
     assert 0 < mu.item() <= 1 and uniqueness_bound(mu) >= 1.0
+
+
+def test_lipschitz_cache_follows_weight_updates() -> None:
+    model, y = _synthetic(seed=8)
+    first = model.lipschitz(0, y.shape)
+    assert model.lipschitz(0, y.shape) == first  # cached
+    with torch.no_grad():
+        model.weights[0].mul_(2.0)
+    assert abs(model.lipschitz(0, y.shape) / first - 4.0) < 1e-3

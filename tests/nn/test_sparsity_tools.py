@@ -35,6 +35,9 @@ def test_penalty_value_weights_and_removal() -> None:
     net(x)
     assert mean.loss().item() == 0.0
     with L1FeaturePenalty([net[1]], reduction="batchmean") as ctx:
+        with torch.no_grad():
+            net(x)  # not recorded: no graph to penalise
+        assert ctx.loss().item() == 0.0
         net(x)
         torch.testing.assert_close(ctx.loss(), h.abs().sum() / 8)
     assert not net[1]._forward_hooks
