@@ -25,10 +25,9 @@ import argparse
 import json
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
-from torch import nn
 
 from sparsegen.nn.sparse import SparseImage, SubmanifoldConv2d
 from sparsegen.nn.sparse_ops import SparseReLU

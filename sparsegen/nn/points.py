@@ -13,7 +13,8 @@ The fully connected message passing block stays dense: with all P² pairs connec
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -21,14 +22,14 @@ from torch_geometric.nn import EdgeConv, global_add_pool, global_max_pool, globa
 from torch_geometric.utils import to_dense_batch
 
 __all__ = [
-    "mlp",
-    "to_pyg",
+    "EdgeConvBlock",
+    "MessagePassingBlock",
+    "PointNetEncoder",
     "from_pyg",
     "knn_edges",
     "masked_pool",
-    "PointNetEncoder",
-    "EdgeConvBlock",
-    "MessagePassingBlock",
+    "mlp",
+    "to_pyg",
 ]
 
 Pool = Literal["sum", "mean", "max"]

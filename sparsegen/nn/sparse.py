@@ -28,10 +28,10 @@ if TYPE_CHECKING:
     from sparsegen.jets import Jets
 
 __all__ = [
-    "SparseImage",
-    "SubmanifoldConv2d",
     "SparseConv2d",
+    "SparseImage",
     "SparseInverseConv2d",
+    "SubmanifoldConv2d",
     "rulebook_conv",
 ]
 
@@ -54,7 +54,7 @@ class _DownRecord:
     coords: Tensor
     spatial_shape: tuple[int, int, int]
     cache: _SiteCache
-    history: tuple["_DownRecord", ...]
+    history: tuple[_DownRecord, ...]
     rulebook: Rulebook = field(repr=False)
 
 
@@ -135,14 +135,14 @@ class SparseImage:
         return (f"SparseImage(spatial_shape={self.spatial_shape}, num_active={self.num_active}, "
                 f"channels={self.num_channels}, occupancy={self.occupancy:.4f})")
 
-    def replace_features(self, features: Tensor) -> "SparseImage":
+    def replace_features(self, features: Tensor) -> SparseImage:
         """Same sites (and rulebook cache / downsampling history), new (M, C') features."""
         if features.shape[0] != self.num_active:
             raise ValueError(f"expected {self.num_active} rows, got {features.shape[0]}")
         return SparseImage(self.coords, features, self.spatial_shape, assume_sorted=True,
                            _cache=self._cache, _history=self._history)
 
-    def to(self, *args: Any, **kwargs: Any) -> "SparseImage":
+    def to(self, *args: Any, **kwargs: Any) -> SparseImage:
         """Move/cast the features (and move coords); the rulebook cache is dropped on a device change."""
         features = self.features.to(*args, **kwargs)
         if features.device == self.coords.device:
@@ -180,7 +180,7 @@ class SparseImage:
 
     # ------------------------------------------------------------ conversion
     @classmethod
-    def from_dense(cls, x: Tensor, threshold: float = 0.0) -> "SparseImage":
+    def from_dense(cls, x: Tensor, threshold: float = 0.0) -> SparseImage:
         """(B, C, H, W) → sparse; a site is active when any channel has ``|x| > threshold``.
 
         Differentiable: the features are an index of ``x``, so gradients reach ``x`` at active sites
@@ -204,13 +204,13 @@ class SparseImage:
     @classmethod
     def from_jets(
         cls,
-        jets: "Jets",
+        jets: Jets,
         npix: int = 32,
         extent: float = 0.8,
         preprocess: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
-    ) -> "SparseImage":
+    ) -> SparseImage:
         """Jet images (``jets.to_images``) as a one-channel sparse image; active = non-zero pixel."""
         images = torch.as_tensor(jets.to_images(npix=npix, extent=extent, preprocess=preprocess))
         return cls.from_dense(images[:, None].to(device=device, dtype=dtype), threshold=0.0)
@@ -271,7 +271,7 @@ class _SparseConvBase(nn.Module):
         return self.weight.permute(2, 1, 0).reshape(self.out_channels, self.in_channels, k, k)
 
     @torch.no_grad()
-    def load_dense_weight(self, conv: nn.Conv2d) -> "_SparseConvBase":
+    def load_dense_weight(self, conv: nn.Conv2d) -> _SparseConvBase:
         """Copy weight (and bias) from an nn.Conv2d with the same channels and kernel size."""
         k = self.kernel_size
         if tuple(conv.weight.shape) != (self.out_channels, self.in_channels, k, k):
@@ -408,7 +408,7 @@ class SparseInverseConv2d(_SparseConvBase):
         return self.weight.permute(1, 2, 0).reshape(self.in_channels, self.out_channels, k, k)
 
     @torch.no_grad()
-    def load_dense_weight(self, conv: nn.ConvTranspose2d) -> "SparseInverseConv2d":  # type: ignore[override]
+    def load_dense_weight(self, conv: nn.ConvTranspose2d) -> SparseInverseConv2d:  # type: ignore[override]
         """Copy weight (and bias) from an nn.ConvTranspose2d with the same channels and kernel size."""
         k = self.kernel_size
         if tuple(conv.weight.shape) != (self.in_channels, self.out_channels, k, k):

@@ -13,22 +13,24 @@ et al. 2018) refines each code towards the lasso solution. Dictionaries are conv
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from typing_extensions import Self
 
 __all__ = [
-    "soft_threshold",
-    "nonneg_soft_threshold",
-    "LayeredThresholding",
-    "LayeredISTA",
-    "L1FeaturePenalty",
-    "mutual_coherence",
-    "uniqueness_bound",
     "ActivationSparsityMonitor",
+    "L1FeaturePenalty",
+    "LayeredISTA",
+    "LayeredThresholding",
+    "mutual_coherence",
+    "nonneg_soft_threshold",
+    "soft_threshold",
+    "uniqueness_bound",
 ]
 
 
@@ -295,10 +297,10 @@ class L1FeaturePenalty:
         self._handles = []
         self.clear()
 
-    def __enter__(self) -> "L1FeaturePenalty":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.remove()
 
 
@@ -360,7 +362,7 @@ class ActivationSparsityMonitor(pl.Callback):
         self._stats: dict[str, list[float]] = {}
 
     # standalone API
-    def attach(self, model: nn.Module | None = None) -> "ActivationSparsityMonitor":
+    def attach(self, model: nn.Module | None = None) -> ActivationSparsityMonitor:
         """Register hooks (names / defaults are looked up in ``model``)."""
         self.detach()
         if isinstance(self.spec, Mapping):
@@ -406,12 +408,12 @@ class ActivationSparsityMonitor(pl.Callback):
             h.remove()
         self._handles = []
 
-    def __enter__(self) -> "ActivationSparsityMonitor":
+    def __enter__(self) -> Self:
         if not self._handles:
             self.attach()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.detach()
 
     # Lightning hooks

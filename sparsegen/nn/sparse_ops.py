@@ -15,15 +15,15 @@ from torch import Tensor, nn
 from sparsegen.nn.sparse import SparseImage
 
 __all__ = [
-    "SparseBatchNorm",
-    "SparseLayerNorm",
     "SparseActivation",
-    "SparseReLU",
-    "SparseLeakyReLU",
+    "SparseBatchNorm",
     "SparseFeatureWise",
-    "sparse_global_pool",
     "SparseGlobalPool",
+    "SparseLayerNorm",
+    "SparseLeakyReLU",
+    "SparseReLU",
     "SparseToDense",
+    "sparse_global_pool",
 ]
 
 Reduce = Literal["sum", "mean", "max"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -73,7 +74,7 @@ def test_layered_ista_reconstruction_improves_with_iterations() -> None:
         for n_iter in (0, 2, 8, 32):
             codes = model(y, return_all=True, n_iter=n_iter)
             errors.append(float((y - model.reconstruct(codes, y.shape)).norm() / y.norm()))
-    assert all(b < a for a, b in zip(errors, errors[1:])), errors
+    assert all(b < a for a, b in itertools.pairwise(errors)), errors
     assert errors[-1] < 0.25 * errors[0], errors
 
 
@@ -82,7 +83,7 @@ def test_layered_ista_objective_is_monotone() -> None:
     model, y = _synthetic(seed=4)
     with torch.no_grad():
         objs = [float(model.layer_objective(0, y, model.encode_layer(0, y, n_iter=t)).sum()) for t in range(12)]
-    assert all(b <= a + 1e-9 for a, b in zip(objs, objs[1:])), objs
+    assert all(b <= a + 1e-9 for a, b in itertools.pairwise(objs)), objs
     assert objs[-1] < 0.5 * objs[0]
 
 

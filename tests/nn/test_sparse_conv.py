@@ -92,7 +92,7 @@ def test_strided_conv_matches_dense_on_active_outputs(sparse_dense, k: int, s: i
 @pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 2, 1), (3, 2, 0)])
 def test_inverse_conv_matches_conv_transpose(sparse_dense, k: int, s: int, p: int) -> None:
     torch.manual_seed(3)
-    x, mask = sparse_dense(2, 2, 12, 11, 0.2, seed=k + s + p)
+    x, _ = sparse_dense(2, 2, 12, 11, 0.2, seed=k + s + p)
     fine = SparseImage.from_dense(x)
     coarse = SparseConv2d(2, 3, kernel_size=k, stride=s, padding=p).double()(fine)
     feats = coarse.features.detach().clone().requires_grad_(True)
@@ -175,9 +175,9 @@ def test_large_grid_exact_without_dense_table(sparse_dense) -> None:
 
 
 def test_from_dense_to_dense_round_trip_and_gradients(sparse_dense) -> None:
-    x, mask = sparse_dense(2, 3, 8, 9, 0.3, seed=14)
+    x, _ = sparse_dense(2, 3, 8, 9, 0.3, seed=14)
     x = x.clone()
-    x[0, 1, 0, 0] = 0.05  # below the threshold below, alone at a site
+    # site (0, 0, 0): one small channel only, inactive at threshold 0.06
     x[0, :, 0, 0] = torch.tensor([0.0, 0.05, 0.0], dtype=x.dtype)
     x.requires_grad_(True)
     s = SparseImage.from_dense(x)

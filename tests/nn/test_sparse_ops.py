@@ -23,7 +23,7 @@ def _sample(sparse_dense, seed: int = 0) -> tuple[SparseImage, torch.Tensor, tor
 
 
 def test_batch_norm_uses_active_sites_only(sparse_dense) -> None:
-    s, x, mask = _sample(sparse_dense)
+    s, x, _ = _sample(sparse_dense)
     bn = SparseBatchNorm(4).double().train()
     y = bn(s).features
     f = s.features
