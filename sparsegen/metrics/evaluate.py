@@ -153,17 +153,17 @@ def _score(ref: _Sample, other: _Sample, cfg: EvalSettings, seed: int, threshold
 
 
 def _images_for(real: Jets, gen: Jets, npix: int, extent: float) -> tuple[np.ndarray, np.ndarray]:
-    """(real images, gen images) on one grid: the generator's own images if it made any."""
+    """(real images, gen images) on one grid: the generator's own images if it made any, else pixelized.
+
+    Real jets are always pixelized from their particles with ``Jets.to_images`` (the preprocessing image
+    models are trained on), never taken from an ``images`` dataset of unknown provenance.
+    """
     if gen.images is not None:
         h, w = gen.images.shape[1:]
         if h != w:
             raise SparsegenInputError("generated images", f"images must be square to compare, got {h}x{w}")
-        real_images = real.images if real.images is not None and real.images.shape[1:] == (h, w) else \
-            real.to_images(npix=h, extent=extent)
-        return real_images, gen.images
-    real_images = real.images if real.images is not None and real.images.shape[1:] == (npix, npix) else \
-        real.to_images(npix=npix, extent=extent)
-    return real_images, gen.to_images(npix=npix, extent=extent)
+        return real.to_images(npix=h, extent=extent), gen.images
+    return real.to_images(npix=npix, extent=extent), gen.to_images(npix=npix, extent=extent)
 
 
 class _Steps:
@@ -311,7 +311,8 @@ def cli_main(argv: list[str]) -> int:
     parser.add_argument("--gen", required=True, help="generated jets, JetNet-layout HDF5 (optional 'images')")
     parser.add_argument("--out", default=None, help="metrics JSON path (written atomically)")
     parser.add_argument("--plots", default=None, help="folder for comparison PNGs")
-    parser.add_argument("--num-jets", type=int, default=None, help="jets per compared sample (default: all)")
+    parser.add_argument("--num-jets", type=int, default=None,
+                        help="N generated jets vs N real jets, truth floor from another N real (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smaller sample sizes (not for publication)")
     parser.add_argument("--no-classifier", action="store_true", help="skip the classifier two-sample test")
