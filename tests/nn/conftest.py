@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -63,3 +63,13 @@ def tiny_jets() -> Jets:
     parts = np.stack([rng.normal(0, 0.2, (n, p)), rng.normal(0, 0.2, (n, p)), pt], axis=-1)
     parts[~mask] = 0.0
     return Jets(parts.astype(np.float32), mask)
+
+
+@pytest.fixture(autouse=True)
+def _single_thread() -> Iterator[None]:
+    """Run each nn test on one torch thread (restored after): the tensors are tiny, and on a shared 2-core
+    machine multi-threaded small ops stall on scheduling far more than they gain."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -249,3 +249,23 @@ def test_from_jets_matches_images(tiny_jets) -> None:
     assert s.spatial_shape == (len(tiny_jets), 16, 16) and s.num_channels == 1
     assert s.num_active == int((images > 0).sum())
     torch.testing.assert_close(s.to_dense()[:, 0], images)
+
+
+def test_sparse_encoder_decoder_trains(sparse_dense) -> None:
+    """Submanifold → strided → inverse → submanifold autoencoder: Adam steps cut the reconstruction loss."""
+    torch.manual_seed(7)
+    x, _ = sparse_dense(4, 1, 16, 16, 0.08, seed=16, dtype=torch.float32)
+    net = nn.Sequential(
+        SubmanifoldConv2d(1, 8), SparseLeakyReLU(), SparseConv2d(8, 16, indice_key="down"), SparseLeakyReLU(),
+        SparseInverseConv2d(16, 8, indice_key="down"), SparseLeakyReLU(), SubmanifoldConv2d(8, 1),
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(60):
+        s = SparseImage.from_dense(x)
+        loss = (net(s).features - s.features).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.2 * losses[0], (losses[0], losses[-1])
