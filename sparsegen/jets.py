@@ -112,6 +112,15 @@ class Jets:
         jf[:, 4] = mask.sum(1)
         return Jets(self.particles[:, :num_particles], mask, jf, self.images, dict(self.attrs))
 
+    def sorted(self) -> "Jets":
+        """Particles sorted by ptrel descending with the mask made a prefix (as the HDF5 layout wants)."""
+        key = np.where(self.mask, self.particles[..., 2], -np.inf)
+        order = np.argsort(-key, axis=1, kind="stable")
+        parts = np.take_along_axis(self.particles, order[..., None], axis=1)
+        mask = np.take_along_axis(self.mask, order, axis=1)
+        parts[~mask] = 0.0
+        return Jets(parts, mask, self.jet_features.copy(), self.images, dict(self.attrs))
+
     def _derived_jet_features(self) -> np.ndarray:
         from sparsegen.metrics.observables import jet_kinematics
 

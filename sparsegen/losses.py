@@ -1,0 +1,137 @@
+"""Losses: WGAN-GP gradient penalty, sparse-aware reconstruction losses, KL, l1 feature penalty.
+
+A sample is either an image tensor (B, C, H, W) or a point cloud ``(particles (B,P,F), mask (B,P))``;
+the gradient penalty handles both (for point clouds the interpolate's mask is the union of the two masks
+and the gradient is taken w.r.t. the particle features).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from sparsegen.nn.sparse_coding import L1FeaturePenalty
+
+Sample = Union[Tensor, tuple[Tensor, Tensor]]
+
+__all__ = [
+    "Sample",
+    "gradient_penalty",
+    "interpolate",
+    "mse",
+    "masked_mse",
+    "weighted_mse",
+    "hurdle_loss",
+    "reconstruction_loss",
+    "kl_divergence",
+    "L1FeaturePenalty",
+]
+
+
+def interpolate(real: Sample, fake: Sample, eps: Tensor) -> Sample:
+    """x̂ = ε·real + (1 − ε)·fake with one ε per sample (eps: (B,)); masks (points) are OR-ed."""
+    if isinstance(real, Tensor):
+        e = eps.view(-1, *([1] * (real.dim() - 1)))
+        return e * real + (1 - e) * fake
+    (xr, mr), (xf, mf) = real, fake
+    e = eps.view(-1, 1, 1)
+    mask = mr | mf
+    return torch.where(mask[..., None], e * xr + (1 - e) * xf, torch.zeros_like(xr)), mask
+
+
+def gradient_penalty(
+    critic: Callable[[Sample], Tensor],
+    real: Sample,
+    fake: Sample,
+    generator: torch.Generator | None = None,
+    eps: Tensor | None = None,
+) -> Tensor:
+    """Gulrajani et al. (2017): E[(‖∇_x̂ D(x̂)‖₂ − 1)²] on random interpolates, norm per sample.
+
+    The norm runs over every input element of a sample (all pixels / all particle features). For a
+    sparse critic the gradient is non-zero only on the union of the two samples' active sites: the
+    interpolate is active exactly there, and the critic never reads other sites.
+    """
+    x_real = real if isinstance(real, Tensor) else real[0]
+    b = x_real.shape[0]
+    if eps is None:
+        eps = torch.rand(b, device=x_real.device, dtype=x_real.dtype, generator=generator)
+    x_hat = interpolate(real.detach() if isinstance(real, Tensor) else (real[0].detach(), real[1]),
+                        fake.detach() if isinstance(fake, Tensor) else (fake[0].detach(), fake[1]), eps)
+    if isinstance(x_hat, Tensor):
+        x_in = x_hat.requires_grad_(True)
+        out = critic(x_in)
+    else:
+        x_in = x_hat[0].requires_grad_(True)
+        out = critic((x_in, x_hat[1]))
+    (grad,) = torch.autograd.grad(out.sum(), x_in, create_graph=True)
+    norm = grad.reshape(b, -1).norm(2, dim=1)
+    return ((norm - 1.0) ** 2).mean()
+
+
+# -------------------------------------------------------------------------------- reconstruction
+def mse(pred: Tensor, target: Tensor) -> Tensor:
+    """Plain mean squared error over every pixel (dominated by the empty ones)."""
+    return F.mse_loss(pred, target)
+
+
+def masked_mse(pred: Tensor, target: Tensor) -> Tensor:
+    """MSE over the pixels where the target *or* the prediction is non-zero.
+
+    Pixels that both leave empty do not count, so the ~95 % empty pixels no longer dilute the signal,
+    yet spurious predicted intensity is still penalized.
+    """
+    sites = (target != 0) | (pred.detach() != 0)
+    if not sites.any():
+        return pred.sum() * 0.0
+    return ((pred - target) ** 2)[sites].mean()
+
+
+def weighted_mse(pred: Tensor, target: Tensor, empty_weight: float = 0.05) -> Tensor:
+    """Class-balanced MSE: active and empty pixels each contribute half, empty ones scaled by
+    ``empty_weight`` relative to active ones."""
+    active = target != 0
+    err = (pred - target) ** 2
+    n_act = active.sum().clamp(min=1)
+    n_emp = (~active).sum().clamp(min=1)
+    return (err * active).sum() / n_act + empty_weight * (err * ~active).sum() / n_emp
+
+
+def hurdle_loss(out: Tensor, target: Tensor, log_sigma: Tensor | float = 0.0, log_eps: float = 1e-6) -> Tensor:
+    """Hurdle (zero-inflated log-normal) negative log-likelihood per pixel.
+
+    ``out`` (B, 2, H, W): channel 0 = occupancy logit, channel 1 = mean μ of log intensity.
+    L = BCE(logit, 1[x > 0]) + 1[x > 0]·[(log x − μ)² / (2σ²) + log σ], averaged over pixels; the
+    intensity term only sees active pixels, so zeros are modelled by the occupancy alone.
+    """
+    logits, mu = out[:, :1], out[:, 1:2]
+    active = (target > 0).to(out.dtype)
+    bce = F.binary_cross_entropy_with_logits(logits, active)
+    log_x = torch.log(target.clamp(min=log_eps))
+    log_sigma = torch.as_tensor(log_sigma, dtype=out.dtype, device=out.device)
+    nll = ((log_x - mu) ** 2 / (2 * torch.exp(2 * log_sigma)) + log_sigma) * active
+    return bce + nll.sum() / active.sum().clamp(min=1.0)
+
+
+Recon = Literal["mse", "masked_mse", "weighted_mse", "hurdle"]
+
+
+def reconstruction_loss(kind: Recon, out: Tensor, target: Tensor, **kwargs: float) -> Tensor:
+    """Dispatch by name (the VAE's ``recon`` option)."""
+    if kind == "mse":
+        return mse(out, target)
+    if kind == "masked_mse":
+        return masked_mse(out, target)
+    if kind == "weighted_mse":
+        return weighted_mse(out, target, **kwargs)
+    if kind == "hurdle":
+        return hurdle_loss(out, target, **kwargs)
+    raise ValueError(f"unknown reconstruction loss '{kind}' (mse, masked_mse, weighted_mse, hurdle)")
+
+
+def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(μ, σ²) ‖ N(0, 1)) summed over latent dimensions, averaged over the batch."""
+    return (-0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(dim=1)).mean()

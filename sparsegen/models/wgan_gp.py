@@ -1,0 +1,136 @@
+"""`WGANGP`: Wasserstein GAN with gradient penalty (Gulrajani et al. 2017), representation-agnostic.
+
+The generator and critic are injected modules (see ``models/components``); they decide whether the GAN
+works on images or on point clouds. Manual optimization: every training batch is one critic step; every
+``n_critic``-th critic step is followed by one generator step. Generator steps are counted in the
+``gen_steps`` buffer (``trainer.global_step`` counts critic steps too). ``loss="lsgan"`` switches to the
+least-squares GAN objective (as MPGAN used), with the penalty off unless ``gp_lambda`` is set.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from sparsegen.losses import Sample, gradient_penalty
+from sparsegen.models.base import GenerativeModel
+
+
+class WGANGP(GenerativeModel):
+    """WGAN-GP LightningModule (manual optimization, optional EMA generator for sampling)."""
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        critic: nn.Module,
+        n_critic: int = 5,
+        gp_lambda: float = 10.0,
+        lr_generator: float = 1e-4,
+        lr_critic: float = 1e-4,
+        betas: tuple[float, float] = (0.5, 0.9),
+        ema_decay: float | None = 0.999,
+        loss: Literal["wgan", "lsgan"] = "wgan",
+    ) -> None:
+        super().__init__()
+        if n_critic < 1:
+            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+        if loss not in ("wgan", "lsgan"):
+            raise ValueError(f"loss must be 'wgan' or 'lsgan', got {loss!r}")
+        self.save_hyperparameters(ignore=["generator", "critic"])
+        self.automatic_optimization = False
+        self.generator = generator
+        self.critic = critic
+        self.generator_ema = None
+        if ema_decay is not None:
+            self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
+        self.register_buffer("gen_steps", torch.zeros((), dtype=torch.long))
+        self.register_buffer("critic_steps", torch.zeros((), dtype=torch.long))
+
+    # ------------------------------------------------------------------ training
+    def configure_optimizers(self):  # noqa: ANN201
+        hp = self.hparams
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=hp.lr_generator, betas=tuple(hp.betas))
+        opt_c = torch.optim.Adam(self.critic.parameters(), lr=hp.lr_critic, betas=tuple(hp.betas))
+        return [opt_g, opt_c]
+
+    def _fake(self, n: int, net: nn.Module | None = None) -> Sample:
+        net = net or self.generator
+        return net(net.sample_noise(n, self.device))
+
+    def critic_loss(self, real: Sample, fake: Sample) -> tuple[Tensor, dict[str, Tensor]]:
+        d_real, d_fake = self.critic(real), self.critic(fake)
+        logs: dict[str, Tensor] = {"wasserstein": (d_real.mean() - d_fake.mean()).detach()}
+        if self.hparams.loss == "wgan":
+            loss = d_fake.mean() - d_real.mean()
+        else:
+            loss = 0.5 * ((d_real - 1) ** 2).mean() + 0.5 * (d_fake**2).mean()
+        if self.hparams.gp_lambda > 0 and (self.hparams.loss == "wgan" or self.hparams.gp_lambda):
+            gp = gradient_penalty(self.critic, real, fake)
+            loss = loss + self.hparams.gp_lambda * gp
+            logs["gp"] = gp.detach()
+        logs["critic_loss"] = loss.detach()
+        return loss, logs
+
+    def generator_loss(self, fake: Sample) -> Tensor:
+        d_fake = self.critic(fake)
+        return -d_fake.mean() if self.hparams.loss == "wgan" else 0.5 * ((d_fake - 1) ** 2).mean()
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        opt_g, opt_c = self.optimizers()
+        real = self.real_from_batch(batch)
+        n = (real if isinstance(real, Tensor) else real[0]).shape[0]
+        with torch.no_grad():
+            fake = self._fake(n)
+        loss_c, logs = self.critic_loss(real, fake)
+        _check_finite(loss_c, "critic loss", self.critic_steps)
+        opt_c.zero_grad(set_to_none=True)
+        self.manual_backward(loss_c)
+        opt_c.step()
+        self.critic_steps += 1
+        if int(self.critic_steps) % self.hparams.n_critic:
+            return
+        loss_g = self.generator_loss(self._fake(n))
+        _check_finite(loss_g, "generator loss", self.gen_steps)
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(loss_g)
+        opt_g.step()
+        self.gen_steps += 1
+        self._update_ema()
+        logs["gen_loss"] = loss_g.detach()
+        self.log_dict({f"train/{k}": v for k, v in logs.items()}, prog_bar=False, batch_size=n)
+        self.log("train/gen_steps", self.gen_steps.float(), batch_size=n)
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.generator_ema is None:
+            return
+        decay = self.hparams.ema_decay
+        for p_ema, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            p_ema.lerp_(p, 1.0 - decay)
+        for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            b_ema.copy_(b)
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        real = self.real_from_batch(batch)
+        n = (real if isinstance(real, Tensor) else real[0]).shape[0]
+        with torch.no_grad():
+            w = self.critic(real).mean() - self.critic(self._fake(n)).mean()
+        self.log("val/wasserstein", w, batch_size=n)
+
+    # ------------------------------------------------------------------ sampling
+    def generate(self, num: int, generator: torch.Generator | None = None) -> Sample:
+        net = self.generator_ema if self.generator_ema is not None else self.generator
+        net.eval()
+        out = net(net.sample_noise(num, self.device, generator), generator=generator)
+        net.train(self.training)
+        return out
+
+
+def _check_finite(loss: Tensor, what: str, step: Tensor) -> None:
+    """Stop at once on a non-finite loss: the last checkpoint on disk is still the last good one."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"{what} is {loss.item()} at step {int(step)}: training diverged "
+                                 "(lower the learning rate, raise gp_lambda, or check the data)")
