@@ -113,3 +113,17 @@ def test_custom_graphs_and_errors() -> None:
         efps(x, mask, efpset=[[(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]])  # K4
     with pytest.raises(ValueError, match="unknown efpset"):
         efps(x, mask, efpset="d<=9")
+
+
+def test_theta_periodic_phi_and_fused_path_agree() -> None:
+    from sparsegen.metrics.efp import thetas
+
+    # across the phi = +-pi seam the distance wraps: |3.0 - (-3.0)| -> 2 pi - 6
+    wrapped = thetas(torch.tensor([[[0.0, 3.0], [0.0, -3.0]]], dtype=torch.float64))
+    assert float(wrapped[0, 0, 1]) == pytest.approx(2 * np.pi - 6.0)
+    # small phi spans take the fused cdist path: same numbers as the explicit formula
+    yphi = torch.randn(5, 12, 2, dtype=torch.float64) * 0.3
+    dy = yphi[..., :, None, 0] - yphi[..., None, :, 0]
+    dphi = yphi[..., :, None, 1] - yphi[..., None, :, 1]
+    torch.testing.assert_close(thetas(yphi), (dy**2 + dphi**2).sqrt(), rtol=1e-14, atol=1e-15)
+    torch.testing.assert_close(thetas(yphi, beta=0.5), (dy**2 + dphi**2) ** 0.25, rtol=1e-12, atol=1e-15)
