@@ -44,6 +44,12 @@ def _numpy(x: Any) -> np.ndarray:
     return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
 
 
+def _features(x: Any) -> np.ndarray:
+    """(N, F) float64 feature matrix ((N,) becomes (N, 1))."""
+    a = _numpy(x).astype(np.float64)
+    return a[:, None] if a.ndim == 1 else a
+
+
 # ----------------------------------------------------------------------------- W1
 def w1_batches(real: Any, gen: Any, num_eval_samples: int = NUM_EVAL_SAMPLES, num_batches: int = NUM_BATCHES,
                seed: int = 42) -> np.ndarray:
@@ -182,7 +188,7 @@ def fpd_batch_sizes(num_real: int, num_gen: int, min_samples: int = 20_000, max_
 def fpd(real_features: Any, gen_features: Any, min_samples: int = 20_000, max_samples: int = 50_000,
         num_batches: int = 20, num_points: int = 10, normalise: bool = True, seed: int = 42) -> tuple[float, float]:
     """Fréchet physics distance between (N, F) feature sets: intercept ± error of FD vs 1/N."""
-    x, y = _numpy(real_features).astype(np.float64), _numpy(gen_features).astype(np.float64)
+    x, y = _features(real_features), _features(gen_features)
     if normalise:
         x, y = normalise_features(x, y)
     batches = fpd_batch_sizes(len(x), len(y), min_samples, max_samples, num_points)
@@ -232,7 +238,7 @@ def mmd_poly_unbiased(x: np.ndarray, y: np.ndarray, degree: int = 4, block: int 
 def kpd(real_features: Any, gen_features: Any, num_batches: int = 10, batch_size: int = 5_000,
         normalise: bool = True, seed: int = 42) -> tuple[float, float]:
     """Kernel physics distance: median ± half the 16.275-83.725 percentile range of per-batch MMD^2."""
-    x, y = _numpy(real_features).astype(np.float64), _numpy(gen_features).astype(np.float64)
+    x, y = _features(real_features), _features(gen_features)
     if normalise:
         x, y = normalise_features(x, y)
     batch_size = max(2, min(batch_size, len(x), len(y)))

@@ -97,8 +97,8 @@ def efps(
     """EFPs of a batch of jets.
 
     Args:
-        particles: (N, P, 3) [etarel, phirel, ptrel], Tensor or ndarray.
-        mask: (N, P) bool, True for real particles (default: ptrel != 0).
+        particles: (N, P, 3) [etarel, phirel, ptrel] (or JetNet's (N, P, 4) with the mask), Tensor or ndarray.
+        mask: (N, P) bool, True for real particles (default: the 4th feature if given, else ptrel != 0).
         efpset: ``"d<=4"`` (36 EFPs, FPD/KPD features), ``"w1efp"`` (5 EFPs, n=4 d=4 prime) or a list of
             graphs given as edge lists ``[(i, j), ...]``.
         dtype: computation dtype (float64 reproduces energyflow to ~1e-12; float32 is ~2x faster).
@@ -117,7 +117,12 @@ def efps(
     if x.ndim != 3 or x.shape[-1] < 3:
         raise ValueError(f"particles must have shape (N, P, 3), got {tuple(x.shape)}")
     n, p = x.shape[0], x.shape[1]
-    m = (x[..., 2] != 0) if mask is None else torch.as_tensor(mask, device=device).reshape(n, p).bool()
+    if mask is not None:
+        m = torch.as_tensor(mask, device=x.device).reshape(n, p).bool()
+    elif x.shape[-1] >= 4:  # JetNet layout: [etarel, phirel, ptrel, mask]
+        m = x[..., 3] > 0.5
+    else:
+        m = x[..., 2] != 0
     if chunk_size is None:
         itemsize = torch.finfo(dtype).bits // 8
         chunk_size = max(1, int(memory_budget // (max(p, 1) ** 2 * itemsize * _MATRICES_PER_JET)))
@@ -127,7 +132,7 @@ def efps(
     def run(sl: slice) -> torch.Tensor:
         with torch.no_grad():
             chunk = x[sl, :, :3].to(device=device, dtype=dtype)
-            return _efps_chunk(chunk, m[sl], graphs).to("cpu", torch.float64)
+            return _efps_chunk(chunk, m[sl].to(device), graphs).to("cpu", torch.float64)
 
     workers = torch.get_num_threads() if num_workers is None else num_workers
     if torch.device(device).type != "cpu" or workers <= 1 or len(slices) <= 1:
