@@ -1,0 +1,141 @@
+"""Lightning callbacks: periodic physics metrics with best-checkpoint selection, jet-image panels.
+
+`PeriodicMetrics` samples a few thousand jets every N epochs, scores them against the validation split
+(W1 of the jet mass, W1 of the image occupancy, optionally FPD) and logs ``val/w1m``, ``val/w1_occupancy``
+(``val/fpd``) — pair it with ``ModelCheckpoint(monitor="val/w1m", mode="min")`` to keep the best epoch, as
+MPGAN/GAPT select theirs. It runs on rank 0 only and broadcasts the numbers, so DDP stays in step.
+
+`JetImageLogger` logs a grid of generated jet images and the average image (log scale) next to the real
+ones every N epochs, as wandb images when the logger is a `WandbLogger`, else as PNG files in the run
+folder; plus mass and multiplicity histograms.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from sparsegen import plotting
+from sparsegen.jets import Jets
+
+
+def _real_val(trainer: pl.Trainer, num: int) -> Jets | None:
+    dm = getattr(trainer, "datamodule", None)
+    if dm is None or not hasattr(dm, "real_jets"):
+        return None
+    real = dm.real_jets("val")
+    return real[: min(num, len(real))]
+
+
+class PeriodicMetrics(pl.Callback):
+    """Every ``every_n_epochs`` epochs: sample ``num_jets`` jets and log cheap physics metrics."""
+
+    def __init__(self, every_n_epochs: int = 1, num_jets: int = 2000, fpd: bool = False, seed: int = 0,
+                 npix: int = 32, extent: float = 0.8) -> None:
+        super().__init__()
+        self.every_n_epochs = every_n_epochs
+        self.num_jets = num_jets
+        self.fpd = fpd
+        self.seed = seed
+        self.npix, self.extent = npix, extent
+        self.history: list[dict[str, float]] = []
+
+    def compute(self, real: Jets, gen: Jets) -> dict[str, float]:
+        """The metrics of one evaluation (values only; small samples, so errors are not reported)."""
+        from sparsegen.metrics.distances import fpd_kpd_features, fpd, w1m
+        from sparsegen.metrics.sparsity import as_images, w1_occupancy
+
+        n = min(len(real), len(gen))
+        out = {"w1m": float(w1m(real.particles, gen.particles, real.mask, gen.mask,
+                                num_eval_samples=n, num_batches=1, seed=self.seed)[0])}
+        real_img = as_images(real, self.npix, self.extent)
+        gen_img = as_images(gen, self.npix, self.extent)
+        out["w1_occupancy"] = float(w1_occupancy(real_img, gen_img, num_eval_samples=n, num_batches=1,
+                                                 seed=self.seed)[0])
+        if self.fpd:
+            fr = fpd_kpd_features(real.particles, real.mask)
+            fg = fpd_kpd_features(gen.particles, gen.mask)
+            out["fpd"] = float(fpd(fr, fg, min_samples=min(n, 1000) // 2, max_samples=min(n, 1000),
+                                   num_batches=5, num_points=5, seed=self.seed)[0])
+        return out
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        values = torch.zeros(3, device=pl_module.device)
+        if trainer.is_global_zero:
+            real = _real_val(trainer, self.num_jets)
+            if real is not None and len(real) >= 10:
+                gen = pl_module.sample(len(real), seed=self.seed)
+                m = self.compute(real, gen)
+                values = torch.tensor([m["w1m"], m["w1_occupancy"], m.get("fpd", float("nan"))],
+                                      device=pl_module.device)
+        values = trainer.strategy.broadcast(values, src=0)
+        logs = {"val/w1m": values[0], "val/w1_occupancy": values[1]}
+        if self.fpd:
+            logs["val/fpd"] = values[2]
+        pl_module.log_dict(logs, sync_dist=False, rank_zero_only=False)
+        self.history.append({k: float(v) for k, v in logs.items()} | {"epoch": trainer.current_epoch})
+
+
+class JetImageLogger(pl.Callback):
+    """Every ``every_n_epochs`` epochs: image grid, average image (log) real vs generated, mass/multiplicity."""
+
+    def __init__(self, every_n_epochs: int = 1, num_jets: int = 500, seed: int = 0) -> None:
+        super().__init__()
+        self.every_n_epochs = every_n_epochs
+        self.num_jets = num_jets
+        self.seed = seed
+
+    def figures(self, real: Jets, gen: Jets, npix: int, extent: float) -> dict[str, Any]:
+        real_img = real.to_images(npix, extent)
+        gen_img = gen.images if gen.images is not None else gen.to_images(npix, extent)
+        from sparsegen.metrics.observables import jet_mass
+
+        return {
+            "samples/generated_images": plotting.image_grid(gen_img[:12], extent=extent, title="generated"),
+            "samples/average_image": plotting.average_images({"real": real_img, "generated": gen_img},
+                                                              extent=extent, difference=True),
+            "samples/mass": plotting.histograms({"real": jet_mass(real.particles, real.mask),
+                                                 "generated": jet_mass(gen.particles, gen.mask)},
+                                                xlabel="relative jet mass m/pT"),
+            "samples/multiplicity": plotting.histograms({"real": real.num_particles, "generated": gen.num_particles},
+                                                        bins=np.arange(-0.5, real.max_particles + 1.5),
+                                                        xlabel="multiplicity"),
+        }
+
+    @pl.utilities.rank_zero_only
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        real = _real_val(trainer, self.num_jets)
+        if real is None or len(real) == 0:
+            return
+        info = getattr(pl_module, "data_info", {})
+        gen = pl_module.sample(len(real), seed=self.seed)
+        figs = self.figures(real, gen, info.get("npix", 32), info.get("extent", 0.8))
+        step = int(getattr(pl_module, "gen_steps", trainer.global_step))
+        self.log_figures(trainer, figs, step)
+
+    @staticmethod
+    def log_figures(trainer: pl.Trainer, figs: dict[str, Any], step: int) -> None:
+        import matplotlib.pyplot as plt
+
+        loggers = trainer.loggers
+        wandb_logger = next((lg for lg in loggers if type(lg).__name__ == "WandbLogger"), None)
+        if wandb_logger is not None:
+            import wandb
+
+            wandb_logger.experiment.log({k: wandb.Image(f) for k, f in figs.items()} | {"trainer/gen_step": step})
+        else:
+            folder = os.path.join(trainer.log_dir or trainer.default_root_dir, "images")
+            os.makedirs(folder, exist_ok=True)
+            for k, f in figs.items():
+                f.savefig(os.path.join(folder, f"{k.split('/')[-1]}_epoch{trainer.current_epoch:03d}.png"), dpi=90,
+                          bbox_inches="tight")
+        for f in figs.values():
+            plt.close(f)
