@@ -43,7 +43,7 @@ def fake_jets(n: int, seed: int = 0, num_particles: int = 30, min_mult: int = 20
     return Jets(particles, mask, jf)
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _one_torch_thread() -> Iterator[None]:
     """Metrics tests run single-threaded: the CI box has 2 cores shared with other jobs, and torch's
     intra-op threads slow down badly when cores are oversubscribed."""

@@ -149,3 +149,11 @@ def test_ordering_fpd_kpd(real_jets, real_jets_2) -> None:
     k_truth = kpd(fr, fg, batch_size=1000)[0]
     assert kpd(fr, fs, batch_size=1000)[0] > 10 * max(k_truth, 1e-5)
     assert kpd(fr, fp, batch_size=1000)[0] > 10 * max(k_truth, 1e-5)
+
+
+def test_one_dimensional_features() -> None:
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=3000), rng.normal(0.5, 1.0, size=3000)
+    val, _ = fpd(a, b, min_samples=500, max_samples=1500, num_batches=3, num_points=3, normalise=False)
+    assert val == pytest.approx(0.25, abs=0.06)  # (mu1 - mu2)^2 for equal variances
+    assert kpd(a, b, batch_size=500)[0] > 10 * abs(kpd(a, rng.normal(size=3000), batch_size=500)[0])

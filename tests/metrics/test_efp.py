@@ -127,3 +127,21 @@ def test_theta_periodic_phi_and_fused_path_agree() -> None:
     dphi = yphi[..., :, None, 1] - yphi[..., None, :, 1]
     torch.testing.assert_close(thetas(yphi), (dy**2 + dphi**2).sqrt(), rtol=1e-14, atol=1e-15)
     torch.testing.assert_close(thetas(yphi, beta=0.5), (dy**2 + dphi**2) ** 0.25, rtol=1e-12, atol=1e-15)
+
+
+def test_jetnet_layout_and_empty_inputs() -> None:
+    x, mask = _random_jets(8, 10, seed=8)
+    jetnet = np.concatenate([x, mask[..., None].astype(float)], axis=-1)
+    np.testing.assert_allclose(efps(jetnet), efps(x, mask), rtol=1e-14)
+    assert efps(np.zeros((0, 30, 3))).shape == (0, 36)
+    assert np.all(efps(np.zeros((3, 0, 3))) == 0)
+    assert efps(x, mask, "w1efp", num_workers=1).shape == (8, 5)
+
+
+def test_public_api_names_resolve() -> None:
+    from sparsegen import metrics
+
+    for name in metrics.__all__:
+        assert callable(getattr(metrics, name)) or name in {"PUBLISHED", "QUICK", "METRIC_NAMES"}, name
+    with pytest.raises(AttributeError):
+        metrics.not_a_metric  # noqa: B018
