@@ -239,8 +239,8 @@ class L1FeaturePenalty:
     """l1 penalty on intermediate features: :math:`\\mathcal{L} = \\sum_j \\omega_j \\lVert x_j \\rVert_1`.
 
     Forward hooks record the outputs of ``modules`` (dict name → module, or a list); :meth:`loss` returns
-    the weighted sum over every call recorded with gradients enabled (then clears the record; calls under
-    ``torch.no_grad()`` are not recorded). ``reduction``: "mean" divides
+    the weighted sum over every recorded call, then clears the record (only the scalar terms are kept, so
+    calls under ``torch.no_grad()`` cost nothing but still report the penalty). ``reduction``: "mean" divides
     ‖x_j‖₁ by its number of elements, "batchmean" by the batch size, "sum" not at all. Use as a context
     manager or call :meth:`remove`.
     """
@@ -270,7 +270,7 @@ class L1FeaturePenalty:
     def _hook(self, name: str) -> Any:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
             x, n = _activation(output)
-            if x is None or self.weights[name] == 0.0 or not torch.is_grad_enabled():
+            if x is None or self.weights[name] == 0.0:
                 return
             l1 = x.abs().sum()
             if self.reduction == "mean":

@@ -36,8 +36,10 @@ def test_penalty_value_weights_and_removal() -> None:
     assert mean.loss().item() == 0.0
     with L1FeaturePenalty([net[1]], reduction="batchmean") as ctx:
         with torch.no_grad():
-            net(x)  # not recorded: no graph to penalise
-        assert ctx.loss().item() == 0.0
+            net(x)  # recorded without a graph: reports the value, nothing to backpropagate
+        no_grad_value = ctx.loss()
+        assert not no_grad_value.requires_grad
+        torch.testing.assert_close(no_grad_value, h.detach().abs().sum() / 8)
         net(x)
         torch.testing.assert_close(ctx.loss(), h.abs().sum() / 8)
     assert not net[1]._forward_hooks
