@@ -9,6 +9,7 @@ particles), exactly what the JetNet metrics use.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from torch import Tensor
 from sparsegen.data.datamodule import Normalizer
 from sparsegen.jets import Jets
 from sparsegen.losses import Sample
+from sparsegen.models.spec import Component, jsonable
 
 DEFAULT_DATA_INFO: dict[str, Any] = {
     "representation": "images",
@@ -71,6 +73,18 @@ class GenerativeModel(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["sparsegen_data_info"] = self.data_info
+        checkpoint["sparsegen_model"] = self.model_spec()
+
+    def model_spec(self) -> dict[str, Any]:
+        """``{"class_path", "init_args"}`` rebuilding this model (components as nested specs)."""
+        init_args: dict[str, Any] = {}
+        for name in list(inspect.signature(type(self).__init__).parameters)[1:]:
+            value = getattr(self, name, None)
+            if isinstance(value, Component):
+                init_args[name] = value.spec
+            elif name in self.hparams:
+                init_args[name] = jsonable(self.hparams[name])
+        return {"class_path": f"{type(self).__module__}.{type(self).__qualname__}", "init_args": init_args}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.data_info = checkpoint.get("sparsegen_data_info", dict(DEFAULT_DATA_INFO))

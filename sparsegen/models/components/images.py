@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sparsegen.models.spec import Component
 from sparsegen.nn import (
     LayeredISTA,
     SparseConv2d,
@@ -68,7 +69,7 @@ class _NoiseMixin:
         return torch.randn(n, self.latent_dim, device=device, generator=generator)
 
 
-class DCGANGenerator(_NoiseMixin, nn.Module):
+class DCGANGenerator(_NoiseMixin, Component):
     """Dense DCGAN-style generator; ReLU output so empty pixels are exact zeros."""
 
     def __init__(self, latent_dim: int = 64, npix: int = 32, channels: Sequence[int] = (128, 64, 32, 16)) -> None:
@@ -93,7 +94,7 @@ def straight_through_bernoulli(logits: Tensor, temperature: float = 1.0, generat
     return hard + soft - soft.detach()
 
 
-class SparseAwareGenerator(_NoiseMixin, nn.Module):
+class SparseAwareGenerator(_NoiseMixin, Component):
     """Two heads on a shared trunk: occupancy logits and intensity (softplus); output = mask · intensity.
 
     The mask is a straight-through Bernoulli sample of σ(occupancy logits), so empty pixels are exactly
@@ -121,7 +122,7 @@ def occupancy_fraction(images: Tensor) -> Tensor:
     return (images.detach() != 0).flatten(1).float().mean(1, keepdim=True)
 
 
-class DenseCritic(nn.Module):
+class DenseCritic(Component):
     """CNN critic without batch norm (WGAN-GP): [Conv(4, s=2) + LeakyReLU]* → Linear, optional occupancy feature."""
 
     def __init__(self, npix: int = 32, channels: Sequence[int] = (32, 64, 128), occupancy_feature: bool = True) -> None:
@@ -174,7 +175,7 @@ class SparseConvStack(nn.Module):
         return self.blocks(SparseImage.from_dense(images, threshold=0.0)).to_dense().flatten(1)
 
 
-class SparseCritic(nn.Module):
+class SparseCritic(Component):
     """Critic built from submanifold / strided sparse convolutions (see `SparseConvStack`).
 
     A purely sparse critic has exactly zero gradient at empty pixels, so it can tell a generator to
@@ -207,7 +208,7 @@ class SparseCritic(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------ VAE parts
-class DenseEncoder(nn.Module):
+class DenseEncoder(Component):
     """CNN encoder: [Conv(4, s=2) + BatchNorm + LeakyReLU]* → flatten → (B, out_dim)."""
 
     def __init__(self, npix: int = 32, channels: Sequence[int] = (32, 64, 128), out_dim: int = 256) -> None:
@@ -226,7 +227,7 @@ class DenseEncoder(nn.Module):
         return self.fc(self.conv(images).flatten(1))
 
 
-class SparseEncoder(nn.Module):
+class SparseEncoder(Component):
     """Sparse-convolution encoder (see `SparseConvStack`) → MLP → (B, out_dim)."""
 
     def __init__(self, npix: int = 32, channels: Sequence[int] = (16, 32, 64), out_dim: int = 256) -> None:
@@ -239,7 +240,7 @@ class SparseEncoder(nn.Module):
         return self.fc(torch.cat([self.stack(images), occupancy_fraction(images) * 10.0], 1))
 
 
-class ISTAEncoder(nn.Module):
+class ISTAEncoder(Component):
     """Deep-sparse-coding encoder: `LayeredISTA` (unrolled ISTA per layer, learned convolutional
     dictionaries and thresholds, stride-2 layers) → flatten → (B, out_dim)."""
 
@@ -257,7 +258,7 @@ class ISTAEncoder(nn.Module):
         return self.fc(self.ista(images).flatten(1))
 
 
-class DenseDecoder(nn.Module):
+class DenseDecoder(Component):
     """z → `UpsamplingTrunk` → output head.
 
     ``output="relu"``: one channel through ReLU (exact zeros) for the MSE-type losses;
