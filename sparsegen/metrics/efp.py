@@ -13,8 +13,9 @@ Evaluation: a disconnected graph is the product of its connected components. A c
 reduced by variable elimination on P-vectors and (P, P) matrices per jet: a leaf vertex v hanging on u
 by a matrix M becomes the vertex weight factor ``w_u *= M @ w_v`` (a batched mat-vec); a degree-2
 vertex v between u and x becomes the matrix ``M_uv diag(w_v) M_vx`` (a batched matmul), multiplied
-element-wise into an existing u-x matrix. Every intermediate is cached by a canonical key, so the
-36 EFPs of degree <= 4 need ~20 mat-vecs and a single batched matmul (theta diag(z) theta) per chunk.
+element-wise into an existing u-x matrix. Every intermediate is named by a canonical key and computed
+once, so a set of graphs compiles (once, cached) into one straight-line program: the 36 EFPs of degree
+<= 4 take 65 tensor ops per chunk, 12 mat-vecs and a single batched matmul (theta diag(z) theta).
 This handles every graph of tree-width <= 2, which includes all graphs with d <= 5.
 """
 
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -79,8 +82,8 @@ EFPS_W1: tuple[Graph, ...] = tuple(EFPS_D4[i] for i in W1EFP_INDICES)
 EFPSETS: dict[str, tuple[Graph, ...]] = {"d<=4": EFPS_D4, "w1efp": EFPS_W1}
 
 # (P, P) matrices alive per jet in a chunk (theta powers, cached products, temporaries): the chunk size is
-# memory_budget // (P^2 * itemsize * _MATRICES_PER_JET) per worker; the 1e8-byte default gives ~1150 jets of 30
-# particles (cache-friendly, fastest on CPU) and ~45 jets of 150 particles.
+# memory_budget // (P^2 * itemsize * _MATRICES_PER_JET) per worker. The work is memory-bound, so chunks
+# that stay in cache win: the 3e7-byte default gives ~350 jets of 30 particles and ~13 of 150.
 _MATRICES_PER_JET = 12
 
 
@@ -90,7 +93,7 @@ def efps(
     efpset: str | Sequence[Sequence[tuple[int, int]]] = "d<=4",
     dtype: torch.dtype = torch.float64,
     chunk_size: int | None = None,
-    memory_budget: float = 1.0e8,
+    memory_budget: float = 3.0e7,
     device: str | torch.device | None = None,
     num_workers: int | None = None,
 ) -> np.ndarray:
@@ -196,58 +199,72 @@ def _components(graph: Graph) -> list[Graph]:
     return [tuple(edges) for edges in groups.values()]
 
 
-class _Evaluator:
-    """Evaluates connected graphs on one chunk, caching every intermediate vector and matrix by key.
+@dataclass(frozen=True)
+class _Op:
+    """One tensor operation of a plan: ``env[out] = kind(*env[args])``."""
 
-    Keys are canonical strings of the computation: ``z`` (vertex weights), ``T<k>`` (theta^k),
-    ``[M@w]`` (mat-vec), ``z[..][..]`` (weights times messages), ``(A*w*B)`` (A diag(w) B),
-    ``{A&B}`` (element-wise product) and ``M'`` (transpose, never needed for symmetric matrices).
+    out: str
+    kind: str  # "mul" (element-wise), "transpose", "matvec", "matmul" (A diag(w) B), "sum", "dot", "prod"
+    args: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Straight-line program computing a set of EFPs from ``z`` (B, P) and ``T1`` = theta (B, P, P)."""
+
+    ops: tuple[_Op, ...]
+    outputs: tuple[str, ...]
+    free_after: tuple[tuple[str, ...], ...]  # keys no longer needed after each op (memory)
+
+
+class _Planner:
+    """Builds a :class:`_Plan` by graph reduction, naming every intermediate by a canonical key.
+
+    Keys: ``z`` (vertex weights), ``T<k>`` (theta^k), ``[M@w]`` (mat-vec), ``z[..][..]`` (weights times
+    messages), ``(A*w*B)`` (A diag(w) B), ``{A&B}`` (element-wise product), ``M'`` (transpose, never
+    needed for symmetric matrices). Equal keys are computed once per chunk, across all graphs.
     """
 
-    def __init__(self, z: torch.Tensor, theta: torch.Tensor) -> None:
-        self.cache: dict[str, torch.Tensor] = {"z": z, "T1": theta}
-        self.symmetric: set[str] = {"T1", "T2", "T3", "T4"}
-        self.theta = theta
+    def __init__(self) -> None:
+        self.ops: list[_Op] = []
+        self.defined: set[str] = {"z", "T1"}
+        self.symmetric: set[str] = {"T1"}
 
-    # ------------------------------------------------------------ primitives
-    def matrix(self, key: str) -> torch.Tensor:
-        if key not in self.cache:
-            if key.endswith("'"):
-                self.cache[key] = self.matrix(key[:-1]).transpose(-1, -2)
-            else:  # "T<k>": theta to the k-th power (k parallel edges), by repeated products
-                k = int(key[1:])
-                self.symmetric.add(key)
-                self.cache[key] = self.matrix(f"T{k - 1}") * self.theta
-        return self.cache[key]
+    def emit(self, out: str, kind: str, *args: str) -> str:
+        if out not in self.defined:
+            self.ops.append(_Op(out, kind, args))
+            self.defined.add(out)
+        return out
+
+    def matrix(self, key: str) -> str:
+        if key in self.defined:
+            return key
+        if key.endswith("'"):
+            return self.emit(key, "transpose", self.matrix(key[:-1]))
+        k = int(key[1:])  # "T<k>": theta^k (k parallel edges), by repeated products
+        self.symmetric.add(key)
+        return self.emit(key, "mul", self.matrix(f"T{k - 1}"), "T1")
 
     def weight(self, factors: list[str]) -> str:
-        """Key of the vertex weight z * prod(messages) (computed on first use)."""
+        """Key of the vertex weight z * prod(messages)."""
         factors = sorted(factors)
         key = "z" + "".join(factors)
-        if key not in self.cache:
-            self.cache[key] = self.vector(self.weight(factors[:-1])) * self.cache[factors[-1]]
-        return key
-
-    def vector(self, key: str) -> torch.Tensor:
-        return self.cache[key]
+        if key in self.defined:
+            return key
+        return self.emit(key, "mul", self.weight(factors[:-1]), factors[-1])
 
     def message(self, mkey: str, wkey: str) -> str:
-        """Key of the mat-vec M @ w (computed as a broadcast product and row sum)."""
-        key = f"[{mkey}@{wkey}]"
-        if key not in self.cache:
-            self.cache[key] = (self.matrix(mkey) * self.vector(wkey).unsqueeze(-2)).sum(-1)
-        return key
+        return self.emit(f"[{mkey}@{wkey}]", "matvec", self.matrix(mkey), wkey)
 
     def transpose(self, key: str) -> str:
         if key in self.symmetric:
             return key
         return key[:-1] if key.endswith("'") else f"{key}'"
 
-    # ------------------------------------------------------------ reduction
-    def connected(self, edges: Graph) -> torch.Tensor:
-        """Value (B,) of a connected multigraph."""
+    def connected(self, edges: Graph) -> str:
+        """Emit the ops of a connected multigraph; returns the key of its (B,) value."""
         if not edges:
-            return self.cache["z"].sum(-1)
+            return self.emit("<sum z>", "sum", "z")
         weights: dict[int, list[str]] = {}
         mats: dict[frozenset[int], tuple[int, int, str]] = {}  # {u, v} -> (u, v, key of M_uv)
         mult: dict[frozenset[int], int] = {}
@@ -263,18 +280,15 @@ class _Evaluator:
             a, _, key = mats[frozenset((u, v))]
             return key if a == u else self.transpose(key)
 
-        def wkey(v: int) -> str:
-            return self.weight(weights[v])
-
         def neighbours(v: int) -> list[int]:
             return [next(iter(e - {v})) for e in mats if v in e]
 
         while len(weights) > 2:
             leaves = [v for v in weights if len(neighbours(v)) == 1]
-            if leaves:
+            if leaves:  # a leaf v on u: w_u *= M_uv @ w_v
                 v = leaves[0]
                 (u,) = neighbours(v)
-                weights[u].append(self.message(oriented(u, v), wkey(v)))
+                weights[u].append(self.message(oriented(u, v), self.weight(weights[v])))
                 del mats[frozenset((u, v))], weights[v]
                 continue
             deg2 = [v for v in weights if len(neighbours(v)) == 2]
@@ -283,56 +297,94 @@ class _Evaluator:
 
             def product_key(v: int) -> tuple[str, int, int]:
                 u, x = neighbours(v)
-                return f"({oriented(u, v)}*{wkey(v)}*{oriented(v, x)})", u, x
+                return f"({oriented(u, v)}*{self.weight(weights[v])}*{oriented(v, x)})", u, x
 
-            # prefer an elimination whose matmul is already cached (shares theta diag(z) theta)
-            v = next((c for c in deg2 if product_key(c)[0] in self.cache), deg2[0])
+            # a degree-2 vertex v between u and x: M_ux <- M_ux * (M_uv diag(w_v) M_vx); prefer one whose
+            # matmul already exists (all d <= 4 graphs share theta diag(z) theta)
+            v = next((c for c in deg2 if product_key(c)[0] in self.defined), deg2[0])
             pkey, u, x = product_key(v)
             a_key, b_key = oriented(u, v), oriented(v, x)
-            if pkey not in self.cache:
-                self.cache[pkey] = (self.matrix(a_key) * self.vector(wkey(v)).unsqueeze(-2)) @ self.matrix(b_key)
-                if b_key == self.transpose(a_key):
-                    self.symmetric.add(pkey)
+            if pkey not in self.defined and b_key == self.transpose(a_key):
+                self.symmetric.add(pkey)
+            self.emit(pkey, "matmul", self.matrix(a_key), self.weight(weights[v]), self.matrix(b_key))
             del mats[frozenset((u, v))], mats[frozenset((v, x))], weights[v]
             e = frozenset((u, x))
             if e in mats:
                 okey = oriented(u, x)
                 ckey = "{" + "&".join(sorted((okey, pkey))) + "}"
-                if ckey not in self.cache:
-                    self.cache[ckey] = self.matrix(okey) * self.cache[pkey]
-                    if okey in self.symmetric and pkey in self.symmetric:
-                        self.symmetric.add(ckey)
-                mats[e] = (u, x, ckey)
+                if ckey not in self.defined and okey in self.symmetric and pkey in self.symmetric:
+                    self.symmetric.add(ckey)
+                mats[e] = (u, x, self.emit(ckey, "mul", self.matrix(okey), pkey))
             else:
                 mats[e] = (u, x, pkey)
         if len(weights) == 1:
             (v,) = weights
-            return self.vector(wkey(v)).sum(-1)
-        # two vertices left: w_u^T M w_v, reusing whichever of M @ w_v or M^T @ w_u is cached
+            wkey = self.weight(weights[v])
+            return self.emit(f"<sum {wkey}>", "sum", wkey)
+        # two vertices left: w_u^T M w_v, reusing whichever of M @ w_v or M^T @ w_u already exists
         u, v = weights
         m_uv = oriented(u, v)
-        options = [(wkey(u), m_uv, wkey(v)), (wkey(v), self.transpose(m_uv), wkey(u))]
-        left, mkey, right = next((o for o in options if f"[{o[1]}@{o[2]}]" in self.cache),
+        wu, wv = self.weight(weights[u]), self.weight(weights[v])
+        options = [(wu, m_uv, wv), (wv, self.transpose(m_uv), wu)]
+        left, mkey, right = next((o for o in options if f"[{o[1]}@{o[2]}]" in self.defined),
                                  min(options, key=lambda o: len(o[2])))
-        return (self.vector(left) * self.cache[self.message(mkey, right)]).sum(-1)
+        msg = self.message(mkey, right)
+        return self.emit(f"<dot {left} {msg}>", "dot", left, msg)
+
+
+@lru_cache(maxsize=16)
+def _plan(graphs: tuple[Graph, ...]) -> _Plan:
+    """Compile graphs into one straight-line program (disconnected graphs: product of components)."""
+    planner = _Planner()
+    outputs = []
+    for graph in graphs:
+        comps = sorted(planner.connected(_canonical(c)) for c in _components(graph))
+        outputs.append(comps[0] if len(comps) == 1 else planner.emit("<prod " + " ".join(comps) + ">", "prod", *comps))
+    keep = set(outputs)
+    last_use: dict[str, int] = {}
+    for i, op in enumerate(planner.ops):
+        for arg in op.args:
+            last_use[arg] = i
+    free: list[list[str]] = [[] for _ in planner.ops]
+    for key, i in last_use.items():
+        if key not in keep:
+            free[i].append(key)
+    return _Plan(tuple(planner.ops), tuple(outputs), tuple(tuple(f) for f in free))
+
+
+def _run(plan: _Plan, z: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """Execute a plan on one chunk: (B, num_graphs)."""
+    env: dict[str, torch.Tensor] = {"z": z, "T1": theta}
+    for op, free in zip(plan.ops, plan.free_after):
+        a = [env[k] for k in op.args]
+        if op.kind == "mul":
+            out = a[0] * a[1]
+        elif op.kind == "matvec":  # broadcast product and row sum: faster than bmm for one vector
+            out = (a[0] * a[1].unsqueeze(-2)).sum(-1)
+        elif op.kind == "matmul":
+            out = (a[0] * a[1].unsqueeze(-2)) @ a[2]
+        elif op.kind == "dot":
+            out = (a[0] * a[1]).sum(-1)
+        elif op.kind == "sum":
+            out = a[0].sum(-1)
+        elif op.kind == "transpose":
+            out = a[0].transpose(-1, -2)
+        else:  # "prod"
+            out = a[0]
+            for factor in a[1:]:
+                out = out * factor
+        env[op.out] = out
+        for key in free:
+            del env[key]
+    return torch.stack([env[k] for k in plan.outputs], dim=-1)
 
 
 def _efps_chunk(x: torch.Tensor, mask: torch.Tensor, graphs: tuple[Graph, ...]) -> torch.Tensor:
     """(B, num_graphs) EFPs of one chunk of (B, P, 3) particles."""
-    z = torch.where(mask, x[..., 2], torch.zeros((), dtype=x.dtype, device=x.device))
-    yphi = torch.where(mask[..., None], x[..., :2], torch.zeros((), dtype=x.dtype, device=x.device))
-    ev = _Evaluator(z, thetas(yphi))
-    comp_values: dict[Graph, torch.Tensor] = {}
-    cols = []
-    for graph in graphs:
-        value = torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
-        for comp in _components(graph):
-            key = _canonical(comp)
-            if key not in comp_values:
-                comp_values[key] = ev.connected(key)
-            value = value * comp_values[key]
-        cols.append(value)
-    return torch.stack(cols, dim=-1)
+    zero = torch.zeros((), dtype=x.dtype, device=x.device)
+    z = torch.where(mask, x[..., 2], zero)
+    yphi = torch.where(mask[..., None], x[..., :2], zero)
+    return _run(_plan(graphs), z, thetas(yphi))
 
 
 def _canonical(edges: Graph) -> Graph:
