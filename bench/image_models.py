@@ -41,7 +41,7 @@ def run_config(config: Path, minutes: float, out: Path, num_jets: int, seed: int
     start = time.perf_counter()
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     train_s = time.perf_counter() - start
-    best = cli.trainer.checkpoint_callback.best_model_path if cli.trainer.checkpoint_callback else ""
+    best = next((c.best_model_path for c in cli.trainer.checkpoint_callbacks if c.monitor and c.best_model_path), "")
     if best:
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
         cli.model.load_state_dict(state)

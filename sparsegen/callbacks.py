@@ -49,11 +49,14 @@ class PeriodicMetrics(pl.Callback):
         from sparsegen.metrics.distances import fpd_kpd_features, fpd, w1m
         from sparsegen.metrics.sparsity import as_images, w1_occupancy
 
+        from sparsegen.metrics.evaluate import hardest
+
+        gen_img = as_images(gen, self.npix, self.extent)
+        gen = hardest(gen, real.max_particles)  # image models: every pixel is a particle; keep the hardest P
         n = min(len(real), len(gen))
         out = {"w1m": float(w1m(real.particles, gen.particles, real.mask, gen.mask,
                                 num_eval_samples=n, num_batches=1, seed=self.seed)[0])}
         real_img = as_images(real, self.npix, self.extent)
-        gen_img = as_images(gen, self.npix, self.extent)
         out["w1_occupancy"] = float(w1_occupancy(real_img, gen_img, num_eval_samples=n, num_batches=1,
                                                  seed=self.seed)[0])
         if self.fpd:

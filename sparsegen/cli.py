@@ -55,6 +55,17 @@ def main(args: Sequence[str] | None = None) -> int:
             raise
         print(f"sparsegen: error: {exc}", file=sys.stderr)
         return 2
+    except SystemExit as exc:
+        message = getattr(exc, "message", None)
+        if message is None or debug:
+            raise
+        print(f"sparsegen: error: config: {message}", file=sys.stderr)
+        return 2
+    except FloatingPointError as exc:
+        if debug:
+            raise
+        print(f"sparsegen: error: {exc}; the last good checkpoint is kept", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("sparsegen: interrupted", file=sys.stderr)
         return 130

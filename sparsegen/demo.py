@@ -124,13 +124,14 @@ def train(args: argparse.Namespace) -> tuple[object, str]:
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     ckpt_dir = out / "checkpoints"
     ckpt_dir.mkdir(exist_ok=True)
-    cb = cli.trainer.checkpoint_callback
-    best = cb.best_model_path if cb is not None and cb.best_model_path else cb.last_model_path if cb else ""
-    if not best:
+    cbs = cli.trainer.checkpoint_callbacks
+    best = next((c.best_model_path for c in cbs if c.monitor and c.best_model_path), "")
+    last = next((c.last_model_path for c in cbs if c.last_model_path), "")
+    if not (best or last):
         raise RuntimeError("training wrote no checkpoint")
-    shutil.copyfile(best, ckpt_dir / "best.ckpt")
-    if cb is not None and cb.last_model_path:
-        shutil.copyfile(cb.last_model_path, ckpt_dir / "last.ckpt")
+    shutil.copyfile(best or last, ckpt_dir / "best.ckpt")
+    if last:
+        shutil.copyfile(last, ckpt_dir / "last.ckpt")
     return cli, str(ckpt_dir / "best.ckpt")
 
 

@@ -107,10 +107,15 @@ class Jets:
 
     def truncate(self, num_particles: int) -> "Jets":
         """Keep the ``num_particles`` highest-pT particles (num_particles in jet_features is updated)."""
-        jf = self.jet_features.copy()
-        mask = self.mask[:, :num_particles]
+        jets = self if self._is_sorted() else self.sorted()
+        jf = jets.jet_features.copy()
+        mask = jets.mask[:, :num_particles]
         jf[:, 4] = mask.sum(1)
-        return Jets(self.particles[:, :num_particles], mask, jf, self.images, dict(self.attrs))
+        return Jets(jets.particles[:, :num_particles], mask, jf, self.images, dict(self.attrs))
+
+    def _is_sorted(self) -> bool:
+        key = np.where(self.mask, self.particles[..., 2], -np.inf)
+        return bool(np.all(np.diff(key, axis=1) <= 0))
 
     def sorted(self) -> "Jets":
         """Particles sorted by ptrel descending with the mask made a prefix (as the HDF5 layout wants)."""

@@ -27,7 +27,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from sparsegen.data.generate import GenerationConfig, generate
 from sparsegen.data.io import JET_TYPES, jetnet_path
@@ -95,6 +95,24 @@ class Normalizer:
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> "Normalizer":
         return cls(np.asarray(state["mean"], np.float32), np.asarray(state["std"], np.float32), float(state["image_scale"]))
+
+
+class EpochSeededSampler(Sampler[int]):
+    """Random permutation from ``seed + epoch`` (Lightning calls ``set_epoch``), so a resumed run sees
+    exactly the batches an uninterrupted one would."""
+
+    def __init__(self, length: int, seed: int) -> None:
+        self.length, self.seed, self.epoch = length, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):  # noqa: ANN204
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.length, generator=gen).tolist())
+
+    def __len__(self) -> int:
+        return self.length
 
 
 class JetDataset(Dataset):
@@ -236,10 +254,12 @@ class JetDataModule(pl.LightningDataModule):
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         if not self.datasets:
             self.setup()
-        gen = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle, drop_last=shuffle and
-                          len(self.datasets[name]) > self.batch_size, num_workers=self.num_workers, generator=gen,
-                          persistent_workers=self.num_workers > 0)
+        data = self.datasets[name]
+        sampler = EpochSeededSampler(len(data), self.seed) if shuffle else None
+        # the loader's own generator: creating an iterator must not draw from the global RNG (exact resume)
+        return DataLoader(data, batch_size=self.batch_size, sampler=sampler,
+                          drop_last=shuffle and len(data) > self.batch_size, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0, generator=torch.Generator().manual_seed(self.seed))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True)

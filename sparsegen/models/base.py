@@ -69,11 +69,20 @@ class GenerativeModel(pl.LightningModule):
             self.on_data_info()
 
     def on_data_info(self) -> None:
-        """Hook for subclasses that size things from the data (e.g. multiplicity sampling)."""
+        """Hook for subclasses that size things from the data (e.g. multiplicity sampling).
+
+        By default hands ``data_info`` to every sub-module with a ``set_data_info(info)`` method (the point
+        generators' multiplicity histogram and ptrel floor)."""
+        for module in self.modules():
+            if module is not self and hasattr(module, "set_data_info"):
+                module.set_data_info(self.data_info)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["sparsegen_data_info"] = self.data_info
         checkpoint["sparsegen_model"] = self.model_spec()
+        checkpoint["sparsegen_rng"] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            checkpoint["sparsegen_rng"]["cuda"] = torch.cuda.get_rng_state_all()
 
     def model_spec(self) -> dict[str, Any]:
         """``{"class_path", "init_args"}`` rebuilding this model (components as nested specs)."""
@@ -88,7 +97,17 @@ class GenerativeModel(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.data_info = checkpoint.get("sparsegen_data_info", dict(DEFAULT_DATA_INFO))
+        self._pending_rng = checkpoint.get("sparsegen_rng")
         self.on_data_info()
+
+    def on_train_start(self) -> None:
+        """Resuming: continue the random stream where the checkpoint left it (after the sanity check)."""
+        rng = getattr(self, "_pending_rng", None)
+        if rng:
+            torch.set_rng_state(rng["torch"])
+            if "cuda" in rng and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(rng["cuda"])
+        self._pending_rng = None
 
     @property
     def normalizer(self) -> Normalizer:
