@@ -11,7 +11,10 @@ a perfect generator would get at this n. Metric settings default to JetNet 0.2.5
 (``PUBLISHED``); ``quick=True`` uses ``QUICK`` (smaller resampling sizes, for monitoring, not for tables).
 
 Image metrics use ``gen.images`` when the generator produced images (the real jets are then pixelized on
-the same grid), otherwise both samples are pixelized with ``Jets.to_images``.
+the same grid), otherwise both samples are pixelized with ``Jets.to_images``. For an image model the
+particle-level metrics compare like with like: the real jets are read out of their own (preprocessed)
+images, one particle per active pixel at the pixel centre, as the generated jets are — otherwise the
+real particles' sub-pixel positions and un-rotated frame would dominate W1P, W1M and the EFPs.
 
 Particle-level metrics (W1M, W1P, EFPs, FPD, KPD, N-subjettiness, classifier) see at most the real
 sample's particle count P per jet, the hardest first (JetNet's convention: JetNet-30 is the 30 hardest
@@ -238,6 +241,11 @@ def evaluate(
         step("pixelizing")
         ref_img, other_img = _images_for(ref, other, npix, extent)
         floor_img = _images_for(floor, other, npix, extent)[0]
+        if gen.images is not None:
+            # image model: compare in the image representation — the real jets become the particles of
+            # their (preprocessed) pixels, exactly as the generated ones are read out of theirs
+            ref = hardest(Jets.from_images(ref_img, extent=extent, jet_type=ref.labels), ref.max_particles)
+            floor = hardest(Jets.from_images(floor_img, extent=extent, jet_type=floor.labels), floor.max_particles)
         step("EFPs, N-subjettiness")
         cap = ref.max_particles
         s_ref, s_other = _prepare(ref, ref_img, cap), _prepare(other, other_img, cap)
@@ -306,7 +314,9 @@ def metrics_table(metrics: dict[str, Any], title: str = "sparsegen evaluate") ->
 def cli_main(argv: list[str]) -> int:
     """``sparsegen evaluate --real R.h5 --gen G.h5 [--out metrics.json] [--plots DIR] [--num-jets N]
     [--seed S] [--quick]``: print the table, write the JSON and the plots."""
-    parser = argparse.ArgumentParser(prog="sparsegen evaluate", description="Score generated jets against real ones.")
+    from sparsegen.data.cli import _Parser
+
+    parser = _Parser(prog="sparsegen evaluate", description="Score generated jets against real ones.")
     parser.add_argument("--real", required=True, help="real jets, JetNet-layout HDF5")
     parser.add_argument("--gen", required=True, help="generated jets, JetNet-layout HDF5 (optional 'images')")
     parser.add_argument("--out", default=None, help="metrics JSON path (written atomically)")
