@@ -3,7 +3,8 @@
 loss = recon(decoder(z), x) + β(t)·KL(q(z|x) ‖ N(0, 1)) [+ l1 feature penalty], z = μ + σ·ε,
 β(t) = β · min(1, t / warmup_steps) (KL warm-up). ``recon``: "mse" (plain), "masked_mse" and
 "weighted_mse" (the sparse-input remedies) or "hurdle" (BCE on occupancy + log-normal NLL on active
-pixels; needs a decoder with ``output="hurdle"``). See `sparsegen.losses`.
+pixels; needs a decoder with ``output="hurdle"``); for point clouds "chamfer" or "hungarian" (permutation-
+invariant set losses plus the multiplicity head's cross entropy). See `sparsegen.losses`.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ class VAE(GenerativeModel):
         lr: float = 1e-3,
     ) -> None:
         super().__init__()
-        if recon not in ("mse", "masked_mse", "weighted_mse", "hurdle"):
-            raise ValueError(f"unknown recon '{recon}' (mse, masked_mse, weighted_mse, hurdle)")
+        if recon not in ("mse", "masked_mse", "weighted_mse", "hurdle", "chamfer", "hungarian"):
+            raise ValueError(f"unknown recon '{recon}' (mse, masked_mse, weighted_mse, hurdle, chamfer, hungarian)")
         if recon == "hurdle" and getattr(decoder, "output", None) != "hurdle":
             raise ValueError("recon='hurdle' needs a decoder with output='hurdle' (two channels)")
         self.save_hyperparameters(ignore=["encoder", "decoder"])

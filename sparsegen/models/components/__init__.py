@@ -10,6 +10,9 @@ from sparsegen.models.components.images import (
     SparseCritic,
     SparseEncoder,
 )
+from sparsegen.models.components.point_autoencoders import EdgeConvSetEncoder, PointNetSetEncoder, PointSetDecoder
+from sparsegen.models.components.point_velocity import EPiCVelocity, TransformerVelocity
+from sparsegen.models.components.points import EPiCCritic, EPiCGenerator, MPCritic, MPGenerator, PointNetCritic
 
 __all__ = [
     "DCGANGenerator",
@@ -20,4 +23,14 @@ __all__ = [
     "SparseEncoder",
     "ISTAEncoder",
     "DenseDecoder",
+    "MPGenerator",
+    "EPiCGenerator",
+    "MPCritic",
+    "PointNetCritic",
+    "EPiCCritic",
+    "PointNetSetEncoder",
+    "EdgeConvSetEncoder",
+    "PointSetDecoder",
+    "EPiCVelocity",
+    "TransformerVelocity",
 ]
