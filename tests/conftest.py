@@ -40,3 +40,24 @@ def pythia_file(pythia_dir: Path):
         return path
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """last.ckpt of a 1-epoch sparse WGAN-GP fit on 60 generated gluon jets."""
+    from sparsegen.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    tmp = tmp_path_factory.mktemp("ckpt")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SPARSEGEN_DATA", str(tmp / "data"))
+    try:
+        status = main(["fit", "--config", str(root / "configs/images/wgan_gp_sparse.yaml"),
+                       "--data.init_args.num_jets", "60", "--data.init_args.batch_size", "16",
+                       "--data.init_args.generation_workers", "1", "--trainer.max_epochs", "1",
+                       "--trainer.limit_train_batches", "2", "--trainer.default_root_dir", str(tmp / "run"),
+                       "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"])
+    finally:
+        mp.undo()
+    assert status == 0
+    return tmp / "run" / "checkpoints" / "last.ckpt"

@@ -85,8 +85,9 @@ def read_jetnet(path: str | os.PathLike, validate: bool = True) -> tuple[np.ndar
             attrs = {k: _attr_value(v) for k, v in f.attrs.items()}
     except SparsegenInputError:
         raise
-    except (OSError, KeyError, ValueError, TypeError) as exc:
-        raise SparsegenInputError(path, f"cannot read HDF5 ({exc.__class__.__name__}: {exc})") from exc
+    except Exception as exc:  # noqa: BLE001 — h5py raises OSError, RuntimeError, KeyError... on broken files
+        text = " ".join(str(exc).split())[:160]
+        raise SparsegenInputError(path, f"cannot read HDF5 ({exc.__class__.__name__}: {text})") from exc
     if validate:
         validate_arrays(pf, jf, source=path)
     return pf.astype(np.float32, copy=False), jf.astype(np.float32, copy=False), attrs
@@ -131,9 +132,22 @@ def finalize_tmp(tmp: str, path: str) -> None:
 
 
 def read_extra(path: str | os.PathLike, key: str) -> np.ndarray | None:
-    """Read an optional extra dataset (e.g. ``images``) or return None."""
-    with h5py.File(str(path), "r") as f:
-        return np.asarray(f[key][...]) if key in f else None
+    """Read an optional extra dataset (e.g. ``images``) or return None; ``images`` are validated."""
+    try:
+        with h5py.File(str(path), "r") as f:
+            if key not in f:
+                return None
+            arr = np.asarray(f[key][...])
+            n = f["particle_features"].shape[0] if "particle_features" in f else None
+    except Exception as exc:  # noqa: BLE001
+        text = " ".join(str(exc).split())[:160]
+        raise SparsegenInputError(str(path), f"cannot read dataset '{key}' ({exc.__class__.__name__}: {text})") from exc
+    if key == "images":
+        if arr.ndim != 3 or (n is not None and arr.shape[0] != n):
+            raise SparsegenInputError(str(path), f"images must have shape (N={n}, H, W), got {arr.shape}")
+        if not np.issubdtype(arr.dtype, np.floating) or not np.isfinite(arr).all() or (arr < 0).any():
+            raise SparsegenInputError(str(path), "images must be finite, non-negative floats")
+    return arr
 
 
 def jetnet_path(data_dir: str | os.PathLike, jet_type: str, num_particles: int = 30) -> Path:
