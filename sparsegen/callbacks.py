@@ -46,10 +46,9 @@ class PeriodicMetrics(pl.Callback):
 
     def compute(self, real: Jets, gen: Jets) -> dict[str, float]:
         """The metrics of one evaluation (values only; small samples, so errors are not reported)."""
-        from sparsegen.metrics.distances import fpd_kpd_features, fpd, w1m
-        from sparsegen.metrics.sparsity import as_images, w1_occupancy
-
+        from sparsegen.metrics.distances import fpd, fpd_kpd_features, w1m
         from sparsegen.metrics.evaluate import hardest
+        from sparsegen.metrics.sparsity import as_images, w1_occupancy
 
         gen_img = as_images(gen, self.npix, self.extent)
         gen = hardest(gen, real.max_particles)  # image models: every pixel is a particle; keep the hardest P

@@ -13,23 +13,21 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 import shutil
+import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from sparsegen.data.cli import file_info
+from sparsegen import plotting
 from sparsegen.data.datamodule import cached_jets_path, load_or_generate
 from sparsegen.data.generate import GenerationConfig
 from sparsegen.data.io import JET_TYPES
 from sparsegen.errors import SparsegenInputError
 from sparsegen.jets import Jets
-from sparsegen import plotting
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASS_NAMES = {"g": "gluon", "q": "light quark", "t": "top", "w": "W", "z": "Z"}

@@ -11,8 +11,9 @@ Image models keep their images in ``images`` (N, H, W) next to the particles mad
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +81,7 @@ class Jets:
     def max_particles(self) -> int:
         return int(self.particles.shape[1])
 
-    def __getitem__(self, index: Any) -> "Jets":
+    def __getitem__(self, index: Any) -> Jets:
         if isinstance(index, (int, np.integer)):
             index = slice(int(index), int(index) + 1) if index != -1 else slice(-1, None)
         return Jets(
@@ -92,7 +93,7 @@ class Jets:
         )
 
     @staticmethod
-    def concat(items: Sequence["Jets"]) -> "Jets":
+    def concat(items: Sequence[Jets]) -> Jets:
         """Concatenate along jets; particle axes are zero-padded to the largest P."""
         if not items:
             raise ValueError("Jets.concat needs at least one Jets")
@@ -105,7 +106,7 @@ class Jets:
         return Jets(np.concatenate(parts), np.concatenate(masks),
                     np.concatenate([j.jet_features for j in items]), images, dict(items[0].attrs))
 
-    def truncate(self, num_particles: int) -> "Jets":
+    def truncate(self, num_particles: int) -> Jets:
         """Keep the ``num_particles`` highest-pT particles (num_particles in jet_features is updated)."""
         jets = self if self._is_sorted() else self.sorted()
         jf = jets.jet_features.copy()
@@ -117,7 +118,7 @@ class Jets:
         key = np.where(self.mask, self.particles[..., 2], -np.inf)
         return bool(np.all(np.diff(key, axis=1) <= 0))
 
-    def sorted(self) -> "Jets":
+    def sorted(self) -> Jets:
         """Particles sorted by ptrel descending with the mask made a prefix (as the HDF5 layout wants)."""
         key = np.where(self.mask, self.particles[..., 2], -np.inf)
         order = np.argsort(-key, axis=1, kind="stable")
@@ -153,7 +154,7 @@ class Jets:
         write_jetnet(path, pf, jf, {**self.attrs, **(attrs or {})}, extra=extra)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, num_jets: int | None = None, jet_types: Sequence[str] | None = None) -> "Jets":
+    def load(cls, path: str | os.PathLike, num_jets: int | None = None, jet_types: Sequence[str] | None = None) -> Jets:
         """Read and validate a JetNet-layout file (ours or a real JetNet ``g.hdf5`` … ``z150.hdf5``)."""
         pf, jf, attrs = read_jetnet(path)
         images = read_extra(path, "images")
@@ -168,7 +169,7 @@ class Jets:
         return jets
 
     @classmethod
-    def from_arrays(cls, particle_features: np.ndarray, jet_features: np.ndarray | None = None) -> "Jets":
+    def from_arrays(cls, particle_features: np.ndarray, jet_features: np.ndarray | None = None) -> Jets:
         """From JetNet arrays (N,P,4) [etarel, phirel, ptrel, mask] (validated when jet_features given)."""
         pf = _as_numpy(particle_features)
         if jet_features is not None:
@@ -190,7 +191,7 @@ class Jets:
         threshold: float = 0.0,
         jet_type: int | np.ndarray | None = None,
         jet_pt: float | np.ndarray | None = None,
-    ) -> "Jets":
+    ) -> Jets:
         """Active pixels become particles at pixel centers (ptrel = intensity), images kept alongside.
 
         ``jet_features`` are recomputed from the particles: pt/eta/mass of the massless 4-vector sum are

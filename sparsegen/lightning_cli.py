@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
@@ -40,7 +40,7 @@ class SparsegenCLI(LightningCLI):
     ``sparsegen fit --config X --ckpt_path last`` resumes the previous run of the same config.
     """
 
-    def add_arguments_to_parser(self, parser) -> None:  # noqa: ANN001
+    def add_arguments_to_parser(self, parser) -> None:
         parser.set_defaults({"trainer.default_root_dir": "runs"})
 
     def after_instantiate_classes(self) -> None:

@@ -7,7 +7,8 @@ and the gradient is taken w.r.t. the particle features).
 
 from __future__ import annotations
 
-from typing import Callable, Literal, Union
+from collections.abc import Callable
+from typing import Literal, Union
 
 import torch
 import torch.nn.functional as F
@@ -18,19 +19,19 @@ from sparsegen.nn.sparse_coding import L1FeaturePenalty
 Sample = Union[Tensor, tuple[Tensor, Tensor]]
 
 __all__ = [
+    "L1FeaturePenalty",
     "Sample",
-    "gradient_penalty",
-    "interpolate",
-    "mse",
-    "masked_mse",
-    "weighted_mse",
-    "hurdle_loss",
     "chamfer_loss",
+    "gradient_penalty",
     "hungarian_loss",
+    "hurdle_loss",
+    "interpolate",
+    "kl_divergence",
+    "masked_mse",
+    "mse",
     "point_set_loss",
     "reconstruction_loss",
-    "kl_divergence",
-    "L1FeaturePenalty",
+    "weighted_mse",
 ]
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from sparsegen.cli import main
-from sparsegen.errors import SparsegenInputError
 from sparsegen.jets import Jets
 from sparsegen.models.spec import load_model
 

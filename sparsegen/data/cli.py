@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -125,7 +125,7 @@ def file_info(path: str | os.PathLike) -> dict[str, object]:
     types, counts = np.unique(jf[:, 0].astype(int), return_counts=True)
     out: dict[str, object] = {
         "file": str(path),
-        "num_jets": int(len(jf)),
+        "num_jets": len(jf),
         "num_particles_max": int(pf.shape[1]),
         "classes": {JET_TYPES[t]: int(c) for t, c in zip(types, counts)},
         "per_class": {},
@@ -153,4 +153,4 @@ def format_info(summary: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["main", "merge_files", "file_info", "write_jetnet"]
+__all__ = ["file_info", "main", "merge_files", "write_jetnet"]

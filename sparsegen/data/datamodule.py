@@ -20,9 +20,10 @@ training pixels), so zeros stay zeros.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pytorch_lightning as pl
@@ -66,7 +67,7 @@ class Normalizer:
     image_scale: float = 1.0
 
     @classmethod
-    def fit(cls, jets: Jets, image_scale: float | None = None, images: np.ndarray | None = None) -> "Normalizer":
+    def fit(cls, jets: Jets, image_scale: float | None = None, images: np.ndarray | None = None) -> Normalizer:
         real = jets.particles[jets.mask]
         mean = real.mean(0) if len(real) else np.zeros(3, np.float32)
         std = real.std(0) if len(real) else np.ones(3, np.float32)
@@ -93,7 +94,7 @@ class Normalizer:
         return {"mean": self.mean.tolist(), "std": self.std.tolist(), "image_scale": self.image_scale}
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> "Normalizer":
+    def from_state_dict(cls, state: dict[str, Any]) -> Normalizer:
         return cls(np.asarray(state["mean"], np.float32), np.asarray(state["std"], np.float32), float(state["image_scale"]))
 
 
@@ -107,7 +108,7 @@ class EpochSeededSampler(Sampler[int]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self):
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         return iter(torch.randperm(self.length, generator=gen).tolist())
 

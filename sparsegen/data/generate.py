@@ -26,11 +26,11 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -404,7 +404,7 @@ class _NoBar:
         pass
 
 
-def _progress(total: int, initial: int, jet_type: str, enabled: bool):  # noqa: ANN202
+def _progress(total: int, initial: int, jet_type: str, enabled: bool):
     if not enabled:
         return _NoBar()
     from tqdm.auto import tqdm

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import h5py
 import numpy as np
@@ -85,7 +86,7 @@ def read_jetnet(path: str | os.PathLike, validate: bool = True) -> tuple[np.ndar
             attrs = {k: _attr_value(v) for k, v in f.attrs.items()}
     except SparsegenInputError:
         raise
-    except Exception as exc:  # noqa: BLE001 — h5py raises OSError, RuntimeError, KeyError... on broken files
+    except Exception as exc:
         text = " ".join(str(exc).split())[:160]
         raise SparsegenInputError(path, f"cannot read HDF5 ({exc.__class__.__name__}: {text})") from exc
     if validate:
@@ -139,7 +140,7 @@ def read_extra(path: str | os.PathLike, key: str) -> np.ndarray | None:
                 return None
             arr = np.asarray(f[key][...])
             n = f["particle_features"].shape[0] if "particle_features" in f else None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         text = " ".join(str(exc).split())[:160]
         raise SparsegenInputError(str(path), f"cannot read dataset '{key}' ({exc.__class__.__name__}: {text})") from exc
     if key == "images":

@@ -90,7 +90,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         detail = next((ln.strip() for ln in str(exc).splitlines() if "Unsupported" in ln), "rejected content")
         raise SparsegenInputError(path, "refusing to load: the checkpoint holds pickled objects or code that the "
                                         f"weights-only loader rejects ({detail[:100]})") from exc
-    except Exception as exc:  # noqa: BLE001 — every other failure is bad input too
+    except Exception as exc:
         text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise SparsegenInputError(path, f"not a readable checkpoint ({text[:120]})") from exc
 

@@ -9,7 +9,7 @@ invariant set losses plus the multiplicity head's cross entropy). See `sparsegen
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn

@@ -50,7 +50,7 @@ class WGANGP(GenerativeModel):
         self.register_buffer("critic_steps", torch.zeros((), dtype=torch.long))
 
     # ------------------------------------------------------------------ training
-    def configure_optimizers(self):  # noqa: ANN201
+    def configure_optimizers(self):
         hp = self.hparams
         opt_g = torch.optim.Adam(self.generator.parameters(), lr=hp.lr_generator, betas=tuple(hp.betas))
         opt_c = torch.optim.Adam(self.critic.parameters(), lr=hp.lr_critic, betas=tuple(hp.betas))

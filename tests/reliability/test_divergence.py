@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 
 from sparsegen.cli import main
-from sparsegen.models.wgan_gp import WGANGP
 from sparsegen.models.spec import load_model
+from sparsegen.models.wgan_gp import WGANGP
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,8 @@ the sigmoid's gradient in the backward pass).
 from __future__ import annotations
 
 import math
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +31,7 @@ from sparsegen.nn import (
     SparseImage,
     SparseLeakyReLU,
     SubmanifoldConv2d,
-    )
+)
 
 
 def _num_upsamplings(npix: int, start: int = 4) -> int:
