@@ -95,9 +95,11 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--configs", nargs="*", default=None, help="config stems (default: all in configs/points)")
     p.add_argument("--no-classifier", action="store_true", help="skip the classifier two-sample test")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op threads (1: on a shared 2-core CPU, oversubscribed threads stall)")
     p.add_argument("--out", default="runs/point_models")
     args = p.parse_args()
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(args.threads)
     configs = sorted((ROOT / "configs" / "points").glob("*.yaml"))
     if args.configs:
         configs = [c for c in configs if c.stem in args.configs]
@@ -116,7 +118,8 @@ def main() -> None:
     summary = {r["config"]: {k: r["metrics"][k]["value"] for k, _, _ in METRICS if k in r["metrics"]}
                | {"epochs": r["epochs"], "steps": r["steps"], "sample_jets_per_s": r["sample_jets_per_s"]}
                for r in rows}
-    print(json.dumps({"bench": "point_models", "minutes_per_config": args.minutes, "best_by_fpd": best,
+    print(json.dumps({"bench": "point_models", "minutes_per_config": args.minutes, "threads": args.threads,
+                      "best_by_fpd": best,
                       "results": summary}, default=float))
 
 

@@ -6,6 +6,13 @@ Training, per jet with real-particle mask m and multiplicity n:
     x_t = (1 - t) x0 + t x1                    (straight-line interpolant, target velocity u = x1 - x0),
     L = Σ_{i: m_i} ‖v_θ(x_t, t | n, class)_i - u_i‖² / (F Σ_i m_i).
 
+Coupling (``coupling="ot"``, equivariant OT flow matching, Klein et al. 2023; Song et al. 2023): the source
+particles of each jet are re-assigned to the data particles by an optimal matching (Hungarian algorithm on
+‖x0_i − x1_j‖², ``scipy.optimize.linear_sum_assignment``). Permuting iid N(0, I) particles leaves their law
+unchanged and the network is permutation equivariant, so the flow still maps N(0, I) to the data, but the
+conditional paths cross far less: the field is straighter and a few ODE steps suffice. ``"independent"``
+keeps the original pairing (plain CFM).
+
 Sampling: n ~ training multiplicity histogram (``data_info["multiplicity"]``), x0 ~ N(0, I) on the first n
 slots, then dx/dt = v_θ(x, t) integrated from t = 0 to 1 with a fixed-step solver (``solver="midpoint"``,
 second order, 2 evaluations per step; or ``"euler"``, 1) over ``num_steps`` steps, using the EMA weights.
@@ -19,6 +26,7 @@ from __future__ import annotations
 import copy
 from typing import Callable, Literal
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -26,6 +34,32 @@ from sparsegen.models.base import GenerativeModel
 from sparsegen.models.components.point_layers import prefix_mask, zero_padded
 
 Velocity = Callable[[Tensor, Tensor], Tensor]  # (x, t (B,)) -> dx/dt
+
+
+def ot_permute_source(x0: Tensor, x1: Tensor, mask: Tensor) -> Tensor:
+    """x0 with each jet's real particles permuted to the minimum-cost matching onto x1's (cost ‖x0_i − x1_j‖²).
+
+    (B, P, F), (B, P, F), (B, P) → (B, P, F); padded slots untouched. Solved per jet on the CPU, no gradient.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    with torch.no_grad():
+        cost = ((x0[:, :, None, :] - x1[:, None, :, :]) ** 2).sum(-1).cpu().numpy()
+        mask_np = mask.cpu().numpy()
+    src, dst = [], []
+    for b in range(x0.shape[0]):
+        real = np.flatnonzero(mask_np[b])
+        if len(real) < 2:
+            continue
+        rows, cols = linear_sum_assignment(cost[b][np.ix_(real, real)])
+        src.append(b * x0.shape[1] + real[rows])
+        dst.append(b * x0.shape[1] + real[cols])
+    if not src:
+        return x0
+    flat = x0.reshape(-1, x0.shape[-1])
+    out = flat.clone()
+    out[torch.as_tensor(np.concatenate(dst), device=x0.device)] = flat[torch.as_tensor(np.concatenate(src), device=x0.device)]
+    return out.view_as(x0)
 
 
 def odeint_fixed(f: Velocity, x0: Tensor, num_steps: int, method: Literal["midpoint", "euler"] = "midpoint",
@@ -65,12 +99,15 @@ class FlowMatching(GenerativeModel):
         warmup_steps: int = 100,
         ema_decay: float | None = 0.999,
         conditional: bool = False,
+        coupling: Literal["independent", "ot"] = "independent",
     ) -> None:
         super().__init__()
         if num_steps < 1:
             raise ValueError(f"num_steps must be >= 1, got {num_steps}")
         if solver not in ("midpoint", "euler"):
             raise ValueError(f"solver must be 'midpoint' or 'euler', got {solver!r}")
+        if coupling not in ("independent", "ot"):
+            raise ValueError(f"coupling must be 'independent' or 'ot', got {coupling!r}")
         if conditional and not getattr(velocity, "num_classes", 0):
             raise ValueError("conditional=True needs a velocity network with num_classes > 0")
         self.save_hyperparameters(ignore=["velocity"])
@@ -89,6 +126,8 @@ class FlowMatching(GenerativeModel):
         b = x1.shape[0]
         x1 = zero_padded(x1, mask)
         x0 = zero_padded(torch.randn(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype), mask)
+        if self.hparams.coupling == "ot":
+            x0 = ot_permute_source(x0, x1, mask)
         t = torch.rand(b, generator=generator, device=x1.device, dtype=x1.dtype)
         tt = t[:, None, None]
         xt = (1 - tt) * x0 + tt * x1

@@ -22,7 +22,7 @@ from sparsegen.models.components import (
     PointNetSetEncoder,
     PointSetDecoder,
 )
-from sparsegen.models.flow_matching import odeint_fixed
+from sparsegen.models.flow_matching import odeint_fixed, ot_permute_source
 from sparsegen.models.spec import instantiate
 
 P = 8
@@ -102,16 +102,30 @@ def test_fixed_step_solvers_have_their_order():
     assert float(odeint_fixed(g, torch.zeros(1, 1, 1), 4, "euler")) == pytest.approx(0.75)
 
 
+def test_ot_coupling_permutes_each_jets_source_to_the_cheapest_matching():
+    g = torch.Generator().manual_seed(0)
+    x0, x1 = torch.randn(3, 5, 2, generator=g), torch.randn(3, 5, 2, generator=g)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]], dtype=torch.bool)
+    out = ot_permute_source(x0, x1, mask)
+    assert torch.equal(out[~mask], x0[~mask])
+    for b in range(3):
+        n = int(mask[b].sum())
+        assert torch.equal(out[b, :n].sort(0).values, x0[b, :n].sort(0).values)  # a permutation of the source
+        best = min(float(((x0[b, list(p)] - x1[b, :n]) ** 2).sum()) for p in itertools.permutations(range(n)))
+        assert float(((out[b, :n] - x1[b, :n]) ** 2).sum()) == pytest.approx(best, rel=1e-5)
+
+
 # ------------------------------------------------------------------------------------------- training
 def fm_model(**kw) -> FlowMatching:
     return FlowMatching(EPiCVelocity(hidden=32, global_dim=8, num_layers=2), num_steps=8, lr=3e-3, warmup_steps=1,
                         ema_decay=0.9, **kw)
 
 
-def test_flow_matching_overfits_a_tiny_batch_and_samples_like_it():
+@pytest.mark.parametrize("coupling", ["independent", "ot"])
+def test_flow_matching_overfits_a_tiny_batch_and_samples_like_it(coupling):
     torch.manual_seed(0)
     batch = toy_jets(16)
-    model = attach(fm_model(), batch)
+    model = attach(fm_model(coupling=coupling), batch)
     opt = model.configure_optimizers()["optimizer"]
     gen = torch.Generator().manual_seed(0)
 

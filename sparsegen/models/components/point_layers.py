@@ -124,7 +124,9 @@ class EPiCLayer(nn.Module):
 
     sums over real particles only; ``c`` an optional per-jet condition (B, C). The per-particle update is a
     residual two-layer MLP whose first layer is split into a particle term and a per-jet term, so the global
-    vector is never copied to every particle. (B, P, H), (B, G), mask → (B, P, H) (zero padded), (B, G).
+    vector is never copied to every particle; the residual add is fused into the second matmul.
+    (B, P, H), (B, G), mask → (B, P, H), (B, G). Padded slots are read only through the masked pools, so they
+    need only be finite: they carry finite values through a stack of layers, and networks zero their outputs.
     """
 
     def __init__(self, hidden: int, global_dim: int, cond_dim: int = 0, global_hidden: int | None = None) -> None:
@@ -141,9 +143,12 @@ class EPiCLayer(nn.Module):
         gc = g if cond is None else torch.cat([g, cond], dim=1)
         g = g + self.phi_g(torch.cat([gc, pooled], dim=1))
         gc = g if cond is None else torch.cat([g, cond], dim=1)
-        a = self.act(self.local_in(h) + self.global_in(gc)[:, None, :])
-        h = h + self.local_out(a)
-        return zero_padded(h, mask), g
+        a = F.linear(h, self.local_in.weight)
+        a += self.global_in(gc)[:, None, :]
+        a = F.leaky_relu_(a, self.act.negative_slope)
+        hidden = h.shape[-1]
+        h = torch.addmm(h.reshape(-1, hidden), a.reshape(-1, hidden), self.local_out.weight.t()).view_as(h)
+        return h, g
 
 
 class MPLayer(MessagePassingBlock):

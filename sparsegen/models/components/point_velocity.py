@@ -59,7 +59,7 @@ class EPiCVelocity(Component):
 
     def forward(self, x: Tensor, mask: Tensor, t: Tensor, label: Tensor | None = None) -> Tensor:
         c = self.cond(t, mask, label, x.dtype)
-        h = zero_padded(self.act(self.local_in(zero_padded(x, mask))), mask)
+        h = self.act(self.local_in(zero_padded(x, mask)))
         g = self.global_in(c)
         for layer in self.layers:
             h, g = layer(h, g, mask, c)
