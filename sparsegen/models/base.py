@@ -30,6 +30,7 @@ DEFAULT_DATA_INFO: dict[str, Any] = {
     "jet_type": 0,
     "normalizer": Normalizer(np.zeros(3, np.float32), np.ones(3, np.float32), 1.0).state_dict(),
     "multiplicity": None,
+    "occupancy": None,
 }
 
 
@@ -45,6 +46,9 @@ def data_info_from(datamodule: Any) -> dict[str, Any]:
         from sparsegen.data.io import JET_TYPES
 
         info["jet_type"] = JET_TYPES.index(datamodule.jet_types[0])
+    datasets = getattr(datamodule, "datasets", None)
+    if datasets and "train" in datasets and "images" in datasets["train"].tensors:
+        info["occupancy"] = float((datasets["train"].tensors["images"] > 0).float().mean())
     splits = getattr(datamodule, "splits", None)
     if splits and "train" in splits:
         counts = np.bincount(splits["train"].num_particles, minlength=info["num_particles"] + 1)
@@ -67,6 +71,10 @@ class GenerativeModel(pl.LightningModule):
         if dm is not None and stage == "fit":
             self.data_info = data_info_from(dm)
             self.on_data_info()
+            # fresh fits only: a resumed run's weights are restored after setup, overriding this
+            for module in self.modules():
+                if module is not self and hasattr(module, "init_from_data"):
+                    module.init_from_data(self.data_info)
 
     def on_data_info(self) -> None:
         """Hook for subclasses that size things from the data (e.g. multiplicity sampling).

@@ -239,3 +239,13 @@ def test_sample_returns_jets_with_images_and_exact_zeros():
     assert np.array_equal(jets.images, again.images), "seeded sampling is reproducible"
     assert np.all(jets.num_particles == (jets.images > 0).sum((1, 2)))
     assert (jets.images == 0).mean() > 0.5
+
+
+def test_sparse_aware_generator_starts_from_the_data_occupancy_and_stays_physical():
+    torch.manual_seed(0)
+    gen = SparseAwareGenerator(latent_dim=8, npix=32, channels=(16, 8, 8, 8))
+    gen.init_from_data({"occupancy": 0.012, "normalizer": {"image_scale": 0.25}})
+    assert torch.allclose(gen.occupancy.bias, torch.full_like(gen.occupancy.bias, float(np.log(0.012 / 0.988))))
+    x = gen(gen.sample_noise(64))
+    assert float(x.max()) <= 4.0 + 1e-6, "a pixel never exceeds ptrel = 1 (4.0 in units of image_scale 0.25)"
+    assert 0.0 < float((x > 0).float().mean()) < 0.1

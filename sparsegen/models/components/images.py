@@ -111,11 +111,27 @@ class SparseAwareGenerator(_NoiseMixin, Component):
         self.occupancy = nn.Conv2d(self.trunk.out_channels, 1, 3, padding=1)
         self.intensity = nn.Conv2d(self.trunk.out_channels, 1, 3, padding=1)
         nn.init.constant_(self.occupancy.bias, occupancy_bias)  # start sparse (σ(-3) ≈ 5 % occupancy)
+        # 0 = unbounded softplus intensity; > 0 = max · sigmoid (set from the data: a pixel holds ptrel <= 1)
+        self.register_buffer("max_intensity", torch.zeros(()))
+
+    @torch.no_grad()
+    def init_from_data(self, info: dict) -> None:
+        """Start at the training occupancy: occupancy bias = logit(mean fraction of non-zero pixels).
+        (Other pixels' logits still vary with z through the weights, so the mean lands near, not at, it.)"""
+        occ = info.get("occupancy")
+        if occ:
+            occ = min(max(float(occ), 1e-4), 0.5)
+            self.occupancy.bias.fill_(math.log(occ / (1.0 - occ)))
+        scale = (info.get("normalizer") or {}).get("image_scale")
+        if scale:
+            self.max_intensity.fill_(1.0 / float(scale))  # ptrel = 1 in normalized units
 
     def forward(self, z: Tensor, generator: torch.Generator | None = None) -> Tensor:
         h = self.trunk(z)
         mask = straight_through_bernoulli(self.occupancy(h), self.temperature, generator)
-        return mask * F.softplus(self.intensity(h))
+        raw = self.intensity(h)
+        intensity = self.max_intensity * torch.sigmoid(raw) if self.max_intensity > 0 else F.softplus(raw)
+        return mask * intensity
 
 
 def occupancy_fraction(images: Tensor) -> Tensor:
@@ -280,6 +296,14 @@ class DenseDecoder(Component):
             with torch.no_grad():
                 self.head.bias[0] = -3.0  # start sparse
                 self.head.bias[1] = -4.0  # typical log(ptrel) of a pixel
+
+    @torch.no_grad()
+    def init_from_data(self, info: dict) -> None:
+        """Hurdle output: start the occupancy logit at the training occupancy."""
+        occ = info.get("occupancy")
+        if self.output == "hurdle" and occ:
+            occ = min(max(float(occ), 1e-4), 0.5)
+            self.head.bias[0] = math.log(occ / (1.0 - occ))
 
     def forward(self, z: Tensor) -> Tensor:
         out = self.head(self.trunk(z))
