@@ -127,9 +127,9 @@ def train(args: argparse.Namespace) -> tuple[object, str]:
     last = next((c.last_model_path for c in cbs if c.last_model_path), "")
     if not (best or last):
         raise RuntimeError("training wrote no checkpoint")
-    shutil.copyfile(best or last, ckpt_dir / "best.ckpt")
-    if last:
-        shutil.copyfile(last, ckpt_dir / "last.ckpt")
+    for src, name in ((best or last, "best.ckpt"), (last, "last.ckpt")):
+        if src and Path(src).resolve() != (ckpt_dir / name).resolve():
+            shutil.copyfile(src, ckpt_dir / name)
     return cli, str(ckpt_dir / "best.ckpt")
 
 
