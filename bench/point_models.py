@@ -4,7 +4,8 @@ Each config in ``configs/points/`` is trained on the same cached Pythia gluon je
 for ``--minutes`` of wall clock (Lightning ``max_time``), the best checkpoint by ``val/w1m`` is restored, as
 many jets as the validation+test splits hold are sampled and compared with them by
 `sparsegen.metrics.evaluate` (quick sample sizes, classifier two-sample test and truth floor included).
-Prints a markdown table and, last, one JSON line.
+Prints a markdown table (``load``: the machine's 1-minute load average during training — on a shared CPU,
+other jobs take part of the budget) and, last, one JSON line.
 
     .venv/bin/python bench/point_models.py --minutes 5            # ~40 min on a 2-core CPU
 """
@@ -45,9 +46,10 @@ def run_config(config: Path, minutes: float, out: Path, num_jets: int, seed: int
         "--data.init_args.num_jets", str(num_jets),
         "--trainer.logger", "pytorch_lightning.loggers.CSVLogger", "--trainer.logger.save_dir", str(run_dir),
     ], run=False)
-    start = time.perf_counter()
+    start, load_before = time.perf_counter(), os.getloadavg()[0]
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     train_s = time.perf_counter() - start
+    load = (load_before + os.getloadavg()[0]) / 2  # other jobs on the machine share the budget
     model = cli.model
     steps = int(getattr(model, "gen_steps", cli.trainer.global_step))
     best = next((c.best_model_path for c in cli.trainer.checkpoint_callbacks if c.monitor and c.best_model_path), "")
@@ -64,6 +66,7 @@ def run_config(config: Path, minutes: float, out: Path, num_jets: int, seed: int
         "steps": steps, "critic_steps": int(getattr(model, "critic_steps", 0)),
         "best_checkpoint": os.path.basename(best), "sample_jets_per_s": len(gen) / sample_s,
         "negative_ptrel_fraction": float((gen.particles[..., 2][gen.mask] <= 0).mean()),
+        "load_average": load,
         "metrics": metrics,
     }
 
@@ -76,15 +79,15 @@ def fmt(entry: dict | None, scale: float = 1.0) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    head = "| config | epochs | steps | " + " | ".join(label for _, label, _ in METRICS) + " |"
-    lines = [head, "|" + "---|" * (3 + len(METRICS))]
+    head = "| config | epochs | steps | load | " + " | ".join(label for _, label, _ in METRICS) + " |"
+    lines = [head, "|" + "---|" * (4 + len(METRICS))]
     for r in rows:
         m = r["metrics"]
-        lines.append(f"| {r['config']} | {r['epochs']} | {r['steps']} | "
+        lines.append(f"| {r['config']} | {r['epochs']} | {r['steps']} | {r.get('load_average', float('nan')):.1f} | "
                      + " | ".join(fmt(m.get(k), s) for k, _, s in METRICS) + " |")
     if rows:
         tf = rows[0]["metrics"].get("truth_floor", {})
-        lines.append("| *truth floor (real vs real)* | | | " + " | ".join(fmt(tf.get(k), s) for k, _, s in METRICS) + " |")
+        lines.append("| *truth floor (real vs real)* | | | | " + " | ".join(fmt(tf.get(k), s) for k, _, s in METRICS) + " |")
     return "\n".join(lines)
 
 
