@@ -33,7 +33,7 @@ METRICS = (("w1m", "W1M ×10³", 1e3), ("w1p", "W1P ×10³", 1e3), ("w1efp", "W1
 
 def max_time(minutes: float) -> str:
     """Lightning's DD:HH:MM:SS from minutes."""
-    seconds = int(round(minutes * 60))
+    seconds = round(minutes * 60)
     return f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 

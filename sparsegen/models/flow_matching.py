@@ -24,7 +24,8 @@ particles of a short run land below; see docs/point_models.md).
 from __future__ import annotations
 
 import copy
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 import torch
@@ -170,7 +171,7 @@ class FlowMatching(GenerativeModel):
         loss = self.flow_matching_loss(x1, mask, self._labels(batch), generator=gen, net=net)
         self.log("val/loss", loss, prog_bar=True, batch_size=x1.shape[0])
 
-    def configure_optimizers(self):  # noqa: ANN201
+    def configure_optimizers(self) -> dict:
         hp = self.hparams
         opt = torch.optim.AdamW(self.velocity.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
         warm = max(1, int(hp.warmup_steps))
@@ -216,6 +217,6 @@ class FlowMatching(GenerativeModel):
             for i in range(0, num, self.hparams.chunk_size):
                 sl = slice(i, i + self.hparams.chunk_size)
                 m, lab = mask[sl], None if label is None else label[sl]
-                out.append(odeint_fixed(lambda x, t: net(x, m, t, lab), x0[sl], steps, method))
+                out.append(odeint_fixed(lambda x, t, m=m, lab=lab: net(x, m, t, lab), x0[sl], steps, method))
         net.train(was_training)
         return zero_padded(torch.cat(out).clone(), mask), mask

@@ -92,12 +92,17 @@ def test_point_set_loss_adds_the_multiplicity_cross_entropy():
 # ------------------------------------------------------------------------------------------ ODE solver
 def test_fixed_step_solvers_have_their_order():
     x0 = torch.ones(1, 1, 1)
-    f = lambda x, t: x  # noqa: E731  x(1) = e
+
+    def f(x, t):  # x(1) = e
+        return x
+
     err = {(m, n): abs(float(odeint_fixed(f, x0, n, m)) - np.e) for m in ("euler", "midpoint") for n in (8, 16)}
     assert 1.8 < err["euler", 8] / err["euler", 16] < 2.2
     assert 3.6 < err["midpoint", 8] / err["midpoint", 16] < 4.4
-    # dx/dt = 2t is integrated exactly by the midpoint rule, Euler is off by h
-    g = lambda x, t: 2 * t[:, None, None].expand_as(x)  # noqa: E731
+
+    def g(x, t):  # dx/dt = 2t is integrated exactly by the midpoint rule, Euler is off by h
+        return 2 * t[:, None, None].expand_as(x)
+
     assert float(odeint_fixed(g, torch.zeros(1, 1, 1), 4, "midpoint")) == pytest.approx(1.0)
     assert float(odeint_fixed(g, torch.zeros(1, 1, 1), 4, "euler")) == pytest.approx(0.75)
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Literal
 
 import torch
@@ -60,7 +61,7 @@ class EdgeConvSetEncoder(Component):
         super().__init__()
         self.out_dim = out_dim
         dims = [features + 1, *hidden]
-        self.taps = nn.ModuleList(EdgeConvBlock(a, b, k=k) for a, b in zip(dims[:-1], dims[1:]))
+        self.taps = nn.ModuleList(EdgeConvBlock(a, b, k=k) for a, b in pairwise(dims))
         self.head = mlp([2 * dims[-1] + 1, *head, out_dim])
 
     def forward(self, sample: PointSample) -> Tensor:

@@ -18,6 +18,7 @@ Generators: `MPGenerator` (MPGAN: per-particle Gaussian noise, fully connected m
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Literal
 
 import torch
@@ -79,7 +80,7 @@ class MPGenerator(_PointGenerator):
         self.num_particles, self.latent_dim = num_particles, latent_dim
         self.prior = DataPrior(num_particles)
         dims = [latent_dim + 1] + [hidden] * mp_iters
-        self.layers = nn.ModuleList(MPLayer(a, b, fe, fn, aggr) for a, b in zip(dims[:-1], dims[1:]))
+        self.layers = nn.ModuleList(MPLayer(a, b, fe, fn, aggr) for a, b in pairwise(dims))
         self.act = nn.LeakyReLU(0.2)
         self.head = nn.Linear(hidden, features)
 
@@ -132,7 +133,7 @@ class MPCritic(Component):
                  aggr: Literal["sum", "mean"] = "mean") -> None:
         super().__init__()
         dims = [features + 1] + [hidden] * mp_iters
-        self.layers = nn.ModuleList(MPLayer(a, b, fe, fn, aggr) for a, b in zip(dims[:-1], dims[1:]))
+        self.layers = nn.ModuleList(MPLayer(a, b, fe, fn, aggr) for a, b in pairwise(dims))
         self.act = nn.LeakyReLU(0.2)
         self.head = mlp([2 * hidden + 1, *head, 1])
 
