@@ -52,6 +52,7 @@ def run_config(config: Path, minutes: float, out: Path, num_jets: int, seed: int
     load = (load_before + os.getloadavg()[0]) / 2  # other jobs on the machine share the budget
     model = cli.model
     steps = int(getattr(model, "gen_steps", cli.trainer.global_step))
+    critic_steps = int(getattr(model, "critic_steps", 0))
     best = next((c.best_model_path for c in cli.trainer.checkpoint_callbacks if c.monitor and c.best_model_path), "")
     if best:
         model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
@@ -63,7 +64,7 @@ def run_config(config: Path, minutes: float, out: Path, num_jets: int, seed: int
     metrics = evaluate(real, gen, seed=seed, quick=True, classifier=classifier, plots_dir=run_dir / "plots")
     return {
         "config": config.stem, "train_s": train_s, "epochs": cli.trainer.current_epoch,
-        "steps": steps, "critic_steps": int(getattr(model, "critic_steps", 0)),
+        "steps": steps, "critic_steps": critic_steps,
         "best_checkpoint": os.path.basename(best), "sample_jets_per_s": len(gen) / sample_s,
         "negative_ptrel_fraction": float((gen.particles[..., 2][gen.mask] <= 0).mean()),
         "load_average": load,
