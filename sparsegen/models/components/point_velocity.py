@@ -14,7 +14,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from sparsegen.models.components.point_layers import EPiCLayer, FourierTime, multiplicity_fraction, zero_padded
+from sparsegen.models.components.point_layers import (
+    EPiCLayer,
+    FourierTime,
+    multiplicity_fraction,
+    zero_padded,
+)
 from sparsegen.models.spec import Component
 from sparsegen.nn.points import mlp
 
