@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _budget import fit_with_budget, fmt
 
-from sparsegen.jets import Jets
-from sparsegen.lightning_cli import build_cli
 from sparsegen.metrics.evaluate import evaluate
 from sparsegen.metrics.sparsity import occupancy
 
@@ -31,41 +30,20 @@ COLUMNS = ("w1m", "w1_occupancy", "w1_pixel_intensity", "w1_multiplicity")
 
 def run_config(config: Path, minutes: float, out: Path, num_jets: int, seed: int) -> dict:
     run_dir = out / config.stem
-    cli = build_cli([
-        "--config", str(config), "--seed_everything", str(seed),
-        "--trainer.max_time", f"00:00:{int(minutes):02d}:{int(round(60 * (minutes % 1))):02d}",
-        "--trainer.max_epochs", "1000", "--trainer.default_root_dir", str(run_dir),
-        "--trainer.enable_progress_bar", "false", "--data.init_args.num_jets", str(num_jets),
-        "--trainer.logger", "pytorch_lightning.loggers.CSVLogger", "--trainer.logger.save_dir", str(run_dir),
-    ], run=False)
+    fit = fit_with_budget(config, minutes, run_dir, num_jets, seed)
+    model, real, best = fit["cli"].model, fit["real"], fit["best"]
     start = time.perf_counter()
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    train_s = time.perf_counter() - start
-    best = next((c.best_model_path for c in cli.trainer.checkpoint_callbacks if c.monitor and c.best_model_path), "")
-    if best:
-        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-        cli.model.load_state_dict(state)
-    dm = cli.datamodule
-    real = Jets.concat([dm.real_jets("val"), dm.real_jets("test")])
-    start = time.perf_counter()
-    gen = cli.model.sample(len(real) // 2, seed=seed)
+    gen = model.sample(len(real) // 2, seed=seed)
     sample_s = time.perf_counter() - start
     metrics = evaluate(real, gen, seed=seed, quick=True, classifier=False, plots_dir=run_dir / "plots")
     real_occ = float(occupancy(real.to_images(32, 0.8)).mean())
     gen_occ = float(occupancy(gen.images if gen.images is not None else gen.to_images(32, 0.8)).mean())
     return {
-        "config": config.stem, "train_s": train_s, "epochs": cli.trainer.current_epoch,
+        "config": config.stem, "train_s": fit["train_s"], "epochs": fit["epochs"], "load_average": fit["load"],
         "best_checkpoint": os.path.basename(best), "sample_jets_per_s": len(gen) / sample_s,
         "occupancy_real": real_occ, "occupancy_gen": gen_occ, "zero_fraction_gen": float((gen.images == 0).mean()),
         "metrics": metrics,
     }
-
-
-def fmt(entry: dict | None, scale: float = 1.0) -> str:
-    if not entry or entry.get("value") is None:
-        return "-"
-    v, e = entry["value"] * scale, (entry.get("error") or 0.0) * scale
-    return f"{v:.3g} ± {e:.2g}"
 
 
 def table(rows: list[dict]) -> str:

@@ -20,9 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _budget import fit_with_budget, fmt
 
-from sparsegen.jets import Jets
-from sparsegen.lightning_cli import build_cli
 from sparsegen.metrics.evaluate import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,52 +30,22 @@ METRICS = (("w1m", "W1M ×10³", 1e3), ("w1p", "W1P ×10³", 1e3), ("w1efp", "W1
            ("classifier_auc", "classifier AUC", 1.0))
 
 
-def max_time(minutes: float) -> str:
-    """Lightning's DD:HH:MM:SS from minutes."""
-    seconds = round(minutes * 60)
-    return f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
 def run_config(config: Path, minutes: float, out: Path, num_jets: int, seed: int, classifier: bool) -> dict:
     run_dir = out / config.stem
-    cli = build_cli([
-        "--config", str(config), "--seed_everything", str(seed),
-        "--trainer.max_time", max_time(minutes), "--trainer.max_epochs", "100000",
-        "--trainer.default_root_dir", str(run_dir), "--trainer.enable_progress_bar", "false",
-        "--data.init_args.num_jets", str(num_jets),
-        "--trainer.logger", "pytorch_lightning.loggers.CSVLogger", "--trainer.logger.save_dir", str(run_dir),
-    ], run=False)
-    start, load_before = time.perf_counter(), os.getloadavg()[0]
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    train_s = time.perf_counter() - start
-    load = (load_before + os.getloadavg()[0]) / 2  # other jobs on the machine share the budget
-    model = cli.model
-    steps = int(getattr(model, "gen_steps", cli.trainer.global_step))
-    critic_steps = int(getattr(model, "critic_steps", 0))
-    best = next((c.best_model_path for c in cli.trainer.checkpoint_callbacks if c.monitor and c.best_model_path), "")
-    if best:
-        model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
-    dm = cli.datamodule
-    real = Jets.concat([dm.real_jets("val"), dm.real_jets("test")])
+    fit = fit_with_budget(config, minutes, run_dir, num_jets, seed)
+    model, real, best = fit["cli"].model, fit["real"], fit["best"]
     start = time.perf_counter()
     gen = model.sample(len(real), batch_size=1000, seed=seed)
     sample_s = time.perf_counter() - start
     metrics = evaluate(real, gen, seed=seed, quick=True, classifier=classifier, plots_dir=run_dir / "plots")
     return {
-        "config": config.stem, "train_s": train_s, "epochs": cli.trainer.current_epoch,
-        "steps": steps, "critic_steps": critic_steps,
+        "config": config.stem, "train_s": fit["train_s"], "epochs": fit["epochs"],
+        "steps": fit["steps"], "critic_steps": fit["critic_steps"],
         "best_checkpoint": os.path.basename(best), "sample_jets_per_s": len(gen) / sample_s,
         "negative_ptrel_fraction": float((gen.particles[..., 2][gen.mask] <= 0).mean()),
-        "load_average": load,
+        "load_average": fit["load"],
         "metrics": metrics,
     }
-
-
-def fmt(entry: dict | None, scale: float = 1.0) -> str:
-    if not entry or entry.get("value") is None:
-        return "-"
-    v, e = entry["value"] * scale, (entry.get("error") or 0.0) * scale
-    return f"{v:.3g} ± {e:.2g}"
 
 
 def table(rows: list[dict]) -> str:

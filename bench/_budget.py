@@ -1,0 +1,60 @@
+"""Shared by the equal-budget benches: train one config for a wall-clock budget, restore its best epoch."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sparsegen.jets import Jets
+from sparsegen.lightning_cli import build_cli
+
+
+def max_time(minutes: float) -> str:
+    """Lightning's DD:HH:MM:SS from minutes."""
+    seconds = round(minutes * 60)
+    return f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def fit_with_budget(config: Path, minutes: float, run_dir: Path, num_jets: int, seed: int) -> dict[str, Any]:
+    """Fit ``config`` for ``minutes`` of wall clock, restore the best checkpoint (by ``val/w1m``).
+
+    Returns the CLI object, training seconds, the mean load average during training (other jobs share the
+    budget on a shared CPU), step counters read before the restore, the best checkpoint path and the
+    held-out real jets (validation + test splits).
+    """
+    cli = build_cli([
+        "--config", str(config), "--seed_everything", str(seed),
+        "--trainer.max_time", max_time(minutes), "--trainer.max_epochs", "100000",
+        "--trainer.default_root_dir", str(run_dir), "--trainer.enable_progress_bar", "false",
+        "--data.init_args.num_jets", str(num_jets),
+        "--trainer.logger", "pytorch_lightning.loggers.CSVLogger", "--trainer.logger.save_dir", str(run_dir),
+    ], run=False)
+    start, load_before = time.perf_counter(), os.getloadavg()[0]
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    train_s = time.perf_counter() - start
+    model = cli.model
+    out = {
+        "cli": cli, "train_s": train_s, "load": (load_before + os.getloadavg()[0]) / 2,
+        "epochs": cli.trainer.current_epoch,
+        "steps": int(getattr(model, "gen_steps", cli.trainer.global_step)),
+        "critic_steps": int(getattr(model, "critic_steps", 0)),
+    }
+    best = next((c.best_model_path for c in cli.trainer.checkpoint_callbacks if c.monitor and c.best_model_path), "")
+    if best:
+        model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+    dm = cli.datamodule
+    out["best"] = best
+    out["real"] = Jets.concat([dm.real_jets("val"), dm.real_jets("test")])
+    return out
+
+
+def fmt(entry: dict | None, scale: float = 1.0) -> str:
+    """``value ± error`` of a metrics entry, scaled."""
+    if not entry or entry.get("value") is None:
+        return "-"
+    v, e = entry["value"] * scale, (entry.get("error") or 0.0) * scale
+    return f"{v:.3g} ± {e:.2g}"
