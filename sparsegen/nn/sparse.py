@@ -278,6 +278,11 @@ class _SparseConvBase(nn.Module):
             raise ValueError(f"conv weight {tuple(conv.weight.shape)} does not fit "
                              f"({self.out_channels}, {self.in_channels}, {k}, {k})")
         self.weight.copy_(conv.weight.reshape(self.out_channels, self.in_channels, k * k).permute(2, 1, 0))
+        return self._load_bias(conv)
+
+    @torch.no_grad()
+    def _load_bias(self, conv: nn.Module) -> _SparseConvBase:
+        """Copy the dense layer's bias (zero if it has none)."""
         if self.bias is not None:
             if conv.bias is None:
                 self.bias.zero_()
@@ -415,9 +420,4 @@ class SparseInverseConv2d(_SparseConvBase):
             raise ValueError(f"conv weight {tuple(conv.weight.shape)} does not fit "
                              f"({self.in_channels}, {self.out_channels}, {k}, {k})")
         self.weight.copy_(conv.weight.reshape(self.in_channels, self.out_channels, k * k).permute(2, 0, 1))
-        if self.bias is not None:
-            if conv.bias is None:
-                self.bias.zero_()
-            else:
-                self.bias.copy_(conv.bias)
-        return self
+        return self._load_bias(conv)
