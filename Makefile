@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 export WANDB_SILENT ?= true
 
-.PHONY: venv demo test bench lint clean
+.PHONY: venv demo test bench studies lint clean
 
 venv: $(STAMP)
 
@@ -27,6 +27,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# the comparison studies behind docs/results.md (~90 min on a 2-core CPU; each resumes/reruns independently)
+studies: $(STAMP)
+	$(BIN)/sparsegen study generative --minutes 5 --jobs 2
+	$(BIN)/sparsegen study sparse-input
+	$(BIN)/sparsegen study sparse-coding
 
 lint: $(STAMP)
 	$(BIN)/ruff check sparsegen tests bench

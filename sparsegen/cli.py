@@ -1,6 +1,6 @@
 """The ``sparsegen`` command.
 
-``sparsegen data …`` (generate / merge / info), ``sparsegen evaluate …`` and ``sparsegen sample …`` are
+``sparsegen data …`` (generate / merge / info), ``sparsegen evaluate …`` and ``sparsegen sample …`` and ``sparsegen study …`` are
 handled here; every other subcommand (``fit``, ``validate``, ``test``, ``predict``) goes to LightningCLI.
 Bad input raises :class:`~sparsegen.errors.SparsegenInputError`, printed as one line on stderr with exit
 status 2 (``--debug`` anywhere on the command line shows the traceback instead).
@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     "data": "sparsegen.data.cli:main",
     "evaluate": "sparsegen.metrics.evaluate:cli_main",
     "sample": "sparsegen.sampling:cli_main",
+    "study": "sparsegen.studies.cli:main",
 }
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
@@ -35,10 +36,11 @@ def main(args: Sequence[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     if not argv or argv[0] in ("-h", "--help"):
         print(
-            "usage: sparsegen {data,evaluate,sample,fit,validate,test,predict} ...\n"
+            "usage: sparsegen {data,evaluate,sample,study,fit,validate,test,predict} ...\n"
             "  data generate|merge|info   make or inspect JetNet-layout HDF5 files\n"
             "  evaluate                   score generated jets against real ones\n"
             "  sample                     sample jets from a checkpoint\n"
+            "  study NAME [--quick]       comparison studies -> docs/results.md\n"
             "  fit|validate|test|predict  LightningCLI (--config configs/....yaml)"
         )
         return 0 if argv else 2

@@ -164,3 +164,77 @@ def evaluation_plots(out_dir: str | os.PathLike, samples: dict[str, dict[str, np
     for k, img in images.items():
         save(image_grid(img, extent=extent, title=f"{k} jets"), f"image_grid_{k.replace(' ', '_')}.png")
     return written
+
+
+def _grid(n: int, ncols: int, width: float, height: float) -> tuple[plt.Figure, np.ndarray]:
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat
+
+
+def comparison_grid(panels: dict[str, dict[str, np.ndarray]], xlabel: str = "", ncols: int = 4,
+                    integer: bool = False, logx: bool = False, logy: bool = False, title: str = "",
+                    path: str | os.PathLike | None = None) -> plt.Figure:
+    """One histogram panel per model (titled by its key), each overlaying its samples on shared bins.
+
+    ``panels``: {model: {"real": values, "generated": values}}. ``integer``: unit bins (multiplicities);
+    ``logx``: log-spaced bins over the positive values.
+    """
+    every = [np.asarray(v, dtype=np.float64).ravel() for p in panels.values() for v in p.values()]
+    every = [v[np.isfinite(v)] for v in every]
+    if integer:
+        top = max((v.max() for v in every if v.size), default=1.0)
+        bins: np.ndarray | int = np.arange(-0.5, top + 1.5, 1.0)
+    elif logx:
+        bins = _log_bins(every)
+    else:
+        allv = np.concatenate(every) if every else np.zeros(1)
+        lo, hi = np.quantile(allv, [0.002, 0.998]) if allv.size else (0.0, 1.0)
+        bins = np.linspace(lo, hi if hi > lo else lo + 1.0, 51)
+    fig, axes = _grid(len(panels), ncols, 3.6, 2.9)
+    for ax, (name, samples) in zip(axes, panels.items()):
+        histograms(samples, bins=bins, xlabel=xlabel, title=name, logy=logy, ax=ax)
+        if logx:
+            ax.set_xscale("log")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def average_image_grid(means: dict[str, np.ndarray], extent: float = 0.8, ncols: int = 5, title: str = "",
+                       path: str | os.PathLike | None = None) -> plt.Figure:
+    """Precomputed average images, one panel each, on one shared log colour scale."""
+    arrays = [np.asarray(m, dtype=np.float64) for m in means.values()]
+    positive = np.concatenate([m[m > 0] for m in arrays]) if any((m > 0).any() for m in arrays) else np.ones(1)
+    norm = LogNorm(vmin=max(float(np.quantile(positive, 0.01)), 1e-7), vmax=float(positive.max()))
+    fig, axes = _grid(len(means), ncols, 2.6, 2.6)
+    for ax, (name, mean) in zip(axes, zip(means, arrays)):
+        ax.imshow(np.ma.masked_where(mean <= 0, mean), origin="lower", norm=norm, cmap="viridis",
+                  extent=(-extent, extent, -extent, extent))
+        ax.set_title(name, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    return _finish(fig, path)
+
+
+def line_panels(panels: dict[str, dict[str, Sequence[float]]], xlabel: str = "epoch", ncols: int = 2,
+                logy: dict[int, bool] | bool = False, path: str | os.PathLike | None = None) -> plt.Figure:
+    """One panel per title, a line per series (x = 1, 2, …): loss and validation curves."""
+    fig, axes = _grid(len(panels), ncols, 5.6, 3.8)
+    for i, (ax, (title, series)) in enumerate(zip(axes, panels.items())):
+        for name, ys in series.items():
+            ys = np.asarray(ys, dtype=np.float64)
+            ax.plot(np.arange(1, len(ys) + 1), ys, marker=".", linewidth=1.2, label=name)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(xlabel)
+        if (logy.get(i, False) if isinstance(logy, dict) else logy):
+            ax.set_yscale("log")
+        ax.legend(frameon=False, fontsize=6)
+    fig.tight_layout()
+    return _finish(fig, path)

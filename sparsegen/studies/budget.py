@@ -1,9 +1,10 @@
-"""Shared by the equal-budget benches: train one config for a wall-clock budget, restore its best epoch."""
+"""Train one config for a wall-clock budget and restore its best epoch (shared by the studies and benches)."""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,9 @@ import torch
 from sparsegen.jets import Jets
 from sparsegen.lightning_cli import build_cli
 
+# quick scale: one short epoch instead of a wall-clock budget (for the test suite)
+QUICK_TRAINER = ("--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1")
+
 
 def max_time(minutes: float) -> str:
     """Lightning's DD:HH:MM:SS from minutes."""
@@ -19,9 +23,11 @@ def max_time(minutes: float) -> str:
     return f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def fit_with_budget(config: Path, minutes: float, run_dir: Path, num_jets: int, seed: int) -> dict[str, Any]:
+def fit_with_budget(config: Path, minutes: float, run_dir: Path, num_jets: int, seed: int,
+                    extra: Sequence[str] = ()) -> dict[str, Any]:
     """Fit ``config`` for ``minutes`` of wall clock, restore the best checkpoint (by ``val/w1m``).
 
+    ``extra`` are further LightningCLI arguments (they override the budget ones, e.g. ``QUICK_TRAINER``).
     Returns the CLI object, training seconds, the mean load average during training (other jobs share the
     budget on a shared CPU), step counters read before the restore, the best checkpoint path and the
     held-out real jets (validation + test splits).
@@ -29,9 +35,10 @@ def fit_with_budget(config: Path, minutes: float, run_dir: Path, num_jets: int, 
     cli = build_cli([
         "--config", str(config), "--seed_everything", str(seed),
         "--trainer.max_time", max_time(minutes), "--trainer.max_epochs", "100000",
-        "--trainer.default_root_dir", str(run_dir), "--trainer.enable_progress_bar", "false",
+        "--trainer.default_root_dir", str(run_dir), "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
         "--data.init_args.num_jets", str(num_jets),
         "--trainer.logger", "pytorch_lightning.loggers.CSVLogger", "--trainer.logger.save_dir", str(run_dir),
+        *extra,
     ], run=False)
     start, load_before = time.perf_counter(), os.getloadavg()[0]
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
@@ -50,11 +57,3 @@ def fit_with_budget(config: Path, minutes: float, run_dir: Path, num_jets: int, 
     out["best"] = best
     out["real"] = Jets.concat([dm.real_jets("val"), dm.real_jets("test")])
     return out
-
-
-def fmt(entry: dict | None, scale: float = 1.0) -> str:
-    """``value ± error`` of a metrics entry, scaled."""
-    if not entry or entry.get("value") is None:
-        return "-"
-    v, e = entry["value"] * scale, (entry.get("error") or 0.0) * scale
-    return f"{v:.3g} ± {e:.2g}"

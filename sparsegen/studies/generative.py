@@ -1,0 +1,292 @@
+"""Generative study: every image and point config, same data, same seed, same wall-clock budget.
+
+For each jet class (gluon and top by default) and each config in ``configs/images`` and ``configs/points``,
+the config is trained on the same generated Pythia jets for the same wall-clock budget (Lightning
+``max_time``; 1 torch thread per run), its best epoch by ``val/w1m`` is restored, jets are sampled (timed)
+and scored against the held-out validation+test jets with the full metrics report (JetNet metrics,
+sparsity metrics, N-subjettiness, classifier AUC) next to the real-vs-real truth floor.
+
+Every run writes ``OUT/<class>/<config>/result.json`` and ``plot_data.npz``; a rerun skips finished runs
+(delete a folder to redo it). The report (tables, overlay plots of mass, multiplicity, pixel spectrum and
+average images) goes into the ``generative`` section of the results file.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sparsegen.studies import report as R
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIRS = ("images", "points")
+# image configs that model the zeros explicitly (sparse convs, occupancy heads, masked/hurdle losses,
+# sparse coding); point configs are sparse by construction (variable-length particle sets)
+DENSE_BASELINES = {"wgan_gp_dense", "vae_dense"}
+COLUMNS = (("w1m", "W1M ×10³", 1e3), ("w1p", "W1P ×10³", 1e3), ("w1efp", "W1EFP ×10⁵", 1e5),
+           ("fpd", "FPD ×10³", 1e3), ("kpd", "KPD ×10³", 1e3), ("w1_multiplicity", "mult. W1", 1.0),
+           ("w1_occupancy", "occ. W1 ×10³", 1e3), ("w1_pixel_intensity", "pixel-spectrum W1 ×10³", 1e3),
+           ("w1_tau21", "τ21 W1 ×10³", 1e3), ("w1_tau32", "τ32 W1 ×10³", 1e3), ("classifier_auc", "AUC", 1.0))
+JET_NAMES = {"g": "gluon", "q": "light quark", "t": "top", "w": "W", "z": "Z"}
+
+
+@dataclass
+class Settings:
+    out: str = "runs/study_generative"
+    results: str = "docs/results.md"
+    jet_types: list[str] = field(default_factory=lambda: ["g", "t"])
+    configs: list[str] | None = None
+    minutes: float = 2.0
+    num_jets: int = 10_000
+    seed: int = 0
+    jobs: int = 1
+    threads: int = 1
+    quick: bool = False
+
+
+def discover_configs(names: list[str] | None = None) -> list[Path]:
+    """Every image and point config (or the named stems), images first."""
+    found = [p for d in CONFIG_DIRS for p in sorted((ROOT / "configs" / d).glob("*.yaml"))]
+    if names:
+        unknown = sorted(set(names) - {p.stem for p in found})
+        if unknown:
+            from sparsegen.errors import SparsegenInputError
+
+            raise SparsegenInputError("--configs", f"unknown config(s) {', '.join(unknown)} "
+                                                   f"(known: {', '.join(p.stem for p in found)})")
+        found = [p for p in found if p.stem in names]
+    return found
+
+
+def describe(config: Path) -> str:
+    """The config's first comment line (its one-line description)."""
+    for line in config.read_text().splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").split(":")[0].split(". ")[0].strip()
+    return config.stem
+
+
+def _plot_arrays(real, gen, npix: int, extent: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Mass, multiplicity, active-pixel intensities and the mean image of both samples, as the metrics see them."""
+    from sparsegen.jets import Jets
+    from sparsegen.metrics.observables import jet_mass
+
+    real_img = real.to_images(npix, extent)
+    if gen.images is not None:  # image model: real jets read out of their own pixels, like the generated ones
+        gen_img, real = gen.images, Jets.from_images(real_img, extent=extent)
+    else:
+        gen_img = gen.to_images(npix, extent)
+    out: dict[str, np.ndarray] = {}
+    for tag, jets, img in (("real", real, real_img), ("gen", gen, gen_img)):
+        active = img[img > 0]
+        out[f"mass_{tag}"] = jet_mass(jets).astype(np.float32)
+        out[f"mult_{tag}"] = jets.mask.sum(1).astype(np.int32)
+        out[f"pix_{tag}"] = rng.choice(active, size=min(active.size, 100_000), replace=False).astype(np.float32) \
+            if active.size else np.zeros(0, np.float32)
+        out[f"avg_{tag}"] = img.mean(0).astype(np.float32)
+    return out
+
+
+def run_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
+    """Train, sample and score one config on one class; writes result.json and plot_data.npz."""
+    import torch
+
+    from sparsegen.metrics.evaluate import evaluate
+    from sparsegen.studies.budget import QUICK_TRAINER, fit_with_budget
+
+    torch.set_num_threads(s.threads)
+    np.seterr(all="ignore")
+    path = Path(config)
+    run_dir = Path(s.out) / jet_type / path.stem
+    extra = ["--data.init_args.jet_types", jet_type, "--data.init_args.seed", str(s.seed)]
+    fit = fit_with_budget(path, s.minutes, run_dir, s.num_jets, s.seed, extra=extra + (list(QUICK_TRAINER) if s.quick else []))
+    model, real = fit["cli"].model, fit["real"]
+    dm = fit["cli"].datamodule.hparams
+    n = len(real) // 2
+    start = time.perf_counter()
+    gen = model.sample(n, batch_size=1000, seed=s.seed)
+    sample_s = time.perf_counter() - start
+    metrics = evaluate(real, gen, seed=s.seed, quick=True, classifier=True, npix=dm.npix, extent=dm.extent)
+    arrays = _plot_arrays(real, gen, dm.npix, dm.extent, np.random.default_rng(s.seed))
+    result = {
+        "config": path.stem, "family": path.parent.name, "jet_type": jet_type, "description": describe(path),
+        "sparse_aware": path.stem not in DENSE_BASELINES, "train_s": fit["train_s"], "epochs": fit["epochs"],
+        "steps": fit["steps"], "load_average": fit["load"], "best_checkpoint": Path(fit["best"]).name,
+        "sample_jets_per_s": n / sample_s, "num_params": sum(p.numel() for p in model.parameters()),
+        "metrics": metrics,
+    }
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / "plot_data.tmp.npz"
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(run_dir / "plot_data.npz")
+    R.write_json(run_dir / "result.json", result)  # last: its presence marks the run as finished
+    return result
+
+
+def _task(args: tuple[str, str, dict]) -> dict[str, Any]:
+    config, jet_type, settings = args
+    return run_one(config, jet_type, Settings(**settings))
+
+
+def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
+    """Run every (class, config) pair not finished yet (``s.jobs`` processes), then write the report."""
+    import json
+
+    configs = discover_configs(s.configs)
+    todo, results = [], {}
+    for t in s.jet_types:
+        for c in configs:
+            done = Path(s.out) / t / c.stem / "result.json"
+            if done.exists():
+                results[(t, c.stem)] = json.loads(done.read_text())
+            else:
+                todo.append((str(c), t, asdict(s)))
+    if todo:
+        _prepare_data(s)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc="generative study", unit="run", disable=not progress)
+        if s.jobs <= 1:
+            for task in todo:
+                bar.set_postfix_str(f"{task[1]}/{Path(task[0]).stem}")
+                r = _task(task)
+                results[(r["jet_type"], r["config"])] = r
+                bar.update()
+        else:
+            with cf.ProcessPoolExecutor(s.jobs, mp_context=mp.get_context("spawn")) as pool:
+                for r in pool.map(_task, todo):
+                    results[(r["jet_type"], r["config"])] = r
+                    bar.update()
+        bar.close()
+    rows = [results[(t, c.stem)] for t in s.jet_types for c in configs]
+    write_report(rows, s)
+    return rows
+
+
+def _prepare_data(s: Settings) -> None:
+    """Generate the cached jets once, before the timed runs (they all read the same files)."""
+    from sparsegen.data.datamodule import JetDataModule
+
+    for t in s.jet_types:
+        JetDataModule(jet_types=t, num_jets=s.num_jets, num_particles=30, seed=s.seed, generation_workers=2).prepare_data()
+
+
+# ----------------------------------------------------------------------------- report
+def _score(r: dict, key: str, floor: bool = False) -> float | None:
+    """A metric's value (AUC: |AUC - 0.5|, so lower is better everywhere); None when undefined."""
+    m = (r["metrics"].get("truth_floor", {}) if floor else r["metrics"]).get(key) or {}
+    v = m.get("value")
+    if v is None:
+        return None
+    return abs(v - 0.5) if key == "classifier_auc" else v
+
+
+def _cell(r: dict, key: str, scale: float) -> str:
+    entry = r["metrics"].get(key)
+    if (entry or {}).get("value") is None and (r["metrics"].get("zero_fraction") or {}).get("value") == 1.0:
+        return "empty"  # the model generated no particles / pixels: per-particle metrics are undefined
+    return R.fmt(entry, scale)
+
+
+def class_table(rows: list[dict]) -> str:
+    """One class: a row per config, the best value per metric in bold, the truth floor last."""
+    best = {}
+    for key, _, _ in COLUMNS:
+        vals = [(_score(r, key), i) for i, r in enumerate(rows) if _score(r, key) is not None]
+        if vals:
+            best[key] = min(vals)[1]
+    header = ["config", "sparse-aware", *[label for _, label, _ in COLUMNS], "epochs", "train s", "sample jets/s"]
+    body = []
+    for i, r in enumerate(rows):
+        cells = [f"`{r['config']}`", "yes" if r["sparse_aware"] else "**no**"]
+        for key, _, scale in COLUMNS:
+            cell = _cell(r, key, scale)
+            cells.append(f"**{cell}**" if best.get(key) == i else cell)
+        cells += [r["epochs"], f"{r['train_s']:.0f}", f"{r['sample_jets_per_s']:.3g}"]
+        body.append(cells)
+    tf = rows[0]["metrics"].get("truth_floor", {}) if rows else {}
+    body.append(["*truth floor (real vs real)*", "", *[R.fmt(tf.get(k), s) for k, _, s in COLUMNS], "", "", ""])
+    return R.markdown_table(header, body)
+
+
+def findings(rows: list[dict]) -> list[str]:
+    """Plain statements computed from the results: winners and the sparse-aware vs dense comparison."""
+    lines = []
+    for key, label, scale in (c for c in COLUMNS if c[0] in ("w1m", "w1p", "fpd", "w1_occupancy", "classifier_auc")):
+        scored = [(_score(r, key), r) for r in rows if _score(r, key) is not None]
+        if scored:
+            _, r = min(scored, key=lambda x: x[0])
+            lines.append(f"best {label}: `{r['config']}` {R.fmt(r['metrics'][key], scale)} "
+                         f"(floor {R.fmt(r['metrics']['truth_floor'].get(key), scale)})")
+    imgs = [r for r in rows if r["family"] == "images"]
+    dense = [r for r in imgs if not r["sparse_aware"]]
+    aware = [r for r in imgs if r["sparse_aware"]]
+    if dense and aware:
+        for key, label, _ in (c for c in COLUMNS if c[0] in ("w1m", "w1_occupancy", "w1_pixel_intensity", "fpd")):
+            d = [v for v in (_score(r, key) for r in dense) if v is not None]
+            a = [v for v in (_score(r, key) for r in aware) if v is not None]
+            if d and a:
+                verdict = "sparse-aware better" if min(a) < min(d) else "dense better"
+                lines.append(f"images {label}: best sparse-aware {min(a):.3g} vs best dense {min(d):.3g} ({verdict})")
+    empty = [r["config"] for r in rows if (r["metrics"].get("zero_fraction") or {}).get("value") == 1.0]
+    if empty:
+        lines.append("generated only empty images: " + ", ".join(f"`{c}`" for c in empty))
+    return lines
+
+
+def write_report(rows: list[dict], s: Settings) -> str:
+    """Tables, findings and overlay plots into the results file; returns the section text."""
+    from sparsegen.plotting import average_image_grid, comparison_grid
+
+    results = Path(s.results)
+    plot_dir = results.parent / "results"
+    types = list(dict.fromkeys(r["jet_type"] for r in rows))
+    scale = "quick (one short epoch per run, for the tests)" if s.quick else f"{s.minutes:g} min of wall clock per run"
+    cmd = (f"sparsegen study generative --minutes {s.minutes:g} --num-jets {s.num_jets} --seed {s.seed} "
+           f"--jet-types {' '.join(s.jet_types)} --jobs {s.jobs} --threads {s.threads}" + (" --quick" if s.quick else ""))
+    parts = [
+        "## 1. Generative study: every config, same data, same budget\n",
+        (f"Command: `{cmd}` (results file `{s.results}`). Budget: {scale}, {s.threads} torch thread(s) per run, "
+         f"{s.jobs} run(s) at a time, seed {s.seed}. Data: {s.num_jets} generated Pythia8+FastJet jets per class "
+         "(30 hardest particles; images 32×32 over ±0.8), split 0.7/0.15/0.15; metrics on the held-out "
+         "validation+test jets, quick JetNet sample sizes, the truth floor is real vs real at the same sample size. "
+         "Best epoch by `val/w1m`. Bold: best value per column (AUC: closest to 0.5). Image models are scored in "
+         "the image representation (real jets read out of their own pixels).\n"),
+    ]
+    for t in types:
+        sub = [r for r in rows if r["jet_type"] == t]
+        name = JET_NAMES.get(t, t)
+        parts.append(f"### {name} jets\n")
+        for family in CONFIG_DIRS:
+            fam = [r for r in sub if r["family"] == family]
+            if fam:
+                parts.append(f"{family[:-1]} models (truth floor in the {family[:-1]} representation):\n\n"
+                             f"{class_table(fam)}\n")
+        parts.append("Findings (computed from the table): " + "; ".join(findings(sub)) + ".\n")
+        panels = {}
+        for r in sub:
+            d = np.load(Path(s.out) / t / r["config"] / "plot_data.npz")
+            panels[r["config"]] = {k: d[k] for k in d.files}
+        figs = []
+        for key, xlabel, kw in (("mass", r"relative jet mass $m/p_T$", {}),
+                                ("mult", "multiplicity (particles / active pixels)", {"integer": True}),
+                                ("pix", r"active pixel intensity ($p_T^{rel}$)", {"logx": True, "logy": True})):
+            fname = f"generative_{t}_{key}.png"
+            comparison_grid({c: {"real": p[f"{key}_real"], "generated": p[f"{key}_gen"]} for c, p in panels.items()},
+                            xlabel=xlabel, path=plot_dir / fname, title=f"{name} jets", **kw)
+            figs.append(fname)
+        fname = f"generative_{t}_average_images.png"
+        first = next(iter(panels.values()))
+        average_image_grid({"real (points pixelized)": first["avg_real"]} | {c: p["avg_gen"] for c, p in panels.items()},
+                           path=plot_dir / fname, title=f"{name} jets: average images (log scale)")
+        figs.append(fname)
+        parts.append(" ".join(f"![{f}](results/{f})" for f in figs) + "\n")
+    body = "\n".join(parts)
+    R.update_section(results, "generative", body, order=("generative", "sparse_input", "sparse_coding"))
+    return body

@@ -1,0 +1,98 @@
+"""Markdown tables and the ``docs/results.md`` sections the studies write.
+
+Each study owns one section of the results file, between ``<!-- BEGIN study:NAME -->`` and
+``<!-- END study:NAME -->``; running a study replaces its section only (atomically: temp file, then
+rename), so the three studies can be rerun independently.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+HEADER = """# sparsegen results
+
+Reproducible answers to "which method works for sparse data, and by how much". Every section below is
+written by a committed command (`sparsegen study …`, stated in the section with its budget and seed) on
+the machine named there; rerunning a study replaces its own section and plots (`docs/results/`).
+"""
+
+
+def fmt(entry: dict | float | None, scale: float = 1.0, digits: int = 3) -> str:
+    """``value ± error`` of a metrics entry (or a bare number), scaled; ``-`` when missing."""
+    if entry is None:
+        return "-"
+    if not isinstance(entry, dict):
+        return "-" if not math.isfinite(float(entry)) else f"{float(entry) * scale:.{digits}g}"
+    if entry.get("value") is None:
+        return "-"
+    v, e = entry["value"] * scale, (entry.get("error") or 0.0) * scale
+    return f"{v:.{digits}g} ± {e:.2g}"
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A GitHub markdown table (cells are str()-ed)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def parse_table(text: str) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the first markdown table in ``text`` (the inverse of `markdown_table`)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("|")]
+    if len(lines) < 2:
+        raise ValueError("no markdown table found")
+    cells = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+    return cells[0], cells[2:]
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    write_atomic(path, json.dumps(obj, indent=1, default=float) + "\n")
+
+
+def update_section(results_md: str | os.PathLike, name: str, body: str, order: Sequence[str] = ()) -> None:
+    """Replace (or add) the section of study ``name`` in ``results_md``; sections follow ``order``."""
+    path = Path(results_md)
+    text = path.read_text() if path.exists() else HEADER
+    begin, end = f"<!-- BEGIN study:{name} -->", f"<!-- END study:{name} -->"
+    block = f"{begin}\n{body.strip()}\n{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        later = [o for o in order[order.index(name) + 1:] if f"<!-- BEGIN study:{o} -->" in text] if name in order else []
+        if later:
+            marker = f"<!-- BEGIN study:{later[0]} -->"
+            head, rest = text.split(marker, 1)
+            text = head + block + "\n\n" + marker + rest
+        else:
+            text = text.rstrip() + "\n\n" + block + "\n"
+    write_atomic(path, text)
+
+
+def section(text: str, name: str) -> str:
+    """The body of study ``name``'s section in a results file's text."""
+    begin, end = f"<!-- BEGIN study:{name} -->", f"<!-- END study:{name} -->"
+    if begin not in text or end not in text:
+        raise KeyError(f"no section for study '{name}'")
+    return text.split(begin, 1)[1].split(end, 1)[0].strip()
