@@ -1,6 +1,7 @@
 """Sparse neural-network layers: sparse images and convolutions, sparsity-invariant convs, point-cloud
 layers and deep sparse coding. See ``docs/sparse_layers.md`` for the math and measured speed."""
 
+from sparsegen.nn.imputation import knn_impute, neighbourhood_impute
 from sparsegen.nn.points import (
     EdgeConvBlock,
     MessagePassingBlock,
@@ -66,9 +67,11 @@ __all__ = [
     "SubmanifoldConv2d",
     "from_pyg",
     "knn_edges",
+    "knn_impute",
     "masked_pool",
     "mlp",
     "mutual_coherence",
+    "neighbourhood_impute",
     "nonneg_soft_threshold",
     "rulebook_conv",
     "soft_threshold",
