@@ -1,0 +1,130 @@
+"""What the sparse-input and sparse-coding studies share: labelled jet images and a small training loop.
+
+Jets come from the generation cache (`load_or_generate`, the same files the generative study uses), are
+pixelized (32×32 over ±0.8, centred/rotated/flipped) and split per class into train/val/test (60/15/25 %,
+seeded). Intensities are divided by one scale (the mean active-pixel intensity of the training set) so the
+networks see O(1) values; ``scale`` turns predictions back into ptrel.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from sparsegen.data.datamodule import load_or_generate
+from sparsegen.metrics.classifier import roc_auc
+
+SPLIT = (0.6, 0.15, 0.25)
+CACHE_JETS = 10_000  # full-scale studies read the same cache files as the generative study
+
+
+@dataclass
+class ImageSplits:
+    """Scaled images (N, 1, H, W) and integer labels per split; ``scale`` converts back to ptrel."""
+
+    x: dict[str, Tensor]
+    y: dict[str, Tensor]
+    scale: float
+    extent: float
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.y.values())
+
+
+def load_image_splits(groups: Mapping[int, Sequence[str]], per_label: int, seed: int, quick: bool,
+                      npix: int = 32, extent: float = 0.8, progress: bool = False) -> ImageSplits:
+    """``groups``: label → jet types (e.g. {0: ["g", "q"], 1: ["t"]}); ``per_label`` jets per label, shared
+    evenly by its jet types, each type split 60/15/25 % into train/val/test."""
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"train": [], "val": [], "test": []}
+    for label, types in groups.items():
+        n = per_label // len(types)
+        for t in types:
+            source = n if quick else max(n, CACHE_JETS)
+            jets = load_or_generate(t, source, seed=seed, workers=1 if quick else 2, progress=progress)
+            if len(jets) < n:
+                raise ValueError(f"{t}: the cache holds {len(jets)} jets, {n} requested")
+            jets = jets[np.sort(rng.permutation(len(jets))[:n])]
+            images = jets.to_images(npix, extent)[:, None].astype(np.float32)
+            cuts = np.cumsum([round(f * n) for f in SPLIT[:2]])
+            for name, chunk in zip(("train", "val", "test"), np.split(images, cuts)):
+                parts[name].append((chunk, np.full(len(chunk), label, np.int64)))
+    x = {k: np.concatenate([c for c, _ in v]) for k, v in parts.items()}
+    y = {k: np.concatenate([lab for _, lab in v]) for k, v in parts.items()}
+    active = x["train"][x["train"] > 0]
+    scale = float(active.mean()) if active.size else 1.0
+    return ImageSplits({k: torch.from_numpy(v / scale) for k, v in x.items()},
+                       {k: torch.from_numpy(v) for k, v in y.items()}, scale, extent)
+
+
+def make_optimizer(name: str, params, lr: float | None = None) -> torch.optim.Optimizer:
+    """``adam`` (lr 1e-3) or ``sgd`` (momentum 0.9, lr 1e-2)."""
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr or 1e-3)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr or 1e-2, momentum=0.9)
+    raise ValueError(f"optimizer must be 'adam' or 'sgd', got {name!r}")
+
+
+def train_epochs(model: nn.Module, step: Callable[[Tensor, Tensor], Tensor], optimizer: torch.optim.Optimizer,
+                 x: Tensor, y: Tensor, epochs: int, batch_size: int, seed: int,
+                 on_epoch: Callable[[int, float], dict[str, float]], max_batches: int | None = None,
+                 grad_clip: float = 10.0) -> list[dict[str, float]]:
+    """Shuffled mini-batch training (seeded); ``on_epoch(epoch, mean train loss)`` returns that epoch's
+    validation numbers. A non-finite loss stops training (recorded as ``diverged``)."""
+    gen = torch.Generator().manual_seed(seed)
+    history: list[dict[str, float]] = []
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(len(x), generator=gen)
+        losses, start = [], time.perf_counter()
+        for b, i in enumerate(range(0, len(x), batch_size)):
+            if max_batches is not None and b >= max_batches:
+                break
+            idx = order[i:i + batch_size]
+            loss = step(x[idx], y[idx])
+            if not torch.isfinite(loss):
+                history.append({"epoch": epoch + 1, "train_loss": math.nan, "diverged": 1.0})
+                return history
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        model.eval()
+        with torch.no_grad():
+            row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "epoch_s": time.perf_counter() - start}
+            row |= on_epoch(epoch + 1, row["train_loss"])
+        history.append(row)
+    return history
+
+
+@torch.no_grad()
+def predict(fn: Callable[[Tensor], Tensor], x: Tensor, batch_size: int = 512) -> Tensor:
+    return torch.cat([fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+def auc_and_accuracy(labels: Tensor, logits: Tensor) -> tuple[float, float]:
+    """ROC AUC and accuracy at logit 0 of a binary classifier."""
+    y, s = labels.numpy(), logits.float().numpy()
+    if not np.isfinite(s).all():
+        return math.nan, math.nan
+    return roc_auc(y, s), float(((s > 0) == (y == 1)).mean())
+
+
+def epochs_to_reach(values: Sequence[float], fraction: float = 0.98, higher_is_better: bool = True) -> int | None:
+    """First epoch (1-based) whose value is within ``fraction`` of the final one."""
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return None
+    final = vals[-1]
+    for i, v in enumerate(values, 1):
+        if v is not None and math.isfinite(v) and (v >= fraction * final if higher_is_better else v <= final / fraction):
+            return i
+    return None
