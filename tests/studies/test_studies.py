@@ -1,0 +1,144 @@
+"""The three studies at --quick scale: table structure, finite metrics, plots, sections of the results file."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from sparsegen.cli import main
+from sparsegen.studies import report as R
+
+ROOT = Path(__file__).resolve().parents[2]
+NUMBER = re.compile(r"^\**(-?[0-9.]+(?:e[+-]?[0-9]+)?)(?: ± (-?[0-9.]+(?:e[+-]?[0-9]+)?))?\**$")
+
+
+def tables(text: str) -> list[tuple[list[str], list[list[str]]]]:
+    """Every markdown table in ``text``."""
+    blocks, cur = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            cur.append(line)
+        elif cur:
+            blocks.append(R.parse_table("\n".join(cur)))
+            cur = []
+    return blocks
+
+
+def finite(cell: str) -> bool:
+    m = NUMBER.match(cell.strip())
+    return bool(m) and all(math.isfinite(float(g)) for g in m.groups() if g is not None)
+
+
+def test_generative_quick(tmp_path: Path):
+    out, results = tmp_path / "gen", tmp_path / "results.md"
+    assert main(["study", "generative", "--quick", "--out", str(out), "--results", str(results), "--no-progress"]) == 0
+    text = results.read_text()
+    body = R.section(text, "generative")
+    assert "sparsegen study generative" in body and "--quick" in body and "seed 0" in body
+    configs = {d: sorted(p.stem for p in (ROOT / "configs" / d).glob("*.yaml")) for d in ("images", "points")}
+    found = tables(body)
+    assert len(found) == 4  # (gluon, top) × (image, point models)
+    for (header, rows), family in zip(found, ["images", "points", "images", "points"]):
+        assert header[:3] == ["config", "sparse-aware", "W1M ×10³"]
+        for name in ("W1P ×10³", "W1EFP ×10⁵", "FPD ×10³", "KPD ×10³", "AUC", "sample jets/s"):
+            assert name in header
+        assert [r[0].strip("`") for r in rows[:-1]] == configs[family]
+        assert rows[-1][0].startswith("*truth floor")
+        metric_cols = range(2, header.index("epochs"))
+        for row in rows:
+            for i in metric_cols:
+                # "empty": the model generated no particles at all, so per-particle metrics do not exist
+                assert finite(row[i]) or row[i].strip("*") == "empty", (row[0], header[i], row[i])
+    for jet_type in ("g", "t"):
+        for family in configs.values():
+            for config in family:
+                result = json.loads((out / jet_type / config / "result.json").read_text())
+                metrics = result["metrics"]
+                empty = metrics["zero_fraction"]["value"] == 1.0
+                for scope in (metrics, metrics["truth_floor"]):
+                    for key, entry in scope.items():
+                        if key == "truth_floor":
+                            continue
+                        if entry["value"] is None:
+                            assert empty and scope is metrics and key.startswith(("w1p", "w1_pixel")), (config, key)
+                        else:
+                            assert math.isfinite(entry["value"]) and math.isfinite(entry["error"]), (config, key)
+                assert result["sample_jets_per_s"] > 0 and result["train_s"] > 0
+        for plot in ("mass", "mult", "pix", "average_images"):
+            assert (tmp_path / "results" / f"generative_{jet_type}_{plot}.png").stat().st_size > 10_000
+
+
+def test_generative_resumes_and_keeps_other_sections(tmp_path: Path):
+    out, results = tmp_path / "gen", tmp_path / "results.md"
+    results.write_text(R.HEADER + "\n<!-- BEGIN study:sparse_coding -->\nkept\n<!-- END study:sparse_coding -->\n")
+    args = ["study", "generative", "--quick", "--configs", "epic_gan", "--jet-types", "g", "--out", str(out),
+            "--results", str(results), "--no-progress"]
+    assert main(args) == 0
+    done = out / "g" / "epic_gan" / "result.json"
+    stamp = done.stat().st_mtime_ns
+    assert main(args) == 0  # finished runs are not redone
+    assert done.stat().st_mtime_ns == stamp
+    text = results.read_text()
+    assert R.section(text, "sparse_coding") == "kept"
+    assert text.index("study:generative") < text.index("study:sparse_coding")  # sections keep the study order
+    assert len(tables(R.section(text, "generative"))) == 1
+
+
+def test_sparse_input_quick(tmp_path: Path):
+    from sparsegen.studies import sparse_input as S
+
+    results = tmp_path / "results.md"
+    rows = S.run(S.Settings(out=str(tmp_path / "si"), results=str(results), quick=True), progress=False)
+    assert len(rows) == len(S.VARIANTS)
+    body = R.section(results.read_text(), "sparse_input")
+    (h1, ae), (h2, cls) = tables(body)
+    assert h1[0] == "variant" and [c[1] for c in S.AE_COLUMNS] == h1[1:1 + len(S.AE_COLUMNS)]
+    assert h2[0] == "variant" and [c[1] for c in S.CLS_COLUMNS] == h2[1:1 + len(S.CLS_COLUMNS)]
+    assert [r[0] for r in ae + cls] == [v.name for v in S.VARIANTS]
+    for header, rows_ in ((h1, ae), (h2, cls)):
+        for row in rows_:
+            assert all(finite(c) for c in row[1:header.index("outcome")]), row
+            assert row[header.index("outcome")] in ("trains", "collapsed to empty", "diverged")
+    for r in rows:
+        assert all(math.isfinite(v) for v in r["metrics"].values())
+        assert len(r["history"]) == 2
+    assert (tmp_path / "results" / "sparse_input_curves.png").stat().st_size > 10_000
+
+
+def test_sparse_coding_quick(tmp_path: Path):
+    from sparsegen.studies import sparse_coding as C
+
+    results = tmp_path / "results.md"
+    rows = C.run(C.Settings(out=str(tmp_path / "sc"), results=str(results), quick=True, penalties=(0.0, 1.0)),
+                 progress=False)
+    assert len(rows) == len(C.TASKS) * 2 * 2
+    (header, body), = tables(R.section(results.read_text(), "sparse_coding"))
+    assert header[:4] == ["task", "encoder", "AUC", "accuracy"]
+    assert "μ(D1) / bound" in header and "‖Γ3‖₀,∞" in header
+    assert len(body) == len(rows)
+    for row in body:
+        for cell in row[2:]:
+            parts = cell.split(" / ")
+            assert all(finite(p) for p in parts), (row[:2], cell)
+    for r in rows:
+        for layer in r["layers"]:
+            assert 0.0 <= layer["zero_fraction"] <= 1.0 and 0.0 < layer["mu"] <= 1.0 + 1e-6
+            assert layer["bound"] == pytest.approx(0.5 * (1 + 1 / layer["mu"]))
+    assert (tmp_path / "results" / "sparse_coding.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["generative", "--minutes", "-1"], "--minutes"),
+    (["generative", "--configs", "no_such_config", "--quick"], "no_such_config"),
+    (["sparse-coding", "--penalties", "-1"], "--penalties"),
+    (["sparse-input", "--epochs", "zero"], "--epochs"),
+    (["nonsense"], "study"),
+])
+def test_study_cli_bad_input_is_one_line(args: list[str], needle: str, capsys: pytest.CaptureFixture, tmp_path: Path):
+    status = main(["study", *args, "--out", str(tmp_path / "x")] if args[0] != "nonsense" else ["study", *args])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1 and needle in err, err
