@@ -177,11 +177,12 @@ def _grid(n: int, ncols: int, width: float, height: float) -> tuple[plt.Figure, 
 
 def comparison_grid(panels: dict[str, dict[str, np.ndarray]], xlabel: str = "", ncols: int = 4,
                     integer: bool = False, logx: bool = False, logy: bool = False, title: str = "",
-                    path: str | os.PathLike | None = None) -> plt.Figure:
+                    reference: str = "real", path: str | os.PathLike | None = None) -> plt.Figure:
     """One histogram panel per model (titled by its key), each overlaying its samples on shared bins.
 
     ``panels``: {model: {"real": values, "generated": values}}. ``integer``: unit bins (multiplicities);
-    ``logx``: log-spaced bins over the positive values.
+    ``logx``: log-spaced bins over the positive values; otherwise linear bins over the ``reference``
+    samples' range widened by half on each side.
     """
     every = [np.asarray(v, dtype=np.float64).ravel() for p in panels.values() for v in p.values()]
     every = [v[np.isfinite(v)] for v in every]
@@ -190,13 +191,22 @@ def comparison_grid(panels: dict[str, dict[str, np.ndarray]], xlabel: str = "", 
         bins: np.ndarray | int = np.arange(-0.5, top + 1.5, 1.0)
     elif logx:
         bins = _log_bins(every)
-    else:
-        allv = np.concatenate(every) if every else np.zeros(1)
+    else:  # the range of the reference ("real") samples, widened by half: outliers of bad models fall outside
+        ref = [np.asarray(p[reference], dtype=np.float64).ravel() for p in panels.values() if reference in p]
+        allv = np.concatenate(ref or every) if (ref or every) else np.zeros(1)
+        allv = allv[np.isfinite(allv)]
         lo, hi = np.quantile(allv, [0.002, 0.998]) if allv.size else (0.0, 1.0)
-        bins = np.linspace(lo, hi if hi > lo else lo + 1.0, 51)
+        pad = 0.5 * (hi - lo)
+        bins = np.linspace(lo - pad if lo - pad > 0 or lo < 0 else 0.0, hi + pad if hi > lo else lo + 1.0, 61)
     fig, axes = _grid(len(panels), ncols, 3.6, 2.9)
+    edges = bins if not isinstance(bins, int) else None
     for ax, (name, samples) in zip(axes, panels.items()):
-        histograms(samples, bins=bins, xlabel=xlabel, title=name, logy=logy, ax=ax)
+        labelled = {}
+        for label, v in samples.items():
+            v = np.asarray(v, dtype=np.float64).ravel()
+            out = float(((v < edges[0]) | (v > edges[-1])).mean()) if edges is not None and v.size else 0.0
+            labelled[f"{label} ({100 * out:.0f}% off scale)" if out > 0.01 else label] = v
+        histograms(labelled, bins=bins, xlabel=xlabel, title=name, logy=logy, ax=ax)
         if logx:
             ax.set_xscale("log")
     if title:

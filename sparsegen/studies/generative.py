@@ -178,13 +178,17 @@ def _prepare_data(s: Settings) -> None:
 
 
 # ----------------------------------------------------------------------------- report
-def _score(r: dict, key: str, floor: bool = False) -> float | None:
-    """A metric's value (AUC: |AUC - 0.5|, so lower is better everywhere); None when undefined."""
-    m = (r["metrics"].get("truth_floor", {}) if floor else r["metrics"]).get(key) or {}
+def _score(r: dict, key: str) -> float | None:
+    """What ranks the runs, lower is better: value + 1σ (AUC: |AUC - 0.5| + 1σ); None when undefined.
+
+    Adding the error keeps an unstable estimate from winning: FPD's extrapolation to infinite sample size
+    is bounded below by 0 (as in JetNet), so a heavy-tailed sample can get FPD = 0 ± (large).
+    """
+    m = r["metrics"].get(key) or {}
     v = m.get("value")
     if v is None:
         return None
-    return abs(v - 0.5) if key == "classifier_auc" else v
+    return (abs(v - 0.5) if key == "classifier_auc" else v) + (m.get("error") or 0.0)
 
 
 def _cell(r: dict, key: str, scale: float) -> str:
@@ -222,7 +226,7 @@ def findings(rows: list[dict]) -> list[str]:
         scored = [(_score(r, key), r) for r in rows if _score(r, key) is not None]
         if scored:
             _, r = min(scored, key=lambda x: x[0])
-            lines.append(f"best {label}: `{r['config']}` {R.fmt(r['metrics'][key], scale)} "
+            lines.append(f"best {label} (value + 1σ): `{r['config']}` {R.fmt(r['metrics'][key], scale)} "
                          f"(floor {R.fmt(r['metrics']['truth_floor'].get(key), scale)})")
     imgs = [r for r in rows if r["family"] == "images"]
     dense = [r for r in imgs if not r["sparse_aware"]]
@@ -233,7 +237,8 @@ def findings(rows: list[dict]) -> list[str]:
             a = [v for v in (_score(r, key) for r in aware) if v is not None]
             if d and a:
                 verdict = "sparse-aware better" if min(a) < min(d) else "dense better"
-                lines.append(f"images {label}: best sparse-aware {min(a):.3g} vs best dense {min(d):.3g} ({verdict})")
+                lines.append(f"images {label} (value + 1σ, unscaled): best sparse-aware {min(a):.3g} vs best dense "
+                             f"{min(d):.3g} ({verdict})")
     empty = [r["config"] for r in rows if (r["metrics"].get("zero_fraction") or {}).get("value") == 1.0]
     if empty:
         lines.append("generated only empty images: " + ", ".join(f"`{c}`" for c in empty))
@@ -256,7 +261,7 @@ def write_report(rows: list[dict], s: Settings) -> str:
          f"{s.jobs} run(s) at a time, seed {s.seed}. Data: {s.num_jets} generated Pythia8+FastJet jets per class "
          "(30 hardest particles; images 32×32 over ±0.8), split 0.7/0.15/0.15; metrics on the held-out "
          "validation+test jets, quick JetNet sample sizes, the truth floor is real vs real at the same sample size. "
-         "Best epoch by `val/w1m`. Bold: best value per column (AUC: closest to 0.5). Image models are scored in "
+         "Best epoch by `val/w1m`. Bold: best per column by value + 1σ (AUC: closest to 0.5). Image models are scored in "
          "the image representation (real jets read out of their own pixels).\n"),
     ]
     for t in types:
