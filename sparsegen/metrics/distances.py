@@ -7,7 +7,8 @@ ptrel] plus an optional (N, P) mask, or `Jets`) and returns ``(value, error)``. 
   replacement from each sample, repeated ``num_batches`` = 5 times; value = mean, error = std.
 * FPD: features divided by max |real| per feature, Fréchet distance at 10 batch sizes evenly spaced in
   1/N between 20,000 and 50,000, 20 draws each, averaged per size; value ± error = intercept ± its
-  standard error of a linear fit of FD vs 1/N (scipy ``curve_fit``, intercept and slope bounded >= 0).
+  standard error of a linear fit of FD vs 1/N (intercept and slope bounded >= 0, as JetNet's ``curve_fit``;
+  solved exactly on rescaled values, see ``_intercept_fit``).
 * KPD: same normalisation, unbiased MMD^2 with kernel (x.y/d + 1)^4 on 10 batches of 5,000;
   value = median, error = half the 16.275-83.725 percentile range.
 
@@ -31,7 +32,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.optimize import curve_fit
 from scipy.stats import wasserstein_distance
 
 from sparsegen.metrics.observables import as_particles, jet_kinematics
@@ -201,9 +201,31 @@ def fpd(real_features: Any, gen_features: Any, min_samples: int = 20_000, max_sa
             sy = y[rng.choice(len(y), size=batch_size)]
             points.append(frechet_distance(sx.mean(0), np.cov(sx, rowvar=False), sy.mean(0), np.cov(sy, rowvar=False)))
         vals.append(np.mean(points))
-    params, covs = curve_fit(lambda n_inv, a, b: a + b * n_inv, 1 / batches, vals,
-                             bounds=([0, 0], [np.inf, np.inf]))
-    return float(params[0]), float(np.sqrt(np.diag(covs)[0]))
+    return _intercept_fit(1.0 / np.asarray(batches, dtype=np.float64), np.asarray(vals, dtype=np.float64))
+
+
+def _intercept_fit(n_inv: np.ndarray, vals: np.ndarray) -> tuple[float, float]:
+    """Intercept ± standard error of the least-squares fit vals ≈ a + b / N with a, b ≥ 0.
+
+    The same estimate as JetNet's ``curve_fit(linear, 1/N, vals, bounds=([0, 0], [inf, inf]))`` (error from
+    ``s² (JᵀJ)⁻¹`` with s² = SSR / (n − 2)), but solved exactly on rescaled values: ``curve_fit`` starts
+    from (1, 1) and returns it unchanged when FD is ~1e14 (a generator with exploding features), which
+    would read as FPD = 1 ± 0.
+    """
+    from scipy.optimize import lsq_linear
+
+    scale = float(np.max(np.abs(vals))) if vals.size and np.max(np.abs(vals)) > 0 else 1.0
+    jac = np.stack([np.ones_like(n_inv), n_inv], 1)
+    fit = lsq_linear(jac, vals / scale, bounds=([0.0, 0.0], [np.inf, np.inf]), method="bvls")
+    a, b = fit.x * scale
+    resid = vals - (a + b * n_inv)
+    dof = max(len(vals) - 2, 1)
+    try:
+        cov = np.linalg.inv(jac.T @ jac) * float(resid @ resid) / dof
+        err = float(np.sqrt(max(cov[0, 0], 0.0)))
+    except np.linalg.LinAlgError:
+        err = float("inf")
+    return float(a), err
 
 
 def _poly_kernel_sum(a: np.ndarray, b: np.ndarray | None, degree: int, block: int) -> float:

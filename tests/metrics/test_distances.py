@@ -157,3 +157,20 @@ def test_one_dimensional_features() -> None:
     val, _ = fpd(a, b, min_samples=500, max_samples=1500, num_batches=3, num_points=3, normalise=False)
     assert val == pytest.approx(0.25, abs=0.06)  # (mu1 - mu2)^2 for equal variances
     assert kpd(a, b, batch_size=500)[0] > 10 * abs(kpd(a, rng.normal(size=3000), batch_size=500)[0])
+
+
+def test_fpd_fit_matches_curve_fit_and_survives_huge_scales() -> None:
+    """The intercept fit equals JetNet's bounded curve_fit where that converges, and stays right at FD ~ 1e14."""
+    from scipy.optimize import curve_fit
+
+    from sparsegen.metrics.distances import _intercept_fit
+
+    n_inv = 1 / np.array([5000.0, 7000, 9000, 11000, 13000])
+    vals = 0.02 + 40.0 * n_inv + np.array([1e-4, -2e-4, 5e-5, 1e-4, -5e-5])
+    params, cov = curve_fit(lambda x, a, b: a + b * x, n_inv, vals, bounds=([0, 0], [np.inf, np.inf]))
+    a, err = _intercept_fit(n_inv, vals)
+    assert a == pytest.approx(params[0], rel=1e-6) and err == pytest.approx(np.sqrt(cov[0, 0]), rel=1e-4)
+    a_big, err_big = _intercept_fit(n_inv, vals * 1e16)  # curve_fit returns its start (1, 1) here
+    assert a_big == pytest.approx(a * 1e16, rel=1e-6) and err_big == pytest.approx(err * 1e16, rel=1e-4)
+    falling = 0.5 - 1000.0 * n_inv  # FD decreasing with 1/N: the slope bound is active
+    assert _intercept_fit(n_inv, falling)[0] == pytest.approx(falling.mean(), rel=1e-9)
