@@ -23,6 +23,25 @@ def max_time(minutes: float) -> str:
     return f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def budget_cli(config: Path, minutes: float, run_dir: Path, num_jets: int, seed: int, extra: Sequence[str] = ()):
+    """The LightningCLI object (not run) of ``config`` under a wall-clock budget, CSV logging into ``run_dir``."""
+    return build_cli([
+        "--config", str(config), "--seed_everything", str(seed),
+        "--trainer.max_time", max_time(minutes), "--trainer.max_epochs", "100000",
+        "--trainer.default_root_dir", str(run_dir), "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false",
+        "--data.init_args.num_jets", str(num_jets),
+        "--trainer.logger", "pytorch_lightning.loggers.CSVLogger", "--trainer.logger.save_dir", str(run_dir),
+        *extra,
+    ], run=False)
+
+
+def held_out(datamodule) -> Jets:
+    """The real jets a trained model is scored against: validation + test splits."""
+    datamodule.prepare_data()
+    return Jets.concat([datamodule.real_jets("val"), datamodule.real_jets("test")])
+
+
 def fit_with_budget(config: Path, minutes: float, run_dir: Path, num_jets: int, seed: int,
                     extra: Sequence[str] = ()) -> dict[str, Any]:
     """Fit ``config`` for ``minutes`` of wall clock, restore the best checkpoint (by ``val/w1m``).
@@ -32,14 +51,7 @@ def fit_with_budget(config: Path, minutes: float, run_dir: Path, num_jets: int, 
     budget on a shared CPU), step counters read before the restore, the best checkpoint path and the
     held-out real jets (validation + test splits).
     """
-    cli = build_cli([
-        "--config", str(config), "--seed_everything", str(seed),
-        "--trainer.max_time", max_time(minutes), "--trainer.max_epochs", "100000",
-        "--trainer.default_root_dir", str(run_dir), "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-        "--data.init_args.num_jets", str(num_jets),
-        "--trainer.logger", "pytorch_lightning.loggers.CSVLogger", "--trainer.logger.save_dir", str(run_dir),
-        *extra,
-    ], run=False)
+    cli = budget_cli(config, minutes, run_dir, num_jets, seed, extra)
     start, load_before = time.perf_counter(), os.getloadavg()[0]
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     train_s = time.perf_counter() - start
@@ -53,7 +65,6 @@ def fit_with_budget(config: Path, minutes: float, run_dir: Path, num_jets: int, 
     best = next((c.best_model_path for c in cli.trainer.checkpoint_callbacks if c.monitor and c.best_model_path), "")
     if best:
         model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
-    dm = cli.datamodule
     out["best"] = best
-    out["real"] = Jets.concat([dm.real_jets("val"), dm.real_jets("test")])
+    out["real"] = held_out(cli.datamodule)
     return out

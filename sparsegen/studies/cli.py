@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--configs", nargs="+", default=None, help="config stems (default: every image and point config)")
     g.add_argument("--jobs", type=_positive(int), default=1, help="runs at a time (processes)")
     g.add_argument("--out", default="runs/study_generative")
+    g.add_argument("--rescore", action="store_true",
+                   help="sample and score finished runs again from their best checkpoints (after a metrics change)")
 
     si = sub.add_parser("sparse-input", parents=[common], help="does a CNN with sparse input converge?")
     si.add_argument("--epochs", type=_positive(int), default=10)
@@ -61,7 +63,7 @@ def main(argv: list[str]) -> int:
         s = G.Settings(out=args.out, results=results, jet_types=args.jet_types, configs=args.configs,
                        minutes=args.minutes, num_jets=args.num_jets if not args.quick else min(args.num_jets, 400),
                        seed=args.seed, jobs=args.jobs, threads=args.threads, quick=args.quick)
-        G.run(s, progress=progress)
+        G.run(s, progress=progress, rescore=args.rescore)
     elif args.study == "sparse-input":
         from sparsegen.studies import sparse_input as S
 

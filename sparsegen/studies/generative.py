@@ -93,34 +93,71 @@ def _plot_arrays(real, gen, npix: int, extent: float, rng: np.random.Generator) 
     return out
 
 
+def _overrides(jet_type: str, s: Settings) -> list[str]:
+    from sparsegen.studies.budget import QUICK_TRAINER
+
+    extra = ["--data.init_args.jet_types", jet_type, "--data.init_args.seed", str(s.seed)]
+    return extra + (list(QUICK_TRAINER) if s.quick else [])
+
+
 def run_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
     """Train, sample and score one config on one class; writes result.json and plot_data.npz."""
     import torch
 
-    from sparsegen.metrics.evaluate import evaluate
-    from sparsegen.studies.budget import QUICK_TRAINER, fit_with_budget
+    from sparsegen.studies.budget import fit_with_budget
 
     torch.set_num_threads(s.threads)
-    np.seterr(all="ignore")
     path = Path(config)
     run_dir = Path(s.out) / jet_type / path.stem
-    extra = ["--data.init_args.jet_types", jet_type, "--data.init_args.seed", str(s.seed)]
-    fit = fit_with_budget(path, s.minutes, run_dir, s.num_jets, s.seed, extra=extra + (list(QUICK_TRAINER) if s.quick else []))
-    model, real = fit["cli"].model, fit["real"]
-    dm = fit["cli"].datamodule.hparams
-    n = len(real) // 2
-    start = time.perf_counter()
-    gen = model.sample(n, batch_size=1000, seed=s.seed)
-    sample_s = time.perf_counter() - start
-    metrics = evaluate(real, gen, seed=s.seed, quick=True, classifier=True, npix=dm.npix, extent=dm.extent)
-    arrays = _plot_arrays(real, gen, dm.npix, dm.extent, np.random.default_rng(s.seed))
-    result = {
+    fit = fit_with_budget(path, s.minutes, run_dir, s.num_jets, s.seed, extra=_overrides(jet_type, s))
+    model = fit["cli"].model
+    record = {
         "config": path.stem, "family": path.parent.name, "jet_type": jet_type, "description": describe(path),
         "sparse_aware": path.stem not in DENSE_BASELINES, "train_s": fit["train_s"], "epochs": fit["epochs"],
         "steps": fit["steps"], "load_average": fit["load"], "best_checkpoint": Path(fit["best"]).name,
-        "sample_jets_per_s": n / sample_s, "num_params": sum(p.numel() for p in model.parameters()),
-        "metrics": metrics,
+        "num_params": sum(p.numel() for p in model.parameters()),
     }
+    return _sample_and_score(model, fit["real"], fit["cli"].datamodule.hparams, run_dir, record, s, time_sampling=True)
+
+
+def rescore_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
+    """Sample and score a finished run again from its best checkpoint (after a metrics change); the
+    training record and the measured sampling speed are kept."""
+    import json
+
+    import torch
+
+    from sparsegen.errors import SparsegenInputError
+    from sparsegen.models.spec import load_model
+    from sparsegen.studies.budget import budget_cli, held_out
+
+    torch.set_num_threads(s.threads)
+    path = Path(config)
+    run_dir = Path(s.out) / jet_type / path.stem
+    record = json.loads((run_dir / "result.json").read_text())
+    best = run_dir / "checkpoints" / record.get("best_checkpoint", "")
+    if not record.get("best_checkpoint") or not best.is_file():
+        raise SparsegenInputError(str(run_dir), "no best checkpoint to rescore from; delete the folder to rerun")
+    cli = budget_cli(path, s.minutes, run_dir, s.num_jets, s.seed, extra=_overrides(jet_type, s))
+    real = held_out(cli.datamodule)
+    record.pop("metrics", None)
+    return _sample_and_score(load_model(best), real, cli.datamodule.hparams, run_dir, record, s, time_sampling=False)
+
+
+def _sample_and_score(model, real, data_hparams, run_dir: Path, record: dict[str, Any], s: Settings,
+           time_sampling: bool) -> dict[str, Any]:
+    from sparsegen.metrics.evaluate import evaluate
+
+    np.seterr(all="ignore")
+    n = len(real) // 2
+    start = time.perf_counter()
+    gen = model.sample(n, batch_size=1000, seed=s.seed)
+    if time_sampling:
+        record["sample_jets_per_s"] = n / (time.perf_counter() - start)
+    npix, extent = data_hparams.npix, data_hparams.extent
+    metrics = evaluate(real, gen, seed=s.seed, quick=True, classifier=True, npix=npix, extent=extent)
+    arrays = _plot_arrays(real, gen, npix, extent, np.random.default_rng(s.seed))
+    result = record | {"metrics": metrics}
     run_dir.mkdir(parents=True, exist_ok=True)
     tmp = run_dir / "plot_data.tmp.npz"
     np.savez_compressed(tmp, **arrays)
@@ -129,13 +166,16 @@ def run_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
     return result
 
 
-def _task(args: tuple[str, str, dict]) -> dict[str, Any]:
-    config, jet_type, settings = args
-    return run_one(config, jet_type, Settings(**settings))
+def _task(args: tuple[str, str, dict, bool]) -> dict[str, Any]:
+    config, jet_type, settings, rescore = args
+    return (rescore_one if rescore else run_one)(config, jet_type, Settings(**settings))
 
 
-def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
-    """Run every (class, config) pair not finished yet (``s.jobs`` processes), then write the report."""
+def run(s: Settings, progress: bool = True, rescore: bool = False) -> list[dict[str, Any]]:
+    """Run every (class, config) pair not finished yet (``s.jobs`` processes), then write the report.
+
+    ``rescore``: also sample and score the finished runs again from their best checkpoints.
+    """
     import json
 
     configs = discover_configs(s.configs)
@@ -143,10 +183,10 @@ def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
     for t in s.jet_types:
         for c in configs:
             done = Path(s.out) / t / c.stem / "result.json"
-            if done.exists():
+            if done.exists() and not rescore:
                 results[(t, c.stem)] = json.loads(done.read_text())
             else:
-                todo.append((str(c), t, asdict(s)))
+                todo.append((str(c), t, asdict(s), done.exists()))
     if todo:
         _prepare_data(s)
         from tqdm.auto import tqdm

@@ -75,17 +75,23 @@ def test_generative_quick(tmp_path: Path):
 def test_generative_resumes_and_keeps_other_sections(tmp_path: Path):
     out, results = tmp_path / "gen", tmp_path / "results.md"
     results.write_text(R.HEADER + "\n<!-- BEGIN study:sparse_coding -->\nkept\n<!-- END study:sparse_coding -->\n")
-    args = ["study", "generative", "--quick", "--configs", "epic_gan", "--jet-types", "g", "--out", str(out),
+    args = ["study", "generative", "--quick", "--configs", "epic_gan", "vae_hurdle", "--jet-types", "g", "--out", str(out),
             "--results", str(results), "--no-progress"]
     assert main(args) == 0
-    done = out / "g" / "epic_gan" / "result.json"
+    done = out / "g" / "vae_hurdle" / "result.json"
     stamp = done.stat().st_mtime_ns
     assert main(args) == 0  # finished runs are not redone
     assert done.stat().st_mtime_ns == stamp
+    first = json.loads(done.read_text())
+    assert main([*args, "--rescore"]) == 0  # re-sampled and re-scored from the best checkpoint
+    again = json.loads(done.read_text())
+    assert done.stat().st_mtime_ns != stamp
+    assert again["metrics"] == first["metrics"]  # same weights, same seeds: the same numbers
+    assert again["train_s"] == first["train_s"] and again["sample_jets_per_s"] == first["sample_jets_per_s"]
     text = results.read_text()
     assert R.section(text, "sparse_coding") == "kept"
     assert text.index("study:generative") < text.index("study:sparse_coding")  # sections keep the study order
-    assert len(tables(R.section(text, "generative"))) == 1
+    assert len(tables(R.section(text, "generative"))) == 2  # one image and one point model
 
 
 def test_sparse_input_quick(tmp_path: Path):
