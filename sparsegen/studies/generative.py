@@ -271,17 +271,21 @@ def findings(rows: list[dict]) -> list[str]:
     imgs = [r for r in rows if r["family"] == "images"]
     dense = [r for r in imgs if not r["sparse_aware"]]
     aware = [r for r in imgs if r["sparse_aware"]]
-    if dense and aware:
-        for key, label, _ in (c for c in COLUMNS if c[0] in ("w1m", "w1_occupancy", "w1_pixel_intensity", "fpd")):
-            d = [v for v in (_score(r, key) for r in dense) if v is not None]
-            a = [v for v in (_score(r, key) for r in aware) if v is not None]
-            if d and a:
-                verdict = "sparse-aware better" if min(a) < min(d) else "dense better"
-                lines.append(f"images {label} (value + 1σ, unscaled): best sparse-aware {min(a):.3g} vs best dense "
-                             f"{min(d):.3g} ({verdict})")
-    empty = [r["config"] for r in rows if (r["metrics"].get("zero_fraction") or {}).get("value") == 1.0]
-    if empty:
-        lines.append("generated only empty images: " + ", ".join(f"`{c}`" for c in empty))
+    for key, label, scale in (c for c in COLUMNS if c[0] in ("w1m", "w1_occupancy", "w1_pixel_intensity", "fpd")):
+        d = [(_score(r, key), r) for r in dense if _score(r, key) is not None]
+        a = [(_score(r, key), r) for r in aware if _score(r, key) is not None]
+        if d and a:
+            (sd, rd), (sa, ra) = min(d, key=lambda x: x[0]), min(a, key=lambda x: x[0])
+            verdict = "sparse-aware better" if sa < sd else "dense better"
+            lines.append(f"images {label}: best sparse-aware `{ra['config']}` {R.fmt(ra['metrics'][key], scale)} vs "
+                         f"best dense `{rd['config']}` {R.fmt(rd['metrics'][key], scale)} ({verdict})")
+    for r in imgs:
+        zf, zf_real = (r["metrics"].get("zero_fraction") or {}).get("value"), \
+            (r["metrics"].get("truth_floor", {}).get("zero_fraction") or {}).get("value")
+        if zf is not None and zf_real is not None and zf_real < 1:
+            ratio = (1 - zf) / (1 - zf_real)
+            if ratio < 0.01:
+                lines.append(f"`{r['config']}` generated (almost) empty images: occupancy {100 * ratio:.2g} % of the real one")
     return lines
 
 
