@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from sparsegen.data.datamodule import load_or_generate
-from sparsegen.metrics.classifier import roc_auc
+from sparsegen.metrics.classifier import auc_standard_error, roc_auc
 
 SPLIT = (0.6, 0.15, 0.25)
 CACHE_JETS = 10_000  # full-scale studies read the same cache files as the generative study
@@ -116,6 +116,12 @@ def auc_and_accuracy(labels: Tensor, logits: Tensor) -> tuple[float, float]:
     if not np.isfinite(s).all():
         return math.nan, math.nan
     return roc_auc(y, s), float(((s > 0) == (y == 1)).mean())
+
+
+def auc_error(auc: float, labels: Tensor) -> float:
+    """Hanley-McNeil standard error of an AUC measured on ``labels``."""
+    n_pos = int((labels == 1).sum())
+    return auc_standard_error(auc, n_pos, len(labels) - n_pos) if math.isfinite(auc) else math.nan
 
 
 def epochs_to_reach(values: Sequence[float], fraction: float = 0.98, higher_is_better: bool = True) -> int | None:

@@ -135,7 +135,8 @@ def run_variant(task: str, data: P.ImageSplits, kind: str, penalty: float, s: Se
         l1.remove()
     model.eval()
     auc, acc = P.auc_and_accuracy(data.y["test"], P.predict(model, data.x["test"]))
-    return {"task": task, "encoder": kind, "penalty": penalty, "auc": auc, "accuracy": acc,
+    return {"task": task, "encoder": kind, "penalty": penalty, "auc": auc, "auc_error": P.auc_error(auc, data.y["test"]),
+            "accuracy": acc,
             "layers": code_statistics(model, data.x["test"]), "history": history, "train_s": train_s,
             "diverged": bool(history and history[-1].get("diverged"))}
 
@@ -167,13 +168,13 @@ def _name(r: dict) -> str:
 
 def table(rows: list[dict]) -> str:
     n = len(CHANNELS) - 1
-    header = ["task", "encoder", "AUC", "accuracy",
+    header = ["task", "encoder", "AUC ± s.e.", "accuracy",
               *[f"zeros Γ{i + 1}" for i in range(n)], *[f"‖Γ{i + 1}‖₀,∞" for i in range(n)],
               *[f"μ(D{i + 1}) / bound" for i in range(n)], "jets under bound (all layers)", "train s"]
     body = []
     for r in rows:
         L = r["layers"]
-        body.append([r["task"], _name(r), R.fmt(r["auc"]), R.fmt(r["accuracy"]),
+        body.append([r["task"], _name(r), R.fmt({"value": r["auc"], "error": r.get("auc_error")}), R.fmt(r["accuracy"]),
                      *[f"{x['zero_fraction']:.3f}" for x in L], *[f"{x['l0inf']:.3g}" for x in L],
                      *[f"{x['mu']:.3f} / {x['bound']:.3f}" for x in L],
                      f"{min(x['unique_fraction'] for x in L):.3f}", f"{r['train_s']:.0f}"])

@@ -238,7 +238,7 @@ def run_variant(v: Variant, data: P.ImageSplits, inputs: dict[str, dict[str, Ten
         metrics["collapsed"] = float(metrics["zero_fraction"] == 1.0)
     else:
         auc, acc = P.auc_and_accuracy(data.y["test"], out[:, 0])
-        metrics = {"auc": auc, "accuracy": acc,
+        metrics = {"auc": auc, "auc_error": P.auc_error(auc, data.y["test"]), "accuracy": acc,
                    "epochs_to_98pct_auc": P.epochs_to_reach([h.get("val_auc") for h in history]) or math.nan}
     metrics["diverged"] = float(diverged)
     return {"variant": asdict(v), "history": history, "metrics": metrics, "train_s": train_s,
@@ -266,7 +266,7 @@ def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
 AE_COLUMNS = (("mse_all", "MSE all pixels ×10³", 1e3), ("mse_active", "MSE active pixels", 1.0),
               ("empty_leak", "intensity in empty pixels / true intensity", 1.0), ("occupancy_ratio", "occupancy pred/true", 1.0),
               ("mass_rel_error", "median rel. mass error", 1.0), ("val_mse_final_over_first", "val MSE last/first epoch", 1.0))
-CLS_COLUMNS = (("auc", "AUC", 1.0), ("accuracy", "accuracy", 1.0), ("epochs_to_98pct_auc", "epochs to 98 % of final AUC", 1.0))
+CLS_COLUMNS = (("auc", "AUC ± s.e.", 1.0), ("accuracy", "accuracy", 1.0), ("epochs_to_98pct_auc", "epochs to 98 % of final AUC", 1.0))
 
 
 def tables(rows: list[dict]) -> tuple[str, str]:
@@ -280,8 +280,13 @@ def tables(rows: list[dict]) -> tuple[str, str]:
     t1 = R.markdown_table(["variant", *[c[1] for c in AE_COLUMNS], "outcome", "train s"],
                           [[r["variant"]["name"], *[R.fmt(r["metrics"].get(k), sc) for k, _, sc in AE_COLUMNS],
                             status(r), f"{r['train_s']:.0f}"] for r in ae])
+    def cls_cell(m: dict, key: str, scale: float) -> str:
+        if key == "auc":
+            return R.fmt({"value": m.get("auc"), "error": m.get("auc_error")})
+        return R.fmt(m.get(key), scale)
+
     t2 = R.markdown_table(["variant", *[c[1] for c in CLS_COLUMNS], "outcome", "train s"],
-                          [[r["variant"]["name"], *[R.fmt(r["metrics"].get(k), sc) for k, _, sc in CLS_COLUMNS],
+                          [[r["variant"]["name"], *[cls_cell(r["metrics"], k, sc) for k, _, sc in CLS_COLUMNS],
                             status(r), f"{r['train_s']:.0f}"] for r in cls])
     return t1, t2
 

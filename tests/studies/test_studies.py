@@ -123,7 +123,7 @@ def test_sparse_coding_quick(tmp_path: Path):
                  progress=False)
     assert len(rows) == len(C.TASKS) * 2 * 2
     (header, body), = tables(R.section(results.read_text(), "sparse_coding"))
-    assert header[:4] == ["task", "encoder", "AUC", "accuracy"]
+    assert header[:4] == ["task", "encoder", "AUC ± s.e.", "accuracy"]
     assert "μ(D1) / bound" in header and "‖Γ3‖₀,∞" in header
     assert len(body) == len(rows)
     for row in body:
