@@ -233,16 +233,20 @@ def average_image_grid(means: dict[str, np.ndarray], extent: float = 0.8, ncols:
     return _finish(fig, path)
 
 
-def line_panels(panels: dict[str, dict[str, Sequence[float]]], xlabel: str = "epoch", ncols: int = 2,
+def line_panels(panels: dict[str, dict[str, Sequence[float]]], xlabel: str | dict[int, str] = "epoch", ncols: int = 2,
                 logy: dict[int, bool] | bool = False, path: str | os.PathLike | None = None) -> plt.Figure:
-    """One panel per title, a line per series (x = 1, 2, …): loss and validation curves."""
+    """One panel per title, a line per series (x = 1, 2, …): loss and validation curves.
+
+    ``xlabel`` and ``logy`` are one value for every panel or {panel index: value}.
+    """
     fig, axes = _grid(len(panels), ncols, 5.6, 3.8)
     for i, (ax, (title, series)) in enumerate(zip(axes, panels.items())):
         for name, ys in series.items():
             ys = np.asarray(ys, dtype=np.float64)
             ax.plot(np.arange(1, len(ys) + 1), ys, marker=".", linewidth=1.2, label=name)
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel(xlabel)
+        ax.set_xlabel(xlabel.get(i, "") if isinstance(xlabel, dict) else xlabel)
+        ax.xaxis.get_major_locator().set_params(integer=True)
         if (logy.get(i, False) if isinstance(logy, dict) else logy):
             ax.set_yscale("log")
         ax.legend(frameon=False, fontsize=6)

@@ -211,7 +211,9 @@ def write_report(rows: list[dict], s: Settings) -> str:
     for r in rows:
         panels.setdefault(f"{r['task']}: zero fraction per layer (test)", {})[_name(r)] = \
             [x["zero_fraction"] for x in r["layers"]]
-    line_panels(panels, xlabel="epoch (AUC) / layer (zero fraction)", path=plot_dir / "sparse_coding.png")
+    n_tasks = len(panels) // 2
+    line_panels(panels, xlabel={i: "epoch" if i < n_tasks else "layer" for i in range(len(panels))},
+                path=plot_dir / "sparse_coding.png")
     scale = "quick (2 epochs of 2 batches, 200 jets per label, for the tests)" if s.quick else \
         f"{s.epochs} epochs, batch {s.batch_size}, Adam 1e-3"
     cmd = f"sparsegen study sparse-coding --epochs {s.epochs} --num-jets {s.num_jets} --seed {s.seed} " \
