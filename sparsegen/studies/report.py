@@ -18,8 +18,8 @@ from typing import Any
 HEADER = """# sparsegen results
 
 Reproducible answers to "which method works for sparse data, and by how much". Every section below is
-written by a committed command (`sparsegen study …`, stated in the section with its budget and seed) on
-the machine named there; rerunning a study replaces its own section and plots (`docs/results/`).
+written by a committed command (`sparsegen study …`, stated in the section with its budget and seed);
+rerunning a study replaces its own section and plots (`docs/results/`).
 """
 
 
