@@ -14,8 +14,8 @@ In one run, on the same machine and the same number of cores:
 
 ``--threads`` (default 1) sets torch's intra-op threads for the models; Pythia runs in one process, so the
 default compares one core with one core. Ratios are model jets/s over Pythia jets/s and over the
-MPGAN-sized generator's jets/s. The best model by FPD is read from ``bench/point_models.py``'s
-results (``--results``) when they exist. Last line: JSON.
+MPGAN-sized generator's jets/s. The best point model by FPD is read from the generative study's gluon runs
+(``sparsegen study generative``, ``--results`` folder) when they exist. Last line: JSON.
 
     .venv/bin/python bench/sampling_speed.py                      # ~3 min on a 2-core CPU
     .venv/bin/python bench/sampling_speed.py --num-jets 2000 --batch-size 2000 --train-steps 2
@@ -69,10 +69,9 @@ def jets_per_s(model: GenerativeModel, num_jets: int, batch_size: int, seed: int
 
 
 def best_by_fpd(results: Path) -> str | None:
-    if not results.exists():
-        return None
-    rows = json.loads(results.read_text())
-    scored = [r for r in rows if r["metrics"].get("fpd", {}).get("value") is not None]
+    """The point config with the lowest FPD among the study's ``<results>/<config>/result.json``."""
+    rows = [json.loads(f.read_text()) for f in sorted(results.glob("*/result.json"))] if results.is_dir() else []
+    scored = [r for r in rows if r.get("family") == "points" and r["metrics"].get("fpd", {}).get("value") is not None]
     return min(scored, key=lambda r: r["metrics"]["fpd"]["value"])["config"] if scored else None
 
 
@@ -89,7 +88,7 @@ def main() -> None:
     p.add_argument("--train-jets", type=int, default=10_000, help="cached gluon jets for the training steps")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads for the models")
     p.add_argument("--configs", nargs="*", default=None, help="config stems (default: all in configs/points)")
-    p.add_argument("--results", default="runs/point_models/results.json", help="bench/point_models.py output")
+    p.add_argument("--results", default="runs/study_generative/g", help="generative-study runs of one jet class")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
