@@ -134,3 +134,13 @@ def epochs_to_reach(values: Sequence[float], fraction: float = 0.98, higher_is_b
         if v is not None and math.isfinite(v) and (v >= fraction * final if higher_is_better else v <= final / fraction):
             return i
     return None
+
+
+def command_and_budget(study: str, s, per: str, extra_args: str = "", optimizer: str = "") -> str:
+    """The "Command: … Budget: …" sentence of a probe study's section (``s``: its Settings)."""
+    scale = (f"quick (2 epochs of 2 batches, 200 jets per {per}, for the tests)" if s.quick
+             else f"{s.epochs} epochs, batch {s.batch_size}{optimizer}")
+    cmd = (f"sparsegen study {study} --epochs {s.epochs} --num-jets {s.num_jets} --seed {s.seed}{extra_args}"
+           + (" --quick" if s.quick else ""))
+    return f"Command: `{cmd}`. Budget: {scale}, {s.threads} torch thread(s), seed {s.seed}."
+

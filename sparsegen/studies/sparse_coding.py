@@ -214,14 +214,11 @@ def write_report(rows: list[dict], s: Settings) -> str:
     n_tasks = len(panels) // 2
     line_panels(panels, xlabel={i: "epoch" if i < n_tasks else "layer" for i in range(len(panels))},
                 path=plot_dir / "sparse_coding.png")
-    scale = "quick (2 epochs of 2 batches, 200 jets per label, for the tests)" if s.quick else \
-        f"{s.epochs} epochs, batch {s.batch_size}, Adam 1e-3"
-    cmd = f"sparsegen study sparse-coding --epochs {s.epochs} --num-jets {s.num_jets} --seed {s.seed} " \
-          f"--penalties {' '.join(f'{p:g}' for p in s.penalties)}" + \
-          (" --quick" if s.quick else "")
+    head = P.command_and_budget("sparse-coding", s, "label", optimizer=", Adam 1e-3",
+                                extra_args=f" --penalties {' '.join(f'{p:g}' for p in s.penalties)}")
     body = "\n".join([
         "## 3. Deep sparse coding taggers\n",
-        (f"Command: `{cmd}`. Budget: {scale}, {s.threads} torch thread(s), seed {s.seed}. Data: generated jets, "
+        (f"{head} Data: generated jets, "
          f"32×32 images, {s.num_jets if not s.quick else min(s.num_jets, 200)} jets per label (QCD = half gluon, "
          "half quark), split 60/15/25 %. Encoder: 3 layers 1→16→32→64, 3×3 atoms, stride 2; layered ISTA with "
          f"{s.ista_iters} iterations per layer (initial λ 0.01, learned); l1 penalty weights "

@@ -310,13 +310,10 @@ def write_report(rows: list[dict], s: Settings, data: P.ImageSplits) -> str:
                 xlabel="epoch", logy={0: True, 1: True, 3: True}, path=plot_dir / "sparse_input_curves.png")
     n = {k: len(v) for k, v in data.y.items()}
     occ = float((data.x["train"] > 0).float().mean())
-    scale = "quick (2 epochs of 2 batches, 200 jets per class, for the tests)" if s.quick else \
-        f"{s.epochs} epochs, batch {s.batch_size}"
-    cmd = f"sparsegen study sparse-input --epochs {s.epochs} --num-jets {s.num_jets} --seed {s.seed}" + \
-          (" --quick" if s.quick else "")
+    head = P.command_and_budget("sparse-input", s, "class")
     body = "\n".join([
         "## 2. Sparse-input convergence: does a CNN with sparse input converge?\n",
-        (f"Command: `{cmd}`. Budget: {scale}, {s.threads} torch thread(s), seed {s.seed}. Data: generated gluon and "
+        (f"{head} Data: generated gluon and "
          f"top jets, 32×32 images over ±0.8 ({100 * occ:.1f} % of pixels active), {n['train']}/{n['val']}/{n['test']} "
          "train/val/test images; intensities divided by the mean active-pixel intensity. One change at a time from "
          "the baseline (dense CNN with 3 stride-2 stages and a 3×3 conv block each, raw input, no skips, Adam "
