@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    minimum = {"generative": 400, "sparse-input": 40, "sparse-coding": 40}[args.study]
+    if args.num_jets < minimum:
+        raise SparsegenInputError("--num-jets", f"the {args.study} study needs at least {minimum} jets per class "
+                                                f"(held-out splits must hold both classes / enough jets to score), "
+                                                f"got {args.num_jets}")
     results = args.results or ("docs/results.md" if not args.quick else f"{args.out}/results.md")
     progress = not args.no_progress
     if args.study == "generative":

@@ -142,6 +142,8 @@ def test_sparse_coding_quick(tmp_path: Path):
     (["generative", "--configs", "no_such_config", "--quick"], "no_such_config"),
     (["sparse-coding", "--penalties", "-1"], "--penalties"),
     (["sparse-input", "--epochs", "zero"], "--epochs"),
+    (["sparse-input", "--num-jets", "5"], "--num-jets"),
+    (["generative", "--num-jets", "100", "--quick"], "at least 400"),
     (["nonsense"], "study"),
 ])
 def test_study_cli_bad_input_is_one_line(args: list[str], needle: str, capsys: pytest.CaptureFixture, tmp_path: Path):
