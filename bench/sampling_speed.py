@@ -26,18 +26,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 
 from sparsegen.data.generate import GenerationConfig, generate_chunk
-from sparsegen.lightning_cli import build_cli
 from sparsegen.models import WGANGP, GenerativeModel
-from sparsegen.models.base import data_info_from
 from sparsegen.models.components import MPCritic, MPGenerator
+from sparsegen.models.training import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,14 +50,13 @@ def pythia_jets_per_s(num_jets: int, seed: int) -> float:
 
 
 def trained_model(config: Path, steps: int, num_jets: int, seed: int) -> tuple[GenerativeModel, object]:
-    """The config's model after ``steps`` optimizer steps (no callbacks, no validation)."""
-    cli = build_cli(["--config", str(config), "--seed_everything", str(seed), "--data.init_args.num_jets",
-                     str(num_jets), "--trainer.logger", "false"], run=False)
-    trainer = pl.Trainer(max_steps=steps, limit_val_batches=0, num_sanity_val_steps=0, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         accelerator="cpu", devices=1)
-    trainer.fit(cli.model, datamodule=cli.datamodule)
-    return cli.model, cli.datamodule
+    """The config's model after ``steps`` optimizer steps (no validation)."""
+    with tempfile.TemporaryDirectory() as run_dir:
+        res = fit(config, run_dir, seed=seed, num_jets=num_jets, save_config=False,
+                  overrides=["--trainer.max_steps", str(steps), "--trainer.limit_val_batches", "0",
+                             "--trainer.num_sanity_val_steps", "0", "--trainer.enable_model_summary", "false",
+                             "--trainer.accelerator", "cpu"])
+    return res.model, res.datamodule
 
 
 def jets_per_s(model: GenerativeModel, num_jets: int, batch_size: int, seed: int) -> float:
@@ -108,7 +106,7 @@ def main() -> None:
         print(f"{cfg.stem}: {rates[cfg.stem]:.0f} jets/s", flush=True)
     mpgan = WGANGP(MPGenerator(), MPCritic(), ema_decay=None)
     if datamodule is not None:
-        mpgan.data_info = data_info_from(datamodule)
+        mpgan.data_info = datamodule.data_info()
         mpgan.on_data_info()
     mpgan_rate = jets_per_s(mpgan, args.mpgan_jets, min(args.batch_size, args.mp_batch_size, 500), args.seed)
     print(f"MPGAN-sized generator (fe=[96,160,192], fn=[256,256], 2 iterations): {mpgan_rate:.0f} jets/s", flush=True)

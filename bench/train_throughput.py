@@ -23,7 +23,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from sparsegen.lightning_cli import build_cli
+from sparsegen.models.training import build_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED_MPGAN = [

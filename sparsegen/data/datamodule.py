@@ -4,98 +4,35 @@ Where the data comes from:
 
 * ``jetnet_dir`` set: real JetNet files ``{type}.hdf5`` / ``{type}150.hdf5`` from that directory (no
   download; validated like our own files);
-* otherwise Pythia8 + FastJet jets generated in ``prepare_data`` into ``data_dir`` (default
-  ``physics_data/cache``, overridden by the ``SPARSEGEN_DATA`` environment variable), one file per class,
-  named by every generation parameter (``g_p30_n10000_s0_<settings-hash>.h5``) and reused when present.
+* otherwise Pythia8 + FastJet jets generated in ``prepare_data`` into the generation cache
+  (`sparsegen.data.cache`), one file per class, reused when present.
 
 Batches are dicts: points → ``particles`` (B,P,3) normalized, ``mask`` (B,P) bool, ``label`` (B,),
 ``jet_features`` (B,5); images → ``images`` (B,1,H,W) normalized, ``label``, ``jet_features``.
+Normalization: `sparsegen.data.normalization.Normalizer`, fitted on the training split.
 
-Normalization (invertible, fitted on the training split, stored with models via ``state_dict``):
-points: each feature standardized over real particles, x' = (x - mean) / std, padded slots stay exactly 0;
-images: intensities divided by a constant ``image_scale`` (default: the 99.9th percentile of non-zero
-training pixels), so zeros stay zeros.
+A model learns everything it needs about the data from one method, `JetDataModule.data_info`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from sparsegen.data.generate import GenerationConfig, generate
-from sparsegen.data.io import JET_TYPES, jetnet_path
-from sparsegen.errors import SparsegenInputError
-from sparsegen.jets import Jets
-
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "physics_data" / "cache"
-
-
-def data_dir(path: str | os.PathLike | None = None) -> Path:
-    """The cache folder: ``path`` if given, else ``$SPARSEGEN_DATA``, else ``physics_data/cache``."""
-    return Path(path or os.environ.get("SPARSEGEN_DATA") or DEFAULT_DATA_DIR)
-
-
-def cached_jets_path(cfg: GenerationConfig, num_jets: int, folder: str | os.PathLike | None = None) -> Path:
-    """Cache file of a generation (every parameter is in the name or in the settings hash)."""
-    return data_dir(folder) / f"{cfg.jet_type}_p{cfg.num_particles}_n{num_jets}_s{cfg.seed}_{cfg.key()}.h5"
-
-
-def load_or_generate(jet_type: str, num_jets: int, num_particles: int = 30, seed: int = 0,
-                     folder: str | os.PathLike | None = None, workers: int = 1, progress: bool = True) -> Jets:
-    """Generated jets of one class from the cache, generating them first when missing."""
-    cfg = GenerationConfig(jet_type=jet_type, num_particles=num_particles, seed=seed)
-    path = cached_jets_path(cfg, num_jets, folder)
-    if not path.exists():
-        generate(cfg, num_jets, path, workers=workers, progress=progress)
-    return Jets.load(path)
-
-
-@dataclass
-class Normalizer:
-    """Invertible feature scaling (see the module docstring)."""
-
-    mean: np.ndarray
-    std: np.ndarray
-    image_scale: float = 1.0
-
-    @classmethod
-    def fit(cls, jets: Jets, image_scale: float | None = None, images: np.ndarray | None = None) -> Normalizer:
-        real = jets.particles[jets.mask]
-        mean = real.mean(0) if len(real) else np.zeros(3, np.float32)
-        std = real.std(0) if len(real) else np.ones(3, np.float32)
-        std = np.where(std > 0, std, 1.0)
-        if image_scale is None and images is not None and (images > 0).any():
-            image_scale = float(np.percentile(images[images > 0], 99.9))
-        return cls(mean.astype(np.float32), std.astype(np.float32), float(image_scale or 1.0))
-
-    def points(self, particles: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        mean, std = torch.as_tensor(self.mean, device=particles.device), torch.as_tensor(self.std, device=particles.device)
-        return torch.where(mask[..., None], (particles - mean) / std, torch.zeros_like(particles))
-
-    def points_inverse(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        mean, std = torch.as_tensor(self.mean, device=x.device), torch.as_tensor(self.std, device=x.device)
-        return torch.where(mask[..., None], x * std + mean, torch.zeros_like(x))
-
-    def images(self, images: torch.Tensor) -> torch.Tensor:
-        return images / self.image_scale
-
-    def images_inverse(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.image_scale
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "image_scale": self.image_scale}
-
-    @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> Normalizer:
-        return cls(np.asarray(state["mean"], np.float32), np.asarray(state["std"], np.float32), float(state["image_scale"]))
+from sparsegen.core.defaults import EXTENT, JET_TYPES, NPIX, NUM_PARTICLES
+from sparsegen.core.errors import SparsegenInputError
+from sparsegen.core.io import jetnet_path
+from sparsegen.core.jets import Jets
+from sparsegen.data.cache import cached_jets_path, ensure_generated
+from sparsegen.data.generate import GenerationConfig
+from sparsegen.data.info import DataInfo, quantiles
+from sparsegen.data.normalization import Normalizer
 
 
 class EpochSeededSampler(Sampler[int]):
@@ -137,10 +74,10 @@ class JetDataModule(pl.LightningDataModule):
         self,
         jet_types: str | Sequence[str] = "g",
         num_jets: int = 10000,
-        num_particles: int = 30,
+        num_particles: int = NUM_PARTICLES,
         representation: Literal["points", "images"] = "points",
-        npix: int = 32,
-        extent: float = 0.8,
+        npix: int = NPIX,
+        extent: float = EXTENT,
         preprocess_images: bool = True,
         data_dir: str | None = None,
         jetnet_dir: str | None = None,
@@ -187,11 +124,11 @@ class JetDataModule(pl.LightningDataModule):
         """One file per class: real JetNet files or the generation cache."""
         if self.jetnet_dir:
             return [jetnet_path(self.jetnet_dir, t, self.num_particles) for t in self.jet_types]
-        return [
-            cached_jets_path(GenerationConfig(t, num_particles=self.num_particles, seed=self.seed), self.num_jets,
-                             self.data_dir)
-            for t in self.jet_types
-        ]
+        return [cached_jets_path(self.generation_config(t), self.num_jets, self.data_dir) for t in self.jet_types]
+
+    def generation_config(self, jet_type: str) -> GenerationConfig:
+        """The generation settings of one class (the cache key)."""
+        return GenerationConfig(jet_type, num_particles=self.num_particles, seed=self.seed)
 
     def prepare_data(self) -> None:
         """Generate missing cache files (real JetNet files must already be there)."""
@@ -200,8 +137,7 @@ class JetDataModule(pl.LightningDataModule):
                 continue
             if self.jetnet_dir:
                 raise SparsegenInputError(str(path), "JetNet file not found (download it from Zenodo into jetnet_dir)")
-            cfg = GenerationConfig(t, num_particles=self.num_particles, seed=self.seed)
-            generate(cfg, self.num_jets, path, workers=self.generation_workers)
+            ensure_generated(self.generation_config(t), self.num_jets, self.data_dir, workers=self.generation_workers)
 
     def load_jets(self) -> Jets:
         """All jets of the configured classes (``num_jets`` per class), before the split."""
@@ -210,7 +146,7 @@ class JetDataModule(pl.LightningDataModule):
             jets = Jets.load(path, jet_types=[t] if self.jetnet_dir else None)
             if len(jets) < self.num_jets:
                 raise SparsegenInputError(str(path), f"has {len(jets)} jets of class {t}, {self.num_jets} requested")
-            parts.append(jets[: self.num_jets].truncate(self.num_particles))
+            parts.append(jets[: self.num_jets].hardest(self.num_particles))
         return Jets.concat(parts)
 
     # ------------------------------------------------------------------ setup
@@ -227,7 +163,7 @@ class JetDataModule(pl.LightningDataModule):
         if self.normalize:
             self.normalizer = Normalizer.fit(self.splits["train"], self.image_scale, train_images)
         else:
-            self.normalizer = Normalizer(np.zeros(3, np.float32), np.ones(3, np.float32), 1.0)
+            self.normalizer = Normalizer.identity()
         self.datasets = {name: self._tensors(split) for name, split in self.splits.items()}
 
     def images_of(self, jets: Jets) -> np.ndarray:
@@ -244,6 +180,27 @@ class JetDataModule(pl.LightningDataModule):
         else:
             out["images"] = self.normalizer.images(torch.as_tensor(self.images_of(jets)))[:, None]
         return JetDataset(out)
+
+    def data_info(self) -> DataInfo:
+        """Everything a model needs to know about this data (stored in its checkpoints; see `DataInfo`).
+
+        Representation and geometry (``representation``, ``num_particles``, ``npix``, ``extent``), the
+        classes, the fitted `Normalizer`, and training distributions: multiplicity histogram, mean image
+        occupancy (images), jet pT and eta quantiles (GeV scale of generated jets).
+        """
+        if not self.datasets:
+            self.setup()
+        assert self.normalizer is not None
+        train = self.splits["train"]
+        counts = np.bincount(train.num_particles, minlength=self.num_particles + 1)[: self.num_particles + 1]
+        occupancy = None
+        if self.representation == "images":
+            occupancy = float((self.datasets["train"].tensors["images"] > 0).float().mean())
+        return DataInfo(
+            representation=self.representation, num_particles=self.num_particles, npix=self.npix,
+            extent=self.extent, jet_types=list(self.jet_types), normalizer=self.normalizer.state_dict(),
+            multiplicity=(counts / max(1, counts.sum())).tolist(), occupancy=occupancy,
+            pt_quantiles=quantiles(train.pt), eta_quantiles=quantiles(train.eta))
 
     def real_jets(self, split: str = "test") -> Jets:
         """Un-normalized real jets of a split (for metrics)."""

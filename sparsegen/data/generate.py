@@ -20,13 +20,10 @@ so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
-import tempfile
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -34,8 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sparsegen.data.io import JET_TYPE_INDEX, JET_TYPES, finalize_tmp, write_jetnet
-from sparsegen.errors import SparsegenInputError
+from sparsegen.core.defaults import JET_RADIUS, JET_TYPE_INDEX, NUM_PARTICLES
+from sparsegen.core.errors import SparsegenInputError
+from sparsegen.core.io import atomic_write, write_jetnet
+from sparsegen.core.kinematics import four_vector_kinematics, quiet_stdout, wrap_angle
 
 CARD_DIR = Path(__file__).resolve().parents[2] / "physics_data" / "cards"
 NEUTRINOS = (12, 14, 16)
@@ -48,12 +47,12 @@ class GenerationConfig:
     """Every setting that changes the generated jets (it keys caches and checks merges/resumes)."""
 
     jet_type: str
-    num_particles: int = 30
+    num_particles: int = NUM_PARTICLES
     seed: int = 0
     pt_min: float = 800.0
     pt_max: float = 1600.0
     eta_max: float = 2.5
-    jet_radius: float = 0.8
+    jet_radius: float = JET_RADIUS
     match_dr: float = 0.4
     jets_per_event: int = 2
     chunk_size: int = 500
@@ -61,8 +60,9 @@ class GenerationConfig:
     extra_settings: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        if self.jet_type not in JET_TYPES:
-            raise SparsegenInputError("--jet-type", f"unknown jet type '{self.jet_type}' (one of {', '.join(JET_TYPES)})")
+        if self.jet_type not in JET_TYPE_INDEX:
+            raise SparsegenInputError("--jet-type", f"unknown jet type '{self.jet_type}' "
+                                                    f"(one of {', '.join(JET_TYPE_INDEX)})")
         if self.num_particles < 1:
             raise SparsegenInputError("--num-particles", f"must be >= 1, got {self.num_particles}")
         if self.seed < 0:
@@ -141,7 +141,7 @@ class JetMaker:
         aid = abs(prt.id)
         vis = prt[(prt.status > 0) & (aid != NEUTRINOS[0]) & (aid != NEUTRINOS[1]) & (aid != NEUTRINOS[2])]
         vec = ak.zip({"px": vis.p.px, "py": vis.p.py, "pz": vis.p.pz, "E": vis.p.e})
-        with _quiet_stdout():
+        with quiet_stdout():
             seq = self._fastjet.ClusterSequence(vec, self.jet_def)
             jets = seq.inclusive_jets(min_pt=0.25 * cfg.pt_min)
             cons = seq.constituents(min_pt=0.25 * cfg.pt_min)
@@ -167,14 +167,14 @@ class JetMaker:
             j0, j1 = jet_off[ev], jet_off[ev + 1]
             if j1 == j0:
                 continue
-            jpt, jeta, jphi, jmass = _kinematics(jet_p4[j0:j1])
+            jpt, jeta, jphi, jmass = four_vector_kinematics(jet_p4[j0:j1])
             order = np.argsort(-jpt, kind="stable")[: cfg.jets_per_event]
             p0, p1 = part_off[ev], part_off[ev + 1]
-            _, peta, pphi, _ = _kinematics(np.concatenate([part_p[p0:p1], np.zeros((p1 - p0, 1))], axis=1))
+            _, peta, pphi, _ = four_vector_kinematics(np.concatenate([part_p[p0:p1], np.zeros((p1 - p0, 1))], axis=1))
             for j in order:
                 if not (cfg.pt_min <= jpt[j] <= cfg.pt_max and abs(jeta[j]) < cfg.eta_max):
                     continue
-                dr = np.hypot(peta - jeta[j], _wrap(pphi - jphi[j]))
+                dr = np.hypot(peta - jeta[j], wrap_angle(pphi - jphi[j]))
                 if not _truth_match(cfg, part_id[p0:p1], part_mid[p0:p1], dr):
                     continue
                 k = j0 + j
@@ -185,20 +185,6 @@ class JetMaker:
         if not out_pf:
             return np.zeros((0, cfg.num_particles, 4), np.float32), np.zeros((0, 5), np.float32)
         return np.stack(out_pf).astype(np.float32), np.asarray(out_jf, dtype=np.float32)
-
-
-def _wrap(dphi: np.ndarray) -> np.ndarray:
-    return (dphi + np.pi) % (2 * np.pi) - np.pi
-
-
-def _kinematics(p4: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(pt, pseudorapidity, phi, mass) of (K, 4) [px, py, pz, E] rows."""
-    px, py, pz, e = p4[:, 0], p4[:, 1], p4[:, 2], p4[:, 3]
-    pt = np.hypot(px, py)
-    eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0))
-    phi = np.arctan2(py, px)
-    mass = np.sqrt(np.clip(e**2 - px**2 - py**2 - pz**2, 0.0, None))
-    return pt, eta, phi, mass
 
 
 def _truth_match(cfg: GenerationConfig, pid: np.ndarray, mid: np.ndarray, dr: np.ndarray) -> bool:
@@ -227,32 +213,15 @@ def _truth_match(cfg: GenerationConfig, pid: np.ndarray, mid: np.ndarray, dr: np
 
 def _constituent_features(p4: np.ndarray, jet_pt: float, jet_eta: float, jet_phi: float, num: int) -> np.ndarray:
     """(num, 4) [etarel, phirel, ptrel, mask] of the ``num`` highest-pT constituents, zero-padded."""
-    pt, eta, phi, _ = _kinematics(p4)
+    pt, eta, phi, _ = four_vector_kinematics(p4)
     order = np.argsort(-pt, kind="stable")[:num]
     out = np.zeros((num, 4), dtype=np.float64)
     k = len(order)
     out[:k, 0] = eta[order] - jet_eta
-    out[:k, 1] = _wrap(phi[order] - jet_phi)
+    out[:k, 1] = wrap_angle(phi[order] - jet_phi)
     out[:k, 2] = pt[order] / jet_pt
     out[:k, 3] = 1.0
     return out
-
-
-@contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """Silence C++ stdout (FastJet prints its banner on first use)."""
-    try:
-        fd = os.dup(1)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 1)
-            yield
-    finally:
-        os.dup2(fd, 1)
-        os.close(fd)
 
 
 def generate_chunk(cfg: GenerationConfig, chunk: int, num_jets: int, max_events: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
@@ -275,11 +244,8 @@ def generate_chunk(cfg: GenerationConfig, chunk: int, num_jets: int, max_events:
 
 def _chunk_job(cfg: GenerationConfig, chunk: int, num_jets: int, path: str) -> tuple[int, int, int]:
     pf, jf, events = generate_chunk(cfg, chunk, num_jets)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=os.path.dirname(path))
-    os.close(fd)
-    with open(tmp, "wb") as f:
+    with atomic_write(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
         np.savez(f, particle_features=pf, jet_features=jf, events=np.int64(events), key=cfg.key())
-    finalize_tmp(tmp, path)
     return chunk, len(pf), events
 
 

@@ -17,7 +17,7 @@ import torch
 from scipy.stats import rankdata
 from torch import nn
 
-from sparsegen.metrics.observables import as_particles
+from sparsegen.core.kinematics import as_particles
 
 
 class DeepSets(nn.Module):

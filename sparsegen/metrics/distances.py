@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import wasserstein_distance
 
-from sparsegen.metrics.observables import as_particles, jet_kinematics
+from sparsegen.core.kinematics import as_particles, relative_kinematics
 
 NUM_EVAL_SAMPLES = 50_000
 NUM_BATCHES = 5
@@ -80,7 +80,7 @@ def w1m(real: Any, gen: Any, mask_real: Any = None, mask_gen: Any = None,
     """W1 of the relative jet mass (JetNet ``w1m``; papers often quote it x 10^3)."""
     xr, mr = as_particles(real, mask_real)
     xg, mg = as_particles(gen, mask_gen)
-    return w1(jet_kinematics(xr, mr)[3], jet_kinematics(xg, mg)[3], num_eval_samples, num_batches, seed)
+    return w1(relative_kinematics(xr, mr)[3], relative_kinematics(xg, mg)[3], num_eval_samples, num_batches, seed)
 
 
 def w1p_batches(real: Any, gen: Any, mask_real: Any = None, mask_gen: Any = None, exclude_zeros: bool = True,

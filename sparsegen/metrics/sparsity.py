@@ -24,7 +24,7 @@ import numpy as np
 from scipy.stats import wasserstein_distance
 
 from sparsegen.metrics.distances import NUM_BATCHES, NUM_EVAL_SAMPLES, w1
-from sparsegen.metrics.observables import as_particles, tau_ratios
+from sparsegen.core.kinematics import as_particles, tau_ratios
 
 # Read-out threshold on pixel intensity (ptrel units, i.e. 10 MeV for a 1 TeV jet): pixels above it are
 # "active". Below any physical particle in JetNet-like samples, above float round-off of empty outputs.

@@ -1,92 +1,74 @@
 """`GenerativeModel`: what every sparsegen LightningModule shares.
 
-It remembers how its training data was represented (points or images, image size and extent, the
-`Normalizer`, the jet class) — taken from the `JetDataModule` when fitting and stored in checkpoints —
-so ``sample(num_jets) -> Jets`` returns jets in physical units whatever the representation.
-Generated jets carry *relative* jet kinematics (pt and mass in units of the jet pT, computed from the
-particles), exactly what the JetNet metrics use.
+* **Data info**: when fitting, the model takes `JetDataModule.data_info()` (representation, image size
+  and extent, particles per jet, classes, normalizer, training distributions), checks that its networks
+  were built for the same data, and stores it in every checkpoint.
+* **Sampling**: ``sample(num_jets) -> Jets`` in physical units whatever the representation: the
+  normalization is undone and every generated jet gets a jet pT (and eta) drawn from the training
+  distribution, so ``jets.pt`` and ``jets.mass`` are GeV like those of real jets (ptrel × pT).
+* **EMA** (one policy for every model that keeps an exponential moving average of a network):
+  θ_ema ← d θ_ema + (1 − d) θ with d = min(decay, (1 + k)/(10 + k)) at EMA step k, so a short run never
+  samples weights that are still mostly their initialization (0.999^360 ≈ 0.70 without the warm-up).
+* **Divergence**: `check_finite` stops training at the first non-finite loss (the last checkpoint on
+  disk is still the last good one; the CLI exits 3).
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from sparsegen.data.datamodule import Normalizer
-from sparsegen.jets import Jets
-from sparsegen.losses import Sample
+from sparsegen.core.jets import Jets
+from sparsegen.data.info import DataInfo
+from sparsegen.data.normalization import Normalizer
 from sparsegen.models.spec import Component, jsonable
-
-DEFAULT_DATA_INFO: dict[str, Any] = {
-    "representation": "images",
-    "npix": 32,
-    "extent": 0.8,
-    "num_particles": 30,
-    "jet_type": 0,
-    "normalizer": Normalizer(np.zeros(3, np.float32), np.ones(3, np.float32), 1.0).state_dict(),
-    "multiplicity": None,
-    "occupancy": None,
-}
+from sparsegen.nn.losses import Sample
 
 
-def data_info_from(datamodule: Any) -> dict[str, Any]:
-    """What a model needs to know about its data to turn samples back into `Jets`."""
-    info = dict(DEFAULT_DATA_INFO)
-    for key in ("representation", "npix", "extent", "num_particles"):
-        if hasattr(datamodule, key):
-            info[key] = getattr(datamodule, key)
-    if getattr(datamodule, "normalizer", None) is not None:
-        info["normalizer"] = datamodule.normalizer.state_dict()
-    if getattr(datamodule, "jet_types", None):
-        from sparsegen.data.io import JET_TYPES
-
-        info["jet_type"] = JET_TYPES.index(datamodule.jet_types[0])
-    datasets = getattr(datamodule, "datasets", None)
-    if datasets and "train" in datasets and "images" in datasets["train"].tensors:
-        info["occupancy"] = float((datasets["train"].tensors["images"] > 0).float().mean())
-    splits = getattr(datamodule, "splits", None)
-    if splits and "train" in splits:
-        counts = np.bincount(splits["train"].num_particles, minlength=info["num_particles"] + 1)
-        info["multiplicity"] = (counts / counts.sum()).tolist()
-    return info
+def check_finite(loss: Tensor, what: str, step: int) -> None:
+    """Raise ``FloatingPointError`` on a non-finite loss (training diverged)."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"{what} is {loss.item()} at step {int(step)}: training diverged "
+                                 "(lower the learning rate, check the data or the loss settings)")
 
 
 class GenerativeModel(pl.LightningModule):
-    """Base class: data bookkeeping, batch unpacking and batched sampling into `Jets`."""
+    """Base class: data info, EMA, batch unpacking and batched sampling into `Jets`."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.data_info: dict[str, Any] = dict(DEFAULT_DATA_INFO)
+        self.data_info = DataInfo()
+        self.register_buffer("ema_steps", torch.zeros((), dtype=torch.long))
 
     # -------------------------------------------------------------- data info
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if dm is not None and getattr(dm, "normalizer", None) is None and hasattr(dm, "setup"):
-            dm.setup(stage)
-        if dm is not None and stage == "fit":
-            self.data_info = data_info_from(dm)
-            self.on_data_info()
+        if dm is None or not hasattr(dm, "data_info"):
+            return
+        self.data_info = dm.data_info()
+        self.data_info.check_network(self, type(self).__name__)
+        self.on_data_info()
+        if stage == "fit":
             # fresh fits only: a resumed run's weights are restored after setup, overriding this
             for module in self.modules():
                 if module is not self and hasattr(module, "init_from_data"):
                     module.init_from_data(self.data_info)
 
     def on_data_info(self) -> None:
-        """Hook for subclasses that size things from the data (e.g. multiplicity sampling).
-
-        By default hands ``data_info`` to every sub-module with a ``set_data_info(info)`` method (the point
+        """Hand ``data_info`` to every sub-module with a ``set_data_info(info)`` method (the point
         generators' multiplicity histogram and ptrel floor)."""
         for module in self.modules():
             if module is not self and hasattr(module, "set_data_info"):
                 module.set_data_info(self.data_info)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["sparsegen_data_info"] = self.data_info
+        checkpoint["sparsegen_data_info"] = self.data_info.to_dict()
         checkpoint["sparsegen_model"] = self.model_spec()
         checkpoint["sparsegen_rng"] = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
@@ -104,7 +86,7 @@ class GenerativeModel(pl.LightningModule):
         return {"class_path": f"{type(self).__module__}.{type(self).__qualname__}", "init_args": init_args}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.data_info = checkpoint.get("sparsegen_data_info", dict(DEFAULT_DATA_INFO))
+        self.data_info = DataInfo.from_dict(checkpoint.get("sparsegen_data_info"))
         self._pending_rng = checkpoint.get("sparsegen_rng")
         self.on_data_info()
 
@@ -119,7 +101,30 @@ class GenerativeModel(pl.LightningModule):
 
     @property
     def normalizer(self) -> Normalizer:
-        return Normalizer.from_state_dict(self.data_info["normalizer"])
+        return self.data_info.get_normalizer()
+
+    # -------------------------------------------------------------------- EMA
+    @staticmethod
+    def ema_copy(net: nn.Module, decay: float | None) -> nn.Module | None:
+        """A frozen copy of ``net`` to average into (None when ``decay`` is None: no EMA)."""
+        if decay is None:
+            return None
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1) or None, got {decay}")
+        return copy.deepcopy(net).requires_grad_(False)
+
+    @torch.no_grad()
+    def update_ema(self, ema: nn.Module | None, net: nn.Module, decay: float | None) -> None:
+        """One EMA step with the warm-up policy of the module docstring (no-op without an EMA)."""
+        if ema is None or decay is None:
+            return
+        k = int(self.ema_steps)
+        d = min(float(decay), (1.0 + k) / (10.0 + k))
+        for p_ema, p in zip(ema.parameters(), net.parameters()):
+            p_ema.lerp_(p, 1.0 - d)
+        for b_ema, b in zip(ema.buffers(), net.buffers()):
+            b_ema.copy_(b)
+        self.ema_steps += 1
 
     # ---------------------------------------------------------------- batches
     @staticmethod
@@ -136,7 +141,7 @@ class GenerativeModel(pl.LightningModule):
 
     @torch.no_grad()
     def sample(self, num_jets: int, batch_size: int = 1000, seed: int | None = None, progress: bool = False) -> Jets:
-        """Generate ``num_jets`` jets (batched, seeded) as `Jets` in physical units."""
+        """Generate ``num_jets`` jets (batched, seeded) as `Jets` in physical units (pt, mass in GeV)."""
         if num_jets < 1:
             raise ValueError(f"num_jets must be >= 1, got {num_jets}")
         was_training = self.training
@@ -151,19 +156,25 @@ class GenerativeModel(pl.LightningModule):
             from tqdm.auto import tqdm
 
             iterator = tqdm(sizes, desc="sampling", unit="batch")
-        parts = [self.to_jets(self.generate(n, generator=gen)) for n in iterator]
+        parts = []
+        for n in iterator:
+            sample = self.generate(n, generator=gen)
+            kin_gen = None
+            if gen is not None:  # the jet kinematics draw on the CPU, seeded from the sampling stream
+                kin_gen = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=gen,
+                                                                          device=gen.device)))
+            parts.append(self.to_jets(sample, *self.data_info.draw_kinematics(n, kin_gen)))
         self.train(was_training)
         return Jets.concat(parts)
 
-    def to_jets(self, sample: Sample) -> Jets:
-        """Undo the normalization and build `Jets` (images keep their pixels; exact zeros stay zero)."""
+    def to_jets(self, sample: Sample, pt: np.ndarray, eta: np.ndarray) -> Jets:
+        """Undo the normalization and build `Jets` with jet ``pt`` [GeV] and ``eta`` (images keep their pixels;
+        exact zeros stay zero)."""
         info, norm = self.data_info, self.normalizer
         if isinstance(sample, Tensor):
             images = norm.images_inverse(sample.float()).clamp(min=0.0)[:, 0].cpu().numpy()
-            return Jets.from_images(images, extent=info["extent"], jet_type=info["jet_type"])
+            return Jets.from_images(images, pt=pt, extent=info.extent, eta=eta, jet_type=info.jet_type)
         x, mask = sample
         particles = norm.points_inverse(x.float(), mask).cpu().numpy()
         particles[..., 2] = np.clip(particles[..., 2], 0.0, None)
-        jets = Jets(particles, mask.cpu().numpy()).sorted()
-        jets.jet_features[:, 0] = info["jet_type"]
-        return jets
+        return Jets.from_particles(particles, mask.cpu().numpy(), pt=pt, eta=eta, jet_type=info.jet_type).sorted()

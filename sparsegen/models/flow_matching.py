@@ -13,7 +13,7 @@ unchanged and the network is permutation equivariant, so the flow still maps N(0
 conditional paths cross far less: the field is straighter and a few ODE steps suffice. ``"independent"``
 keeps the original pairing (plain CFM).
 
-Sampling: n ~ training multiplicity histogram (``data_info["multiplicity"]``), x0 ~ N(0, I) on the first n
+Sampling: n ~ training multiplicity histogram (``data_info.multiplicity``), x0 ~ N(0, I) on the first n
 slots, then dx/dt = v_θ(x, t) integrated from t = 0 to 1 with a fixed-step solver (``solver="midpoint"``,
 second order, 2 evaluations per step; or ``"euler"``, 1) over ``num_steps`` steps, using the EMA weights.
 The network (``velocity``) is injected (``sparsegen.models.components.EPiCVelocity`` / ``TransformerVelocity``).
@@ -23,15 +23,14 @@ particles of a short run land below; see docs/point_models.md).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Literal
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from sparsegen.models.base import GenerativeModel
+from sparsegen.models.base import GenerativeModel, check_finite
+from sparsegen.nn.matching import hungarian_matching
 from sparsegen.models.components.point_layers import prefix_mask, zero_padded
 
 Velocity = Callable[[Tensor, Tensor], Tensor]  # (x, t (B,)) -> dx/dt
@@ -42,25 +41,11 @@ def ot_permute_source(x0: Tensor, x1: Tensor, mask: Tensor) -> Tensor:
 
     (B, P, F), (B, P, F), (B, P) → (B, P, F); padded slots untouched. Solved per jet on the CPU, no gradient.
     """
-    from scipy.optimize import linear_sum_assignment
-
     with torch.no_grad():
-        cost = ((x0[:, :, None, :] - x1[:, None, :, :]) ** 2).sum(-1).cpu().numpy()
-        mask_np = mask.cpu().numpy()
-    src, dst = [], []
-    for b in range(x0.shape[0]):
-        real = np.flatnonzero(mask_np[b])
-        if len(real) < 2:
-            continue
-        rows, cols = linear_sum_assignment(cost[b][np.ix_(real, real)])
-        src.append(b * x0.shape[1] + real[rows])
-        dst.append(b * x0.shape[1] + real[cols])
-    if not src:
-        return x0
-    flat = x0.reshape(-1, x0.shape[-1])
-    out = flat.clone()
-    out[torch.as_tensor(np.concatenate(dst), device=x0.device)] = flat[torch.as_tensor(np.concatenate(src), device=x0.device)]
-    return out.view_as(x0)
+        jet, src, dst = hungarian_matching(((x0[:, :, None, :] - x1[:, None, :, :]) ** 2).sum(-1), mask)
+    out = x0.clone()
+    out[jet, dst] = x0[jet, src]
+    return out
 
 
 def odeint_fixed(f: Velocity, x0: Tensor, num_steps: int, method: Literal["midpoint", "euler"] = "midpoint",
@@ -116,8 +101,7 @@ class FlowMatching(GenerativeModel):
             raise ValueError("conditional=True needs a velocity network with num_classes > 0")
         self.save_hyperparameters(ignore=["velocity"])
         self.velocity = velocity
-        self.velocity_ema = copy.deepcopy(velocity).requires_grad_(False) if ema_decay is not None else None
-        self.register_buffer("ema_steps", torch.zeros((), dtype=torch.long))
+        self.velocity_ema = self.ema_copy(velocity, ema_decay)
 
     # ----------------------------------------------------------------------------- training
     def _labels(self, batch: dict[str, Tensor]) -> Tensor | None:
@@ -142,27 +126,12 @@ class FlowMatching(GenerativeModel):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         x1, mask = self.real_from_batch(batch)
         loss = self.flow_matching_loss(x1, mask, self._labels(batch))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"flow-matching loss is {loss.item()} at step {self.global_step}: training "
-                                     "diverged (lower the learning rate or check the data)")
+        check_finite(loss, "flow-matching loss", self.global_step)
         self.log("train/loss", loss.detach(), prog_bar=True, batch_size=x1.shape[0])
         return loss
 
     def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:
-        self.update_ema()
-
-    @torch.no_grad()
-    def update_ema(self) -> None:
-        """θ_ema ← d θ_ema + (1 − d) θ with d = min(ema_decay, (1 + k) / (10 + k)) at EMA step k (warm start)."""
-        if self.velocity_ema is None:
-            return
-        k = int(self.ema_steps)
-        decay = min(float(self.hparams.ema_decay), (1.0 + k) / (10.0 + k))
-        for p_ema, p in zip(self.velocity_ema.parameters(), self.velocity.parameters()):
-            p_ema.lerp_(p, 1.0 - decay)
-        for b_ema, b in zip(self.velocity_ema.buffers(), self.velocity.buffers()):
-            b_ema.copy_(b)
-        self.ema_steps += 1
+        self.update_ema(self.velocity_ema, self.velocity, self.hparams.ema_decay)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         x1, mask = self.real_from_batch(batch)
@@ -181,8 +150,8 @@ class FlowMatching(GenerativeModel):
     # ----------------------------------------------------------------------------- sampling
     def multiplicity_probs(self) -> Tensor:
         """(P+1,) training multiplicity histogram (n = 0 removed); all-P jets when unknown."""
-        p = int(self.data_info["num_particles"])
-        hist = self.data_info.get("multiplicity")
+        p = int(self.data_info.num_particles)
+        hist = self.data_info.multiplicity
         probs = torch.zeros(p + 1, dtype=torch.float64)
         if hist is not None:
             values = torch.as_tensor(hist, dtype=torch.float64)[: p + 1]
@@ -202,7 +171,7 @@ class FlowMatching(GenerativeModel):
         net = self.velocity_ema if self.velocity_ema is not None else self.velocity
         was_training = net.training
         net.eval()
-        p = int(self.data_info["num_particles"])
+        p = int(self.data_info.num_particles)
         counts = torch.multinomial(self.multiplicity_probs().to(self.device), num, replacement=True,
                                    generator=generator)
         mask = prefix_mask(counts, p)
@@ -210,7 +179,7 @@ class FlowMatching(GenerativeModel):
         x0 = zero_padded(torch.randn(num, p, features, device=self.device, generator=generator), mask)
         label = None
         if self.hparams.conditional:
-            label = torch.full((num,), int(self.data_info["jet_type"]), dtype=torch.long, device=self.device)
+            label = torch.full((num,), self.data_info.jet_type, dtype=torch.long, device=self.device)
         steps, method = num_steps or self.hparams.num_steps, solver or self.hparams.solver
         out = []
         with torch.inference_mode():

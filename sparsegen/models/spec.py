@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sparsegen.errors import SparsegenInputError
+from sparsegen.core.errors import SparsegenInputError
 
 
 def jsonable(value: Any) -> Any:

@@ -4,7 +4,7 @@ loss = recon(decoder(z), x) + β(t)·KL(q(z|x) ‖ N(0, 1)) [+ l1 feature penalt
 β(t) = β · min(1, t / warmup_steps) (KL warm-up). ``recon``: "mse" (plain), "masked_mse" and
 "weighted_mse" (the sparse-input remedies) or "hurdle" (BCE on occupancy + log-normal NLL on active
 pixels; needs a decoder with ``output="hurdle"``); for point clouds "chamfer" or "hungarian" (permutation-
-invariant set losses plus the multiplicity head's cross entropy). See `sparsegen.losses`.
+invariant set losses plus the multiplicity head's cross entropy). See `sparsegen.nn.losses`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from sparsegen.losses import Recon, Sample, kl_divergence, reconstruction_loss
-from sparsegen.models.base import GenerativeModel
-from sparsegen.nn.sparse_coding import L1FeaturePenalty
+from sparsegen.nn.losses import Recon, Sample, kl_divergence, reconstruction_loss
+from sparsegen.models.base import GenerativeModel, check_finite
+from sparsegen.nn.losses import L1FeaturePenalty
 
 
 class VAE(GenerativeModel):
@@ -87,8 +87,7 @@ class VAE(GenerativeModel):
         logs["loss"] = loss
         n = mu.shape[0]
         self.log_dict({f"{stage}/{k}": v.detach() for k, v in logs.items()}, batch_size=n, prog_bar=stage == "train")
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"VAE {stage} loss is {loss.item()} at step {self.global_step}: training diverged")
+        check_finite(loss, f"VAE {stage} loss", self.global_step)
         return loss
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:

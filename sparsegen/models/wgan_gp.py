@@ -9,14 +9,13 @@ least-squares GAN objective (as MPGAN used), with the penalty off unless ``gp_la
 
 from __future__ import annotations
 
-import copy
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from sparsegen.losses import Sample, gradient_penalty
-from sparsegen.models.base import GenerativeModel
+from sparsegen.models.base import GenerativeModel, check_finite
+from sparsegen.nn.losses import Sample, gradient_penalty
 
 
 class WGANGP(GenerativeModel):
@@ -43,9 +42,7 @@ class WGANGP(GenerativeModel):
         self.automatic_optimization = False
         self.generator = generator
         self.critic = critic
-        self.generator_ema = None
-        if ema_decay is not None:
-            self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
+        self.generator_ema = self.ema_copy(generator, ema_decay)
         self.register_buffer("gen_steps", torch.zeros((), dtype=torch.long))
         self.register_buffer("critic_steps", torch.zeros((), dtype=torch.long))
 
@@ -85,7 +82,7 @@ class WGANGP(GenerativeModel):
         with torch.no_grad():
             fake = self._fake(n)
         loss_c, logs = self.critic_loss(real, fake)
-        _check_finite(loss_c, "critic loss", self.critic_steps)
+        check_finite(loss_c, "critic loss", int(self.critic_steps))
         opt_c.zero_grad(set_to_none=True)
         self.manual_backward(loss_c)
         opt_c.step()
@@ -93,25 +90,15 @@ class WGANGP(GenerativeModel):
         if int(self.critic_steps) % self.hparams.n_critic:
             return
         loss_g = self.generator_loss(self._fake(n))
-        _check_finite(loss_g, "generator loss", self.gen_steps)
+        check_finite(loss_g, "generator loss", int(self.gen_steps))
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
         opt_g.step()
         self.gen_steps += 1
-        self._update_ema()
+        self.update_ema(self.generator_ema, self.generator, self.hparams.ema_decay)
         logs["gen_loss"] = loss_g.detach()
         self.log_dict({f"train/{k}": v for k, v in logs.items()}, prog_bar=False, batch_size=n)
         self.log("train/gen_steps", self.gen_steps.float(), batch_size=n)
-
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        if self.generator_ema is None:
-            return
-        decay = self.hparams.ema_decay
-        for p_ema, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
-            p_ema.lerp_(p, 1.0 - decay)
-        for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
-            b_ema.copy_(b)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         real = self.real_from_batch(batch)
@@ -128,9 +115,3 @@ class WGANGP(GenerativeModel):
         net.train(self.training)
         return out
 
-
-def _check_finite(loss: Tensor, what: str, step: Tensor) -> None:
-    """Stop at once on a non-finite loss: the last checkpoint on disk is still the last good one."""
-    if not torch.isfinite(loss):
-        raise FloatingPointError(f"{what} is {loss.item()} at step {int(step)}: training diverged "
-                                 "(lower the learning rate, raise gp_lambda, or check the data)")

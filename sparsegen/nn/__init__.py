@@ -20,9 +20,8 @@ from sparsegen.nn.sparse import (
     SubmanifoldConv2d,
     rulebook_conv,
 )
+from sparsegen.nn.losses import L1FeaturePenalty
 from sparsegen.nn.sparse_coding import (
-    ActivationSparsityMonitor,
-    L1FeaturePenalty,
     LayeredISTA,
     LayeredThresholding,
     mutual_coherence,
@@ -44,7 +43,6 @@ from sparsegen.nn.sparse_ops import (
 from sparsegen.nn.sparsity_invariant import SparsityInvariantConv2d
 
 __all__ = [
-    "ActivationSparsityMonitor",
     "EdgeConvBlock",
     "L1FeaturePenalty",
     "LayeredISTA",

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from sparsegen.nn.rulebook import KeyLookup, Rulebook, linear_keys, strided_rulebook, submanifold_rulebook
 
 if TYPE_CHECKING:
-    from sparsegen.jets import Jets
+    from sparsegen.core.jets import Jets
 
 __all__ = [
     "SparseConv2d",

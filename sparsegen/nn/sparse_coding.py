@@ -13,18 +13,13 @@ et al. 2018) refines each code towards the lasso solution. Dictionaries are conv
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Sequence
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from typing_extensions import Self
 
 __all__ = [
-    "ActivationSparsityMonitor",
-    "L1FeaturePenalty",
     "LayeredISTA",
     "LayeredThresholding",
     "mutual_coherence",
@@ -217,93 +212,6 @@ class LayeredISTA(nn.Module):
         return x
 
 
-# --------------------------------------------------------------- activations
-def _activation(out: Any) -> tuple[Tensor | None, int]:
-    """(tensor, number of samples) from a module output: Tensor, SparseImage-like, or a tuple/list."""
-    if isinstance(out, Tensor):
-        return out, int(out.shape[0]) if out.ndim else 1
-    if hasattr(out, "features") and isinstance(out.features, Tensor):
-        return out.features, int(getattr(out, "batch_size", out.features.shape[0]))
-    if isinstance(out, (tuple, list)) and out:
-        return _activation(out[0])
-    return None, 0
-
-
-def _named(modules: Mapping[str, nn.Module] | Sequence[nn.Module]) -> dict[str, nn.Module]:
-    if isinstance(modules, Mapping):
-        return dict(modules)
-    return {str(i): m for i, m in enumerate(modules)}
-
-
-class L1FeaturePenalty:
-    """l1 penalty on intermediate features: :math:`\\mathcal{L} = \\sum_j \\omega_j \\lVert x_j \\rVert_1`.
-
-    Forward hooks record the outputs of ``modules`` (dict name → module, or a list); :meth:`loss` returns
-    the weighted sum over every recorded call, then clears the record (only the scalar terms are kept, so
-    calls under ``torch.no_grad()`` cost nothing but still report the penalty). ``reduction``: "mean" divides
-    ‖x_j‖₁ by its number of elements, "batchmean" by the batch size, "sum" not at all. Use as a context
-    manager or call :meth:`remove`.
-    """
-
-    def __init__(
-        self,
-        modules: Mapping[str, nn.Module] | Sequence[nn.Module],
-        weights: float | Mapping[str, float] | Sequence[float] = 1.0,
-        reduction: Literal["mean", "batchmean", "sum"] = "mean",
-    ) -> None:
-        self.modules = _named(modules)
-        names = list(self.modules)
-        if isinstance(weights, (int, float)):
-            self.weights = {n: float(weights) for n in names}
-        elif isinstance(weights, Mapping):
-            self.weights = {n: float(weights.get(n, 0.0)) for n in names}
-        else:
-            if len(weights) != len(names):
-                raise ValueError(f"{len(weights)} weights for {len(names)} modules")
-            self.weights = {n: float(w) for n, w in zip(names, weights)}
-        if reduction not in ("mean", "batchmean", "sum"):
-            raise ValueError(f"reduction must be 'mean', 'batchmean' or 'sum', got {reduction!r}")
-        self.reduction = reduction
-        self._terms: list[Tensor] = []
-        self._handles = [m.register_forward_hook(self._hook(n)) for n, m in self.modules.items()]
-
-    def _hook(self, name: str) -> Any:
-        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
-            x, n = _activation(output)
-            if x is None or self.weights[name] == 0.0:
-                return
-            l1 = x.abs().sum()
-            if self.reduction == "mean":
-                l1 = l1 / max(1, x.numel())
-            elif self.reduction == "batchmean":
-                l1 = l1 / max(1, n)
-            self._terms.append(self.weights[name] * l1)
-        return hook
-
-    def loss(self, clear: bool = True) -> Tensor:
-        """Σ_j ω_j ‖x_j‖₁ over the recorded outputs (0 if nothing was recorded)."""
-        total = torch.stack(self._terms).sum() if self._terms else torch.zeros(())
-        if clear:
-            self.clear()
-        return total
-
-    def clear(self) -> None:
-        self._terms = []
-
-    def remove(self) -> None:
-        """Detach the hooks and drop recorded outputs."""
-        for h in self._handles:
-            h.remove()
-        self._handles = []
-        self.clear()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()
-
-
 # ----------------------------------------------------------------- coherence
 def mutual_coherence(weight: Tensor, shifts: bool = False) -> Tensor:
     """Mutual coherence :math:`\\mu = \\max_{i \\ne j} |\\langle d_i, d_j \\rangle|` of ℓ2-normalised atoms.
@@ -330,106 +238,3 @@ def uniqueness_bound(mu: Tensor | float) -> float:
     """Sparsity below which the sparse representation is unique: :math:`\\lVert\\Gamma\\rVert_0 < \\tfrac12(1 + 1/\\mu)`."""
     mu = float(mu)
     return math.inf if mu == 0.0 else 0.5 * (1.0 + 1.0 / mu)
-
-
-# ------------------------------------------------------------------- monitor
-class ActivationSparsityMonitor(pl.Callback):
-    """Fraction of exact zeros and mean per-sample l1 of chosen activations.
-
-    ``modules``: dict name → module (standalone), or names (str) resolved in the LightningModule, or None
-    for every ``nn.ReLU``/``nn.ReLU6`` of the LightningModule. Standalone: ``attach()``, run the model,
-    ``compute()`` → ``{name: {"zero_fraction": f, "mean_l1": m}}``, ``reset()``, ``detach()`` (or ``with``).
-    As a Lightning callback it attaches at setup and logs ``{prefix}{name}/zero_fraction`` and
-    ``…/mean_l1`` via ``pl_module.log`` every ``log_every_n_steps`` training batches. A value counts as zero
-    when ``|x| <= atol``.
-    """
-
-    def __init__(
-        self,
-        modules: Mapping[str, nn.Module] | Sequence[str] | None = None,
-        prefix: str = "sparsity/",
-        log_every_n_steps: int = 1,
-        atol: float = 0.0,
-        types: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6),
-    ) -> None:
-        super().__init__()
-        self.spec = modules
-        self.prefix = prefix
-        self.log_every_n_steps = max(1, int(log_every_n_steps))
-        self.atol = atol
-        self.types = types
-        self._handles: list[Any] = []
-        self._stats: dict[str, list[float]] = {}
-
-    # standalone API
-    def attach(self, model: nn.Module | None = None) -> ActivationSparsityMonitor:
-        """Register hooks (names / defaults are looked up in ``model``)."""
-        self.detach()
-        if isinstance(self.spec, Mapping):
-            mods = dict(self.spec)
-        elif model is None:
-            raise ValueError("module names or defaults need a model to resolve them in")
-        elif self.spec is None:
-            mods = {n: m for n, m in model.named_modules() if isinstance(m, self.types)}
-        else:
-            named = dict(model.named_modules())
-            missing = [n for n in self.spec if n not in named]
-            if missing:
-                raise ValueError(f"modules not found: {missing}")
-            mods = {n: named[n] for n in self.spec}
-        self._handles = [m.register_forward_hook(self._hook(n)) for n, m in mods.items()]
-        self._stats = {n: [0.0, 0.0, 0.0, 0.0] for n in mods}  # zeros, numel, abs sum, samples
-        return self
-
-    def _hook(self, name: str) -> Any:
-        @torch.no_grad()
-        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
-            x, n = _activation(output)
-            if x is None:
-                return
-            s = self._stats[name]
-            s[0] += float((x.abs() <= self.atol).sum())
-            s[1] += x.numel()
-            s[2] += float(x.abs().sum())
-            s[3] += n
-        return hook
-
-    def compute(self) -> dict[str, dict[str, float]]:
-        """Statistics since the last reset (modules not called yet are left out)."""
-        return {n: {"zero_fraction": z / numel, "mean_l1": a / max(samples, 1.0)}
-                for n, (z, numel, a, samples) in self._stats.items() if numel > 0}
-
-    def reset(self) -> None:
-        for s in self._stats.values():
-            s[:] = [0.0, 0.0, 0.0, 0.0]
-
-    def detach(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
-
-    def __enter__(self) -> Self:
-        if not self._handles:
-            self.attach()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.detach()
-
-    # Lightning hooks
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        self.attach(pl_module)
-
-    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        self.detach()
-
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
-        self.reset()
-
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
-        if batch_idx % self.log_every_n_steps:
-            return
-        for name, stats in self.compute().items():
-            for key, value in stats.items():
-                pl_module.log(f"{self.prefix}{name}/{key}", value, on_step=True, on_epoch=False)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from sparsegen.core.defaults import JET_CLASS_NAMES
 from sparsegen.studies import report as R
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +34,6 @@ COLUMNS = (("w1m", "W1M ×10³", 1e3), ("w1p", "W1P ×10³", 1e3), ("w1efp", "W1
            ("fpd", "FPD ×10³", 1e3), ("kpd", "KPD ×10³", 1e3), ("w1_multiplicity", "mult. W1", 1.0),
            ("w1_occupancy", "occ. W1 ×10³", 1e3), ("w1_pixel_intensity", "pixel-spectrum W1 ×10³", 1e3),
            ("w1_tau21", "τ21 W1 ×10³", 1e3), ("w1_tau32", "τ32 W1 ×10³", 1e3), ("classifier_auc", "AUC", 1.0))
-JET_NAMES = {"g": "gluon", "q": "light quark", "t": "top", "w": "W", "z": "Z"}
 
 
 @dataclass
@@ -56,7 +56,7 @@ def discover_configs(names: list[str] | None = None) -> list[Path]:
     if names:
         unknown = sorted(set(names) - {p.stem for p in found})
         if unknown:
-            from sparsegen.errors import SparsegenInputError
+            from sparsegen.core.errors import SparsegenInputError
 
             raise SparsegenInputError("--configs", f"unknown config(s) {', '.join(unknown)} "
                                                    f"(known: {', '.join(p.stem for p in found)})")
@@ -74,18 +74,17 @@ def describe(config: Path) -> str:
 
 def _plot_arrays(real, gen, npix: int, extent: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Mass, multiplicity, active-pixel intensities and the mean image of both samples, as the metrics see them."""
-    from sparsegen.jets import Jets
-    from sparsegen.metrics.observables import jet_mass
+    from sparsegen.core.jets import Jets
 
     real_img = real.to_images(npix, extent)
     if gen.images is not None:  # image model: real jets read out of their own pixels, like the generated ones
-        gen_img, real = gen.images, Jets.from_images(real_img, extent=extent)
+        gen_img, real = gen.images, Jets.from_images(real_img, pt=real.pt, extent=extent, jet_type=real.labels)
     else:
         gen_img = gen.to_images(npix, extent)
     out: dict[str, np.ndarray] = {}
     for tag, jets, img in (("real", real, real_img), ("gen", gen, gen_img)):
         active = img[img > 0]
-        out[f"mass_{tag}"] = jet_mass(jets).astype(np.float32)
+        out[f"mass_{tag}"] = jets.mass.astype(np.float32)
         out[f"mult_{tag}"] = jets.mask.sum(1).astype(np.int32)
         out[f"pix_{tag}"] = rng.choice(active, size=min(active.size, 100_000), replace=False).astype(np.float32) \
             if active.size else np.zeros(0, np.float32)
@@ -94,7 +93,7 @@ def _plot_arrays(real, gen, npix: int, extent: float, rng: np.random.Generator) 
 
 
 def _overrides(jet_type: str, s: Settings) -> list[str]:
-    from sparsegen.studies.budget import QUICK_TRAINER
+    from sparsegen.models.training import QUICK_TRAINER
 
     extra = ["--data.init_args.jet_types", jet_type, "--data.init_args.seed", str(s.seed)]
     return extra + (list(QUICK_TRAINER) if s.quick else [])
@@ -104,20 +103,20 @@ def run_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
     """Train, sample and score one config on one class; writes result.json and plot_data.npz."""
     import torch
 
-    from sparsegen.studies.budget import fit_with_budget
+    from sparsegen.models.training import fit, held_out
 
     torch.set_num_threads(s.threads)
     path = Path(config)
     run_dir = Path(s.out) / jet_type / path.stem
-    fit = fit_with_budget(path, s.minutes, run_dir, s.num_jets, s.seed, extra=_overrides(jet_type, s))
-    model = fit["cli"].model
+    res = fit(path, run_dir, seed=s.seed, minutes=s.minutes, num_jets=s.num_jets, overrides=_overrides(jet_type, s))
+    model = res.model
     record = {
         "config": path.stem, "family": path.parent.name, "jet_type": jet_type, "description": describe(path),
-        "sparse_aware": path.stem not in DENSE_BASELINES, "train_s": fit["train_s"], "epochs": fit["epochs"],
-        "steps": fit["steps"], "load_average": fit["load"], "best_checkpoint": Path(fit["best"]).name,
+        "sparse_aware": path.stem not in DENSE_BASELINES, "train_s": res.train_s, "epochs": res.epochs,
+        "steps": res.steps, "load_average": res.load, "best_checkpoint": Path(res.best).name,
         "num_params": sum(p.numel() for p in model.parameters()),
     }
-    return _sample_and_score(model, fit["real"], fit["cli"].datamodule.hparams, run_dir, record, s, time_sampling=True)
+    return _sample_and_score(model, held_out(res.datamodule), run_dir, record, s, time_sampling=True)
 
 
 def rescore_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
@@ -127,9 +126,9 @@ def rescore_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
 
     import torch
 
-    from sparsegen.errors import SparsegenInputError
+    from sparsegen.core.errors import SparsegenInputError
     from sparsegen.models.spec import load_model
-    from sparsegen.studies.budget import budget_cli, held_out
+    from sparsegen.models.training import build_cli, held_out, max_time
 
     torch.set_num_threads(s.threads)
     path = Path(config)
@@ -138,15 +137,17 @@ def rescore_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
     best = run_dir / "checkpoints" / record.get("best_checkpoint", "")
     if not record.get("best_checkpoint") or not best.is_file():
         raise SparsegenInputError(str(run_dir), "no best checkpoint to rescore from; delete the folder to rerun")
-    cli = budget_cli(path, s.minutes, run_dir, s.num_jets, s.seed, extra=_overrides(jet_type, s))
+    cli = build_cli(["--config", str(path), "--seed_everything", str(s.seed), "--trainer.max_time", max_time(s.minutes),
+                     "--trainer.default_root_dir", str(run_dir), "--data.init_args.num_jets", str(s.num_jets),
+                     *_overrides(jet_type, s)], run=False)
     real = held_out(cli.datamodule)
     record.pop("metrics", None)
-    return _sample_and_score(load_model(best), real, cli.datamodule.hparams, run_dir, record, s, time_sampling=False)
+    return _sample_and_score(load_model(best), real, run_dir, record, s, time_sampling=False)
 
 
-def _sample_and_score(model, real, data_hparams, run_dir: Path, record: dict[str, Any], s: Settings,
-           time_sampling: bool) -> dict[str, Any]:
-    from sparsegen.metrics.evaluate import evaluate
+def _sample_and_score(model, real, run_dir: Path, record: dict[str, Any], s: Settings,
+                      time_sampling: bool) -> dict[str, Any]:
+    from sparsegen.metrics.evaluation import evaluate
 
     np.seterr(all="ignore")
     n = len(real) // 2
@@ -154,7 +155,7 @@ def _sample_and_score(model, real, data_hparams, run_dir: Path, record: dict[str
     gen = model.sample(n, batch_size=1000, seed=s.seed)
     if time_sampling:
         record["sample_jets_per_s"] = n / (time.perf_counter() - start)
-    npix, extent = data_hparams.npix, data_hparams.extent
+    npix, extent = model.data_info.npix, model.data_info.extent
     metrics = evaluate(real, gen, seed=s.seed, quick=True, classifier=True, npix=npix, extent=extent)
     arrays = _plot_arrays(real, gen, npix, extent, np.random.default_rng(s.seed))
     result = record | {"metrics": metrics}
@@ -310,7 +311,7 @@ def write_report(rows: list[dict], s: Settings) -> str:
     ]
     for t in types:
         sub = [r for r in rows if r["jet_type"] == t]
-        name = JET_NAMES.get(t, t)
+        name = JET_CLASS_NAMES.get(t, t)
         parts.append(f"### {name} jets\n")
         for family in CONFIG_DIRS:
             fam = [r for r in sub if r["family"] == family]
@@ -323,7 +324,7 @@ def write_report(rows: list[dict], s: Settings) -> str:
             d = np.load(Path(s.out) / t / r["config"] / "plot_data.npz")
             panels[r["config"]] = {k: d[k] for k in d.files}
         figs = []
-        for key, xlabel, kw in (("mass", r"relative jet mass $m/p_T$", {}),
+        for key, xlabel, kw in (("mass", "jet mass [GeV]", {}),
                                 ("mult", "multiplicity (particles / active pixels)", {"integer": True}),
                                 ("pix", r"active pixel intensity ($p_T^{rel}$)", {"logx": True, "logy": True})):
             fname = f"generative_{t}_{key}.png"

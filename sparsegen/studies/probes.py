@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from sparsegen.data.datamodule import load_or_generate
+from sparsegen.data.cache import load_or_generate
 from sparsegen.metrics.classifier import auc_standard_error, roc_auc
 
 SPLIT = (0.6, 0.15, 0.25)

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sparsegen.nn.losses import L1FeaturePenalty
 from sparsegen.nn.sparse_coding import (
-    L1FeaturePenalty,
     LayeredISTA,
     LayeredThresholding,
     mutual_coherence,

@@ -5,7 +5,7 @@ the same ~97 %-empty 32×32 jet images while one ingredient changes at a time fr
 (dense CNN, raw input, MSE / BCE, no skips, Adam):
 
 - reconstruction loss: plain MSE, masked MSE (pixels active in target or output), weighted MSE
-  (active and empty pixels balanced; `sparsegen.losses`);
+  (active and empty pixels balanced; `sparsegen.nn.losses`);
 - input: raw, kNN imputation or neighbourhood (normalized-convolution) imputation of the empty pixels
   (`sparsegen.nn.imputation`; the target stays the sparse image);
 - residual skip connections in every conv block, or none;
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sparsegen import losses as L
+from sparsegen.nn import losses as L
 from sparsegen.studies import probes as P
 from sparsegen.studies import report as R
 
@@ -164,8 +164,8 @@ def build(v: Variant, npix: int = 32) -> nn.Module:
 # ----------------------------------------------------------------------------- scoring
 def reconstruction_metrics(pred: Tensor, target: Tensor, scale: float, extent: float) -> dict[str, float]:
     """Loss-independent numbers for a reconstruction (pred/target scaled, (N, 1, H, W))."""
-    from sparsegen.jets import Jets
-    from sparsegen.metrics.observables import jet_mass
+    from sparsegen.core.images import images_to_particles
+    from sparsegen.core.kinematics import relative_mass
 
     active = target > 0
     err = (pred - target) ** 2
@@ -177,8 +177,8 @@ def reconstruction_metrics(pred: Tensor, target: Tensor, scale: float, extent: f
         "zero_fraction": float((pred == 0).float().mean()),
     }
     # jet mass of the reconstruction, from its pixels (one particle per pixel), vs the target's
-    m_pred = jet_mass(Jets.from_images((pred[:, 0] * scale).numpy(), extent=extent))
-    m_true = jet_mass(Jets.from_images((target[:, 0] * scale).numpy(), extent=extent))
+    m_pred = relative_mass(*images_to_particles((pred[:, 0] * scale).numpy(), extent=extent))
+    m_true = relative_mass(*images_to_particles((target[:, 0] * scale).numpy(), extent=extent))
     ok = m_true > 0
     rel = np.abs(m_pred[ok] - m_true[ok]) / m_true[ok]
     out["mass_rel_error"] = float(np.median(rel)) if rel.size and np.isfinite(rel).all() else math.nan

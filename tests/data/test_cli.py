@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from sparsegen.cli import main
-from sparsegen.data.io import read_jetnet
+from sparsegen.core.io import read_jetnet
 
 
 def test_generate_and_info(tmp_path, capsys):

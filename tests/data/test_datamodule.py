@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from sparsegen.data.datamodule import JetDataModule, Normalizer, data_dir
-from sparsegen.errors import SparsegenInputError
-from sparsegen.jets import Jets
+from sparsegen.core.errors import SparsegenInputError
+from sparsegen.core.jets import Jets
+from sparsegen.data.cache import data_dir
+from sparsegen.data.datamodule import JetDataModule
+from sparsegen.data.normalization import Normalizer
 
 
 def test_generates_once_then_reuses_cache(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import pytest
 from scipy import linalg
 from scipy.stats import wasserstein_distance
 
-from sparsegen.jets import Jets
+from sparsegen.core.jets import Jets
 from sparsegen.metrics.distances import (
     fpd,
     fpd_batch_sizes,
@@ -123,7 +123,7 @@ def _scaled(jets: Jets, pt_factor: float = 1.0, eta_smear: float = 0.0, seed: in
     x[..., 2] *= pt_factor
     x[..., 0] += np.random.default_rng(seed).normal(0, eta_smear, x[..., 0].shape) * (eta_smear > 0)
     x[~jets.mask] = 0
-    return Jets(x, jets.mask)
+    return Jets.from_particles(x, jets.mask, pt=jets.pt)
 
 
 def test_ordering_w1m_w1p_w1efp(real_jets, real_jets_2) -> None:

@@ -10,17 +10,16 @@ import numpy as np
 import pytest
 
 from sparsegen.cli import main
-from sparsegen.errors import SparsegenInputError
-from sparsegen.jets import Jets
+from sparsegen.core.errors import SparsegenInputError
+from sparsegen.core.jets import Jets
 from sparsegen.metrics import evaluate as evaluate_api
-from sparsegen.metrics.evaluate import (
+from sparsegen.metrics.evaluation import (
     METRIC_NAMES,
     EvalSettings,
     evaluate,
-    hardest,
     split_samples,
-    write_json_atomic,
 )
+from sparsegen.metrics.report import format_entry, write_metrics
 
 TINY = EvalSettings(num_eval_samples=1_000, num_batches=3, fpd_min_samples=300, fpd_max_samples=600,
                     fpd_num_batches=4, fpd_num_points=4, kpd_num_batches=4, kpd_batch_size=300,
@@ -31,7 +30,7 @@ def _smeared(jets: Jets, sigma: float = 0.1) -> Jets:
     x = jets.particles.copy()
     x[..., 0] += np.random.default_rng(0).normal(0, sigma, x[..., 0].shape)
     x[~jets.mask] = 0
-    return Jets(x, jets.mask)
+    return Jets.from_particles(x, jets.mask, pt=jets.pt)
 
 
 def _check_schema(metrics: dict) -> None:
@@ -64,7 +63,7 @@ def test_truth_floor_and_bad_generator(real_jets) -> None:
         assert bad[name]["value"] > 2 * abs(good[name]["value"]), name
     assert bad["classifier_auc"]["value"] > good["classifier_auc"]["value"]
     assert abs(good["truth_floor"]["classifier_auc"]["value"] - 0.5) < 0.15
-    # seeded: the same call gives the same numbers; the module itself is callable like the function
+    # seeded: the same call gives the same numbers; the package exports the function
     assert evaluate_api(real, real_jets[2000:2600], settings=TINY, seed=1, classifier=False)["fpd"] == good["fpd"]
 
 
@@ -72,8 +71,8 @@ def test_image_model_output_with_noise(real_jets) -> None:
     real = real_jets[:1600]
     images = real_jets[2000:2600].to_images()
     noisy = np.where(images > 0, images, np.random.default_rng(0).uniform(0, 1e-4, images.shape)).astype(np.float32)
-    clean = evaluate(real, Jets.from_images(images), settings=TINY, classifier=False)
-    dirty = evaluate(real, Jets.from_images(noisy), settings=TINY, classifier=False)
+    clean = evaluate(real, Jets.from_images(images, pt=1000.0), settings=TINY, classifier=False)
+    dirty = evaluate(real, Jets.from_images(noisy, pt=1000.0), settings=TINY, classifier=False)
     for name in ("w1_occupancy", "w1_pixel_intensity", "w1_multiplicity", "occupancy_map_diff"):
         assert dirty[name]["value"] > 20 * clean[name]["value"], name
     assert dirty["zero_fraction"]["value"] < 0.01
@@ -82,16 +81,11 @@ def test_image_model_output_with_noise(real_jets) -> None:
     assert dirty["w1m"]["value"] < 1.5 * clean["w1m"]["value"] + 1e-3
 
 
-def test_hardest_keeps_top_particles() -> None:
-    x = np.zeros((1, 4, 3), np.float32)
-    x[0, :, 2] = [0.1, 0.4, 0.2, 0.3]
-    kept = hardest(Jets(x, np.ones((1, 4), bool)), 2)
-    np.testing.assert_allclose(kept.particles[0, :, 2], [0.4, 0.3])
-
-
-def test_write_json_atomic(tmp_path) -> None:
+def test_metrics_json_is_written_atomically_and_entries_format(tmp_path) -> None:
     path = tmp_path / "sub" / "m.json"
-    write_json_atomic(path, {"a": {"value": 1.0, "error": None}})
+    write_metrics(path, {"a": {"value": 1.0, "error": None}})
+    assert format_entry({"value": 0.00123, "error": 0.0004}, scale=1e3) == "1.23 ± 0.4"
+    assert format_entry({"value": None, "error": None}) == "-" and format_entry(None) == "-"
     assert json.loads(path.read_text())["a"]["value"] == 1.0
     assert os.listdir(tmp_path / "sub") == ["m.json"]
 

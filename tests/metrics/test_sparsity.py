@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sparsegen.jets import Jets
+from sparsegen.core.jets import Jets
 from sparsegen.metrics.distances import w1m
 from sparsegen.metrics.sparsity import (
     _active_log_intensities,
@@ -39,7 +39,7 @@ def test_as_images_paths(real_jets) -> None:
     jets = real_jets[:10]
     pix = as_images(jets)
     np.testing.assert_array_equal(pix, jets.to_images())
-    with_images = Jets.from_images(pix)
+    with_images = Jets.from_images(pix, pt=1000.0)
     assert as_images(with_images) is with_images.images or np.array_equal(as_images(with_images), pix)
     assert as_images(pix[:, None]).shape == (10, 32, 32)
 
@@ -61,11 +61,11 @@ def _noisy(images: np.ndarray, amplitude: float, seed: int = 0) -> np.ndarray:
 def test_noise_in_empty_pixels_is_detected(real_jets, real_jets_2) -> None:
     real_img, other_img = real_jets.to_images(), real_jets_2.to_images()
     noisy_img = _noisy(other_img, 1e-4)
-    clean = Jets.from_images(other_img)
-    noisy = Jets.from_images(noisy_img)
+    clean = Jets.from_images(other_img, pt=1000.0)
+    noisy = Jets.from_images(noisy_img, pt=1000.0)
     # mass on the 30 hardest particles barely moves (the JetNet convention for particle-level metrics)
-    m_clean = w1m(real_jets, clean.truncate(30), **SMALL)[0]
-    m_noisy = w1m(real_jets, noisy.truncate(30), **SMALL)[0]
+    m_clean = w1m(real_jets, clean.hardest(30), **SMALL)[0]
+    m_noisy = w1m(real_jets, noisy.hardest(30), **SMALL)[0]
     assert abs(m_noisy - m_clean) < 0.25 * m_clean + 1e-3
     # the sparsity metrics light up
     occ_truth, occ_noisy = w1_occupancy(real_img, other_img, **SMALL)[0], w1_occupancy(real_img, noisy_img, **SMALL)[0]
@@ -75,7 +75,7 @@ def test_noise_in_empty_pixels_is_detected(real_jets, real_jets_2) -> None:
     assert pix_noisy > 20 * pix_truth
     map_truth = occupancy_map_difference(real_img, other_img, **SMALL)[0]
     assert occupancy_map_difference(real_img, noisy_img, **SMALL)[0] > 10 * map_truth
-    mult_truth = w1_multiplicity(real_jets, Jets.from_images(real_img[:2500]), **SMALL)[0]
+    mult_truth = w1_multiplicity(real_jets, Jets.from_images(real_img[:2500], pt=1000.0), **SMALL)[0]
     assert w1_multiplicity(real_jets, noisy, **SMALL)[0] > 20 * mult_truth
     assert zero_fraction(real_img) > 0.9 and zero_fraction(noisy_img) < 0.01
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from sparsegen.jets import Jets
-from sparsegen.losses import gradient_penalty, hurdle_loss, masked_mse, weighted_mse
+from sparsegen.core.jets import Jets
+from sparsegen.data.info import DataInfo
 from sparsegen.models import VAE, WGANGP
 from sparsegen.models.components import (
     DCGANGenerator,
@@ -19,6 +19,7 @@ from sparsegen.models.components import (
     SparseCritic,
     SparseEncoder,
 )
+from sparsegen.nn.losses import gradient_penalty, hurdle_loss, masked_mse, weighted_mse
 
 
 def sparse_images(n: int = 16, npix: int = 32, occupancy: float = 0.05, seed: int = 0) -> torch.Tensor:
@@ -136,7 +137,7 @@ def _train(model, batch: dict, steps: int) -> None:
                 opt_g.zero_grad()
                 loss_g.backward()
                 opt_g.step()
-                model._update_ema()
+                model.update_ema(model.generator_ema, model.generator, model.hparams.ema_decay)
         else:
             loss = model._step(batch, "train")
             opts[0].zero_grad()
@@ -244,7 +245,7 @@ def test_sample_returns_jets_with_images_and_exact_zeros():
 def test_sparse_aware_generator_starts_from_the_data_occupancy_and_stays_physical():
     torch.manual_seed(0)
     gen = SparseAwareGenerator(latent_dim=8, npix=32, channels=(16, 8, 8, 8))
-    gen.init_from_data({"occupancy": 0.012, "normalizer": {"image_scale": 0.25}})
+    gen.init_from_data(DataInfo(occupancy=0.012, normalizer={"mean": [0.0] * 3, "std": [1.0] * 3, "image_scale": 0.25}))
     assert torch.allclose(gen.occupancy.bias, torch.full_like(gen.occupancy.bias, float(np.log(0.012 / 0.988))))
     x = gen(gen.sample_noise(64))
     assert float(x.max()) <= 4.0 + 1e-6, "a pixel never exceeds ptrel = 1 (4.0 in units of image_scale 0.25)"

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from sparsegen.core.errors import SparsegenInputError
+from sparsegen.data.info import DataInfo
 from sparsegen.models.components import (
     EdgeConvSetEncoder,
     EPiCCritic,
@@ -130,8 +132,8 @@ def test_generators_follow_the_training_multiplicity_and_ptrel_floor(name):
     hist = np.zeros(11)
     hist[[0, 3, 7, 10]] = [0.1, 0.2, 0.3, 0.4]  # n = 0 is dropped and the rest renormalized
     mean, std = [0.0, 0.0, 0.03], [0.13, 0.13, 0.036]
-    gen.prior.set_data_info({"num_particles": 10, "multiplicity": hist.tolist(),
-                       "normalizer": {"mean": mean, "std": std, "image_scale": 1.0}})
+    gen.prior.set_data_info(DataInfo(num_particles=10, multiplicity=hist.tolist(),
+                                     normalizer={"mean": mean, "std": std, "image_scale": 1.0}))
     x, mask = gen(gen.sample_noise(4000, generator=torch.Generator().manual_seed(1)))
     counts = np.bincount(mask.sum(1).numpy(), minlength=11) / 4000
     np.testing.assert_allclose(counts[[3, 7, 10]], np.array([0.2, 0.3, 0.4]) / 0.9, atol=0.03)
@@ -147,8 +149,8 @@ def test_generators_follow_the_training_multiplicity_and_ptrel_floor(name):
 
 
 def test_data_prior_rejects_a_different_particle_count():
-    with pytest.raises(ValueError, match="num_particles"):
-        DataPrior(30).set_data_info({"num_particles": 150, "multiplicity": None, "normalizer": None})
+    with pytest.raises(SparsegenInputError, match="num_particles"):
+        DataPrior(30).set_data_info(DataInfo(num_particles=150))
 
 
 def test_mp_layer_matches_the_per_pair_formula():
@@ -187,5 +189,5 @@ def test_decoder_samples_prefix_masks_from_its_head_or_the_data():
     logits[:, 0] = 100.0  # n = 0 is never drawn
     assert torch.all(dec.to_sample((x, logits))[1].sum(1) >= 1)
     dec_data = PointSetDecoder(latent_dim=4, num_particles=8, hidden=(16,), multiplicity="data")
-    dec_data.prior.set_data_info({"num_particles": 8, "multiplicity": [0, 0, 1.0] + [0] * 6, "normalizer": None})
+    dec_data.prior.set_data_info(DataInfo(num_particles=8, multiplicity=[0, 0, 1.0] + [0] * 6))
     assert torch.all(dec_data.to_sample((x, logits))[1].sum(1) == 2)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from sparsegen.jets import Jets
-from sparsegen.losses import chamfer_loss, hungarian_loss, point_set_loss
+from sparsegen.core.jets import Jets
+from sparsegen.data.info import DataInfo
 from sparsegen.models import VAE, WGANGP, FlowMatching
 from sparsegen.models.components import (
     EdgeConvSetEncoder,
@@ -24,6 +24,7 @@ from sparsegen.models.components import (
 )
 from sparsegen.models.flow_matching import odeint_fixed, ot_permute_source
 from sparsegen.models.spec import instantiate
+from sparsegen.nn.losses import chamfer_loss, hungarian_loss, point_set_loss
 
 P = 8
 
@@ -40,11 +41,11 @@ def toy_jets(n: int = 16, p: int = P, seed: int = 0, min_particles: int = 5) -> 
     return {"particles": torch.where(mask[..., None], x, 0.0), "mask": mask, "label": torch.zeros(n, dtype=torch.long)}
 
 
-def data_info(batch: dict[str, torch.Tensor]) -> dict:
+def data_info(batch: dict[str, torch.Tensor]) -> DataInfo:
     counts = np.bincount(batch["mask"].sum(1).numpy(), minlength=P + 1)
-    return {"representation": "points", "num_particles": P, "jet_type": 0, "npix": 32, "extent": 0.8,
-            "multiplicity": (counts / counts.sum()).tolist(),
-            "normalizer": {"mean": [0.0, 0.0, -1.0], "std": [1.0, 1.0, 1.0], "image_scale": 1.0}}
+    return DataInfo(representation="points", num_particles=P, multiplicity=(counts / counts.sum()).tolist(),
+                    normalizer={"mean": [0.0, 0.0, -1.0], "std": [1.0, 1.0, 1.0], "image_scale": 1.0},
+                    pt_quantiles=np.linspace(900.0, 1100.0, 101).tolist())
 
 
 def attach(model, batch):
@@ -149,7 +150,7 @@ def test_flow_matching_overfits_a_tiny_batch_and_samples_like_it(coupling):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        model.update_ema()
+        model.on_train_batch_end(None, None, 0)
     assert eval_loss() < 0.5 * first
     assert sample_error() < 0.3 * first_err, (first_err, sample_error())
 

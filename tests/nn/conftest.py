@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sparsegen.jets import Jets
+from sparsegen.core.jets import Jets
 
 
 def make_sparse_dense(
@@ -62,7 +62,7 @@ def tiny_jets() -> Jets:
     pt /= pt.sum(1, keepdims=True)
     parts = np.stack([rng.normal(0, 0.2, (n, p)), rng.normal(0, 0.2, (n, p)), pt], axis=-1)
     parts[~mask] = 0.0
-    return Jets(parts.astype(np.float32), mask)
+    return Jets.from_particles(parts.astype(np.float32), mask, pt=1000.0)
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,9 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from sparsegen.models.callbacks import ActivationSparsityMonitor
+from sparsegen.nn.losses import L1FeaturePenalty
 from sparsegen.nn.sparse import SparseImage, SubmanifoldConv2d
-from sparsegen.nn.sparse_coding import ActivationSparsityMonitor, L1FeaturePenalty
 from sparsegen.nn.sparse_ops import SparseReLU
 
 

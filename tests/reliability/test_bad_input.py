@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from sparsegen.cli import main
-from sparsegen.data.io import read_jetnet, validate_arrays
-from sparsegen.errors import SparsegenInputError
-from sparsegen.jets import Jets
+from sparsegen.core.errors import SparsegenInputError
+from sparsegen.core.io import read_jetnet, validate_arrays
+from sparsegen.core.jets import Jets
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,7 +57,7 @@ def test_truncated_or_corrupted_files_give_one_line(tmp_path_factory, capsys, cu
     mask = np.arange(8)[None] < rng.integers(1, 9, 20)[:, None]
     parts = np.where(mask[..., None], rng.random((20, 8, 3)), 0.0)
     parts[..., 2] = -np.sort(-parts[..., 2], axis=1)
-    Jets(parts, mask).save(tmp / "good.h5")
+    Jets.from_particles(parts, mask, pt=1000.0).save(tmp / "good.h5")
     data = bytearray((tmp / "good.h5").read_bytes())
     (tmp / "truncated.h5").write_bytes(bytes(data[: int(len(data) * cut)]))
     pos = int(len(data) * cut)

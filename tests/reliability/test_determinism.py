@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from sparsegen.jets import Jets
+from sparsegen.core.jets import Jets
 
 
 def test_generated_files_are_byte_identical(tmp_path):

@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 
+from sparsegen.core.io import read_jetnet
 from sparsegen.data.generate import GenerationConfig, generate
-from sparsegen.data.io import read_jetnet
 
 
 def test_killed_generation_resumes_to_the_same_file(tmp_path):

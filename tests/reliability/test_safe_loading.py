@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sparsegen.cli import main
-from sparsegen.errors import SparsegenInputError
+from sparsegen.core.errors import SparsegenInputError
 from sparsegen.models.spec import load_model
 
 
@@ -36,7 +36,7 @@ def test_data_files_never_unpickle(tmp_path):
     import h5py
     import numpy as np
 
-    from sparsegen.data.io import read_jetnet
+    from sparsegen.core.io import read_jetnet
 
     with h5py.File(tmp_path / "obj.h5", "w") as f:
         f.create_dataset("particle_features", data=np.array([b"x"] * 4, dtype=h5py.string_dtype()))

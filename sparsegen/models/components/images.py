@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sparsegen.data.info import DataInfo, linked_setting
 from sparsegen.models.spec import Component
 from sparsegen.nn import (
     LayeredISTA,
@@ -73,8 +74,10 @@ class _NoiseMixin:
 class DCGANGenerator(_NoiseMixin, Component):
     """Dense DCGAN-style generator; ReLU output so empty pixels are exact zeros."""
 
-    def __init__(self, latent_dim: int = 64, npix: int = 32, channels: Sequence[int] = (128, 64, 32, 16)) -> None:
+    def __init__(self, latent_dim: int = 64, npix: int | None = None, channels: Sequence[int] = (128, 64, 32, 16)) -> None:
         super().__init__()
+        npix = int(linked_setting("npix", npix))
+        self.npix = npix
         self.latent_dim = latent_dim
         self.trunk = UpsamplingTrunk(latent_dim, npix, channels)
         self.head = nn.Conv2d(self.trunk.out_channels, 1, 3, padding=1)
@@ -102,9 +105,11 @@ class SparseAwareGenerator(_NoiseMixin, Component):
     zero while gradients reach both heads.
     """
 
-    def __init__(self, latent_dim: int = 64, npix: int = 32, channels: Sequence[int] = (128, 64, 32, 16),
+    def __init__(self, latent_dim: int = 64, npix: int | None = None, channels: Sequence[int] = (128, 64, 32, 16),
                  temperature: float = 1.0, occupancy_bias: float = -3.0) -> None:
         super().__init__()
+        npix = int(linked_setting("npix", npix))
+        self.npix = npix
         self.latent_dim = latent_dim
         self.temperature = temperature
         self.trunk = UpsamplingTrunk(latent_dim, npix, channels)
@@ -115,14 +120,14 @@ class SparseAwareGenerator(_NoiseMixin, Component):
         self.register_buffer("max_intensity", torch.zeros(()))
 
     @torch.no_grad()
-    def init_from_data(self, info: dict) -> None:
+    def init_from_data(self, info: DataInfo) -> None:
         """Start at the training occupancy: occupancy bias = logit(mean fraction of non-zero pixels).
         (Other pixels' logits still vary with z through the weights, so the mean lands near, not at, it.)"""
-        occ = info.get("occupancy")
+        occ = info.occupancy
         if occ:
             occ = min(max(float(occ), 1e-4), 0.5)
             self.occupancy.bias.fill_(math.log(occ / (1.0 - occ)))
-        scale = (info.get("normalizer") or {}).get("image_scale")
+        scale = (info.normalizer or {}).get("image_scale")
         if scale:
             self.max_intensity.fill_(1.0 / float(scale))  # ptrel = 1 in normalized units
 
@@ -142,8 +147,10 @@ def occupancy_fraction(images: Tensor) -> Tensor:
 class DenseCritic(Component):
     """CNN critic without batch norm (WGAN-GP): [Conv(4, s=2) + LeakyReLU]* → Linear, optional occupancy feature."""
 
-    def __init__(self, npix: int = 32, channels: Sequence[int] = (32, 64, 128), occupancy_feature: bool = True) -> None:
+    def __init__(self, npix: int | None = None, channels: Sequence[int] = (32, 64, 128), occupancy_feature: bool = True) -> None:
         super().__init__()
+        npix = int(linked_setting("npix", npix))
+        self.npix = npix
         layers: list[nn.Module] = []
         c_in = 1
         for c in channels:
@@ -174,8 +181,10 @@ class SparseConvStack(nn.Module):
     sites are the union of the real and generated ones, the penalty's gradient norm is taken over that union.
     """
 
-    def __init__(self, npix: int = 32, channels: Sequence[int] = (16, 32, 64), in_channels: int = 1) -> None:
+    def __init__(self, npix: int | None = None, channels: Sequence[int] = (16, 32, 64), in_channels: int = 1) -> None:
         super().__init__()
+        npix = int(linked_setting("npix", npix))
+        self.npix = npix
         blocks: list[nn.Module] = []
         c_in = in_channels
         for c in channels:
@@ -203,9 +212,11 @@ class SparseCritic(Component):
     pixels; the density path costs one pooling of the dense image.
     """
 
-    def __init__(self, npix: int = 32, channels: Sequence[int] = (16, 32, 64), occupancy_feature: bool = True,
+    def __init__(self, npix: int | None = None, channels: Sequence[int] = (16, 32, 64), occupancy_feature: bool = True,
                  density_cells: int = 8) -> None:
         super().__init__()
+        npix = int(linked_setting("npix", npix))
+        self.npix = npix
         self.stack = SparseConvStack(npix, channels)
         self.occupancy_feature = occupancy_feature
         if density_cells and npix % density_cells:
@@ -228,8 +239,10 @@ class SparseCritic(Component):
 class DenseEncoder(Component):
     """CNN encoder: [Conv(4, s=2) + BatchNorm + LeakyReLU]* → flatten → (B, out_dim)."""
 
-    def __init__(self, npix: int = 32, channels: Sequence[int] = (32, 64, 128), out_dim: int = 256) -> None:
+    def __init__(self, npix: int | None = None, channels: Sequence[int] = (32, 64, 128), out_dim: int = 256) -> None:
         super().__init__()
+        npix = int(linked_setting("npix", npix))
+        self.npix = npix
         layers: list[nn.Module] = []
         c_in = 1
         for c in channels:
@@ -247,8 +260,10 @@ class DenseEncoder(Component):
 class SparseEncoder(Component):
     """Sparse-convolution encoder (see `SparseConvStack`) → MLP → (B, out_dim)."""
 
-    def __init__(self, npix: int = 32, channels: Sequence[int] = (16, 32, 64), out_dim: int = 256) -> None:
+    def __init__(self, npix: int | None = None, channels: Sequence[int] = (16, 32, 64), out_dim: int = 256) -> None:
         super().__init__()
+        npix = int(linked_setting("npix", npix))
+        self.npix = npix
         self.stack = SparseConvStack(npix, channels)
         self.fc = nn.Sequential(nn.Linear(self.stack.out_dim + 1, out_dim), nn.LeakyReLU(0.2))
         self.out_dim = out_dim
@@ -261,9 +276,11 @@ class ISTAEncoder(Component):
     """Deep-sparse-coding encoder: `LayeredISTA` (unrolled ISTA per layer, learned convolutional
     dictionaries and thresholds, stride-2 layers) → flatten → (B, out_dim)."""
 
-    def __init__(self, npix: int = 32, channels: Sequence[int] = (1, 16, 32, 64), n_iter: int = 2,
+    def __init__(self, npix: int | None = None, channels: Sequence[int] = (1, 16, 32, 64), n_iter: int = 2,
                  lam: float = 0.05, out_dim: int = 256) -> None:
         super().__init__()
+        npix = int(linked_setting("npix", npix))
+        self.npix = npix
         # 10 power iterations per forward estimate each layer's step 1/L (L ≈ ‖D‖², with a 5 % margin)
         self.ista = LayeredISTA(list(channels), kernel_sizes=3, strides=2, n_iter=n_iter, lam=lam, power_iters=10)
         with torch.no_grad():
@@ -283,9 +300,11 @@ class DenseDecoder(Component):
     draw occupancy ~ Bernoulli(σ(logit)) and intensity ~ LogNormal(μ, σ) with the loss's learned σ.
     """
 
-    def __init__(self, latent_dim: int = 32, npix: int = 32, channels: Sequence[int] = (128, 64, 32, 16),
+    def __init__(self, latent_dim: int = 32, npix: int | None = None, channels: Sequence[int] = (128, 64, 32, 16),
                  output: Literal["relu", "hurdle"] = "relu") -> None:
         super().__init__()
+        npix = int(linked_setting("npix", npix))
+        self.npix = npix
         if output not in ("relu", "hurdle"):
             raise ValueError(f"output must be 'relu' or 'hurdle', got {output!r}")
         self.output = output
@@ -298,9 +317,9 @@ class DenseDecoder(Component):
                 self.head.bias[1] = -4.0  # typical log(ptrel) of a pixel
 
     @torch.no_grad()
-    def init_from_data(self, info: dict) -> None:
+    def init_from_data(self, info: DataInfo) -> None:
         """Hurdle output: start the occupancy logit at the training occupancy."""
-        occ = info.get("occupancy")
+        occ = info.occupancy
         if self.output == "hurdle" and occ:
             occ = min(max(float(occ), 1e-4), 0.5)
             self.head.bias[0] = math.log(occ / (1.0 - occ))

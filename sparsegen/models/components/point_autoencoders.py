@@ -26,6 +26,7 @@ from sparsegen.models.components.point_layers import (
     with_multiplicity,
     zero_padded,
 )
+from sparsegen.data.info import linked_setting
 from sparsegen.models.spec import Component
 from sparsegen.nn.points import EdgeConvBlock, PointNetEncoder, masked_pool, mlp
 
@@ -82,9 +83,10 @@ class PointSetDecoder(Component):
     never sampled. ``multiplicity``: "head" (the decoder's own prediction) or "data" (training histogram).
     """
 
-    def __init__(self, latent_dim: int = 32, num_particles: int = 30, hidden: Sequence[int] = (256, 256),
+    def __init__(self, latent_dim: int = 32, num_particles: int | None = None, hidden: Sequence[int] = (256, 256),
                  features: int = 3, multiplicity: Literal["head", "data"] = "head") -> None:
         super().__init__()
+        num_particles = int(linked_setting("num_particles", num_particles))
         if multiplicity not in ("head", "data"):
             raise ValueError(f"multiplicity must be 'head' or 'data', got {multiplicity!r}")
         self.num_particles, self.features, self.multiplicity = num_particles, features, multiplicity

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sparsegen.core.errors import SparsegenInputError
+from sparsegen.data.info import DataInfo
 from sparsegen.nn.points import MessagePassingBlock, mlp
 
 PTREL = 2  # index of ptrel in [etarel, phirel, ptrel]
@@ -80,13 +82,12 @@ class DataPrior(nn.Module):
         self.register_buffer("probs", probs, persistent=False)
         self.register_buffer("ptrel_floor", torch.zeros(()), persistent=False)
 
-    def set_data_info(self, info: dict[str, Any]) -> None:
+    def set_data_info(self, info: DataInfo) -> None:
         """Copy the multiplicity histogram and the ptrel floor from a model's ``data_info``."""
-        p = int(info.get("num_particles", self.num_particles))
-        if p != self.num_particles:
-            raise ValueError(f"the network was built for num_particles={self.num_particles} but the data has "
-                             f"{p} particles per jet: set num_particles: {p} in the model config")
-        hist = info.get("multiplicity")
+        if info.num_particles != self.num_particles:
+            raise SparsegenInputError("config", f"the network was built for num_particles={self.num_particles} "
+                                                f"but the data has {info.num_particles} particles per jet")
+        hist = info.multiplicity
         if hist is not None:
             probs = torch.zeros(self.num_particles + 1, dtype=torch.float64)
             values = torch.as_tensor(hist, dtype=torch.float64)[: self.num_particles + 1]
@@ -94,7 +95,7 @@ class DataPrior(nn.Module):
             probs[0] = 0.0  # an empty jet is not a jet
             if probs.sum() > 0:
                 self.probs.copy_((probs / probs.sum()).to(self.probs.dtype))
-        norm = info.get("normalizer")
+        norm = info.normalizer
         if norm is not None:
             mean, std = float(norm["mean"][PTREL]), float(norm["std"][PTREL])
             self.ptrel_floor.fill_(-mean / std if std > 0 else 0.0)

@@ -33,6 +33,7 @@ from sparsegen.models.components.point_layers import (
     with_multiplicity,
     zero_padded,
 )
+from sparsegen.data.info import linked_setting
 from sparsegen.models.spec import Component
 from sparsegen.nn.points import PointNetEncoder, mlp
 
@@ -71,10 +72,11 @@ class MPGenerator(_PointGenerator):
     Noise ((B, P, latent), mask (B, P)) → ((B, P, 3), mask); equivariant to permutations of the real slots.
     """
 
-    def __init__(self, num_particles: int = 30, latent_dim: int = 32, hidden: int = 32,
+    def __init__(self, num_particles: int | None = None, latent_dim: int = 32, hidden: int = 32,
                  fe: Sequence[int] = (96, 160, 192), fn: Sequence[int] = (256, 256), mp_iters: int = 2,
                  aggr: Literal["sum", "mean"] = "mean", features: int = 3) -> None:
         super().__init__()
+        num_particles = int(linked_setting("num_particles", num_particles))
         if mp_iters < 1:
             raise ValueError(f"mp_iters must be >= 1, got {mp_iters}")
         self.num_particles, self.latent_dim = num_particles, latent_dim
@@ -100,9 +102,10 @@ class EPiCGenerator(_PointGenerator):
     Noise ((B, P, latent), (B, G), mask (B, P)) → ((B, P, 3), mask).
     """
 
-    def __init__(self, num_particles: int = 30, latent_dim: int = 16, global_noise_dim: int = 16, hidden: int = 64,
+    def __init__(self, num_particles: int | None = None, latent_dim: int = 16, global_noise_dim: int = 16, hidden: int = 64,
                  global_dim: int = 16, num_layers: int = 4, features: int = 3) -> None:
         super().__init__()
+        num_particles = int(linked_setting("num_particles", num_particles))
         self.num_particles, self.latent_dim, self.global_noise_dim = num_particles, latent_dim, global_noise_dim
         self.prior = DataPrior(num_particles)
         self.local_in = nn.Linear(latent_dim, hidden)

@@ -4,8 +4,13 @@ Every data source produces `Jets`, every generator's ``sample(n)`` returns `Jets
 `Jets`. A jet is a set of up to P massless particles with relative coordinates
 ``particles[..., :] = [etarel, phirel, ptrel]`` (ptrel = pT_i / pT_jet), a boolean ``mask`` marking real
 particles (a prefix: particles are sorted by ptrel descending, padded slots are exactly zero), and
-``jet_features = [type, pt, eta, mass, num_particles]`` (type g=0, q=1, t=2, w=3, z=4; pt and mass in GeV).
-Image models keep their images in ``images`` (N, H, W) next to the particles made from active pixels.
+``jet_features = [type, pt, eta, mass, num_particles]`` (type g=0, q=1, t=2, w=3, z=4).
+
+**Units**: ``pt`` and ``mass`` are always GeV, for real and generated jets alike. A generated jet gets a
+jet pT (its condition, or a draw from the training pT distribution) and its mass is the mass of its own
+particles in GeV: ``relative_mass × pt``. Relative quantities, which the JetNet metrics use, are named so:
+``relative_mass`` (m / pT of the particles). Image models keep their images in ``images`` (N, H, W) next
+to the particles made from active pixels.
 """
 
 from __future__ import annotations
@@ -17,39 +22,62 @@ from typing import Any
 
 import numpy as np
 
-from sparsegen.data import images as _img
-from sparsegen.data.io import JET_TYPES, read_extra, read_jetnet, validate_arrays, write_jetnet
-from sparsegen.errors import SparsegenInputError
+from sparsegen.core import images as _img
+from sparsegen.core.defaults import EXTENT, JET_TYPE_INDEX, NPIX
+from sparsegen.core.errors import SparsegenInputError
+from sparsegen.core.io import read_extra, read_jetnet, validate_arrays, write_jetnet
+from sparsegen.core.kinematics import relative_kinematics
 
 
 @dataclass
 class Jets:
-    """A batch of jets as particle clouds (and optionally images)."""
+    """A batch of jets as particle clouds (and optionally images); ``jet_features`` in GeV."""
 
     particles: np.ndarray
     mask: np.ndarray
-    jet_features: np.ndarray | None = None
+    jet_features: np.ndarray
     images: np.ndarray | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.particles = _as_numpy(self.particles).astype(np.float32, copy=False)
-        self.mask = _as_numpy(self.mask).astype(bool, copy=False)
+        self.particles = as_numpy(self.particles).astype(np.float32, copy=False)
+        self.mask = as_numpy(self.mask).astype(bool, copy=False)
         if self.particles.ndim != 3 or self.particles.shape[-1] != 3:
             raise SparsegenInputError("Jets", f"particles must have shape (N, P, 3), got {self.particles.shape}")
         if self.mask.shape != self.particles.shape[:2]:
             raise SparsegenInputError("Jets", f"mask shape {self.mask.shape} != particles {self.particles.shape[:2]}")
         if self.jet_features is None:
-            self.jet_features = self._derived_jet_features()
-        self.jet_features = _as_numpy(self.jet_features).astype(np.float32, copy=False)
+            raise SparsegenInputError("Jets", "jet_features (GeV) are required: build jets from bare particles with "
+                                              "Jets.from_particles(particles, mask, pt=...)")
+        self.jet_features = as_numpy(self.jet_features).astype(np.float32, copy=False)
         if self.jet_features.shape != (len(self), 5):
             raise SparsegenInputError("Jets", f"jet_features must have shape (N, 5), got {self.jet_features.shape}")
         if self.images is not None:
-            self.images = _as_numpy(self.images).astype(np.float32, copy=False)
+            self.images = as_numpy(self.images).astype(np.float32, copy=False)
             if self.images.ndim == 4 and self.images.shape[1] == 1:
                 self.images = self.images[:, 0]
             if self.images.ndim != 3 or self.images.shape[0] != len(self):
                 raise SparsegenInputError("Jets", f"images must have shape (N, H, W), got {self.images.shape}")
+
+    @classmethod
+    def from_particles(cls, particles: Any, mask: Any, pt: float | np.ndarray, eta: float | np.ndarray = 0.0,
+                       jet_type: int | np.ndarray = 0, images: Any = None,
+                       attrs: dict[str, Any] | None = None) -> Jets:
+        """Jets whose pT is ``pt`` (GeV) and whose mass is that of their particles: m/pT × pt (GeV)."""
+        particles, mask = as_numpy(particles).astype(np.float32), as_numpy(mask).astype(bool)
+        n = particles.shape[0] if particles.ndim == 3 else 0
+        pt_arr = np.broadcast_to(np.asarray(pt, dtype=np.float64), (n,))
+        if not np.all(np.isfinite(pt_arr)) or np.any(pt_arr <= 0):
+            raise SparsegenInputError("Jets", "jet pt must be positive and finite (GeV)")
+        jf = np.zeros((n, 5), dtype=np.float32)
+        if n:
+            _, _, _, m_rel = relative_kinematics(particles, mask)
+            jf[:, 0] = np.broadcast_to(np.asarray(jet_type), (n,))
+            jf[:, 1] = pt_arr
+            jf[:, 2] = np.broadcast_to(np.asarray(eta, dtype=np.float64), (n,))
+            jf[:, 3] = m_rel * pt_arr
+            jf[:, 4] = mask.sum(1)
+        return cls(particles, mask, jf, images, dict(attrs or {}))
 
     # ----------------------------------------------------------------- basics
     def __len__(self) -> int:
@@ -67,15 +95,23 @@ class Jets:
 
     @property
     def pt(self) -> np.ndarray:
+        """Jet pT [GeV] (N,)."""
         return self.jet_features[:, 1]
 
     @property
     def eta(self) -> np.ndarray:
+        """Jet pseudorapidity (N,)."""
         return self.jet_features[:, 2]
 
     @property
     def mass(self) -> np.ndarray:
+        """Jet mass [GeV] (N,)."""
         return self.jet_features[:, 3]
+
+    @property
+    def relative_mass(self) -> np.ndarray:
+        """m / pT of the particles (N,) float64: the quantity of JetNet's W1M."""
+        return relative_kinematics(self.particles, self.mask)[3]
 
     @property
     def max_particles(self) -> int:
@@ -106,16 +142,22 @@ class Jets:
         return Jets(np.concatenate(parts), np.concatenate(masks),
                     np.concatenate([j.jet_features for j in items]), images, dict(items[0].attrs))
 
-    def truncate(self, num_particles: int) -> Jets:
-        """Keep the ``num_particles`` highest-pT particles (num_particles in jet_features is updated)."""
+    def hardest(self, num_particles: int) -> Jets:
+        """The ``num_particles`` highest-ptrel particles of each jet, hardest first (any input order).
+
+        Jet-level features (pt, eta, mass) stay those of the whole jet, as in JetNet's files; the
+        multiplicity is updated. Images are kept.
+        """
         jets = self if self._is_sorted() else self.sorted()
+        if jets.max_particles <= num_particles:
+            return jets
         jf = jets.jet_features.copy()
         mask = jets.mask[:, :num_particles]
         jf[:, 4] = mask.sum(1)
         return Jets(jets.particles[:, :num_particles], mask, jf, self.images, dict(self.attrs))
 
     def _is_sorted(self) -> bool:
-        key = np.where(self.mask, self.particles[..., 2], -np.inf)
+        key = np.where(self.mask, self.particles[..., 2], -1.0)  # ptrel >= 0: padding sorts last
         return bool(np.all(np.diff(key, axis=1) <= 0))
 
     def sorted(self) -> Jets:
@@ -126,17 +168,6 @@ class Jets:
         mask = np.take_along_axis(self.mask, order, axis=1)
         parts[~mask] = 0.0
         return Jets(parts, mask, self.jet_features.copy(), self.images, dict(self.attrs))
-
-    def _derived_jet_features(self) -> np.ndarray:
-        from sparsegen.metrics.observables import jet_kinematics
-
-        jf = np.zeros((len(self), 5), dtype=np.float32)
-        _, pt_rel, eta_rel, m_rel = jet_kinematics(self.particles, self.mask)
-        jf[:, 1] = pt_rel
-        jf[:, 2] = eta_rel
-        jf[:, 3] = m_rel
-        jf[:, 4] = self.num_particles
-        return jf
 
     # -------------------------------------------------------------------- I/O
     def to_jetnet_arrays(self) -> tuple[np.ndarray, np.ndarray]:
@@ -160,7 +191,7 @@ class Jets:
         images = read_extra(path, "images")
         jets = cls(pf[..., :3], pf[..., 3] > 0.5, jf, images, attrs)
         if jet_types is not None:
-            keep = np.isin(jets.labels, [JET_TYPES.index(t) for t in jet_types])
+            keep = np.isin(jets.labels, [JET_TYPE_INDEX[t] for t in jet_types])
             jets = jets[np.flatnonzero(keep)]
         if num_jets is not None:
             if num_jets > len(jets):
@@ -169,16 +200,15 @@ class Jets:
         return jets
 
     @classmethod
-    def from_arrays(cls, particle_features: np.ndarray, jet_features: np.ndarray | None = None) -> Jets:
-        """From JetNet arrays (N,P,4) [etarel, phirel, ptrel, mask] (validated when jet_features given)."""
-        pf = _as_numpy(particle_features)
-        if jet_features is not None:
-            validate_arrays(pf, _as_numpy(jet_features))
-        return cls(pf[..., :3], pf[..., 3] > 0.5, jet_features)
+    def from_arrays(cls, particle_features: np.ndarray, jet_features: np.ndarray) -> Jets:
+        """From validated JetNet arrays: (N,P,4) [etarel, phirel, ptrel, mask] and (N,5) in GeV."""
+        pf, jf = as_numpy(particle_features), as_numpy(jet_features)
+        validate_arrays(pf, jf)
+        return cls(pf[..., :3], pf[..., 3] > 0.5, jf)
 
     # ----------------------------------------------------------------- images
-    def to_images(self, npix: int = 32, extent: float = 0.8, preprocess: bool = True) -> np.ndarray:
-        """pT-weighted jet images (N, npix, npix) of ptrel; see :mod:`sparsegen.data.images`."""
+    def to_images(self, npix: int = NPIX, extent: float = EXTENT, preprocess: bool = True) -> np.ndarray:
+        """pT-weighted jet images (N, npix, npix) of ptrel; see :mod:`sparsegen.core.images`."""
         parts = _img.preprocess(self.particles, self.mask) if preprocess else self.particles
         return _img.pixelize(parts, self.mask, npix=npix, extent=extent)
 
@@ -186,33 +216,29 @@ class Jets:
     def from_images(
         cls,
         images: Any,
-        extent: float = 0.8,
+        pt: float | np.ndarray,
+        extent: float = EXTENT,
+        eta: float | np.ndarray = 0.0,
+        jet_type: int | np.ndarray = 0,
         num_particles: int | None = None,
         threshold: float = 0.0,
-        jet_type: int | np.ndarray | None = None,
-        jet_pt: float | np.ndarray | None = None,
     ) -> Jets:
-        """Active pixels become particles at pixel centers (ptrel = intensity), images kept alongside.
+        """Active pixels (> threshold) become particles at pixel centres (ptrel = intensity), images kept.
 
-        ``jet_features`` are recomputed from the particles: pt/eta/mass of the massless 4-vector sum are
-        *relative* quantities (units of the jet pT); pass ``jet_pt`` (GeV) to scale pt and mass to GeV.
+        ``pt`` is the jet pT in GeV the intensities are relative to; the mass is that of the pixels' particles
+        (GeV). ``num_particles`` caps the particles per jet (the softest pixels are dropped).
         """
-        imgs = _as_numpy(images).astype(np.float32)
+        imgs = as_numpy(images).astype(np.float32)
         if imgs.ndim == 4 and imgs.shape[1] == 1:
             imgs = imgs[:, 0]
         if imgs.ndim != 3:
             raise SparsegenInputError("images", f"expected (N, H, W) or (N, 1, H, W), got {imgs.shape}")
         parts, mask = _img.images_to_particles(imgs, extent=extent, num_particles=num_particles, threshold=threshold)
-        jets = cls(parts, mask, None, imgs)
-        if jet_pt is not None:
-            jets.jet_features[:, 1] *= jet_pt
-            jets.jet_features[:, 3] *= jet_pt
-        if jet_type is not None:
-            jets.jet_features[:, 0] = jet_type
-        return jets
+        return cls.from_particles(parts, mask, pt=pt, eta=eta, jet_type=jet_type, images=imgs)
 
 
-def _as_numpy(x: Any) -> np.ndarray:
+def as_numpy(x: Any) -> np.ndarray:
+    """A Tensor (any device) or array-like as a NumPy array."""
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     return np.asarray(x)

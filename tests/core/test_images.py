@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import pdist
 
-from sparsegen.data import images as im
-from sparsegen.jets import Jets
+from sparsegen.core import images as im
+from sparsegen.core.jets import Jets
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def toy_jets() -> Jets:
     pt /= pt.sum(1, keepdims=True)
     parts = np.stack([eta, phi, pt], -1)
     parts[~mask] = 0
-    return Jets(parts, mask)
+    return Jets.from_particles(parts, mask, pt=1000.0)
 
 
 def test_rotation_preserves_pairwise_distances(toy_jets):
@@ -83,12 +83,13 @@ def test_pixel_orientation_rows_are_phi_columns_are_eta():
 
 def test_from_images_round_trip(toy_jets):
     img = toy_jets.to_images(npix=32, extent=0.8)
-    back = Jets.from_images(img, extent=0.8)
+    back = Jets.from_images(img, pt=toy_jets.pt, extent=0.8)
     assert np.array_equal(back.num_particles, (img > 0).sum((1, 2)))
     np.testing.assert_allclose(back.particles[..., 2].sum(1), img.sum((1, 2)), rtol=1e-6)
     assert np.all(np.diff(back.particles[..., 2], axis=1) <= 0)
     np.testing.assert_allclose(back.to_images(npix=32, extent=0.8, preprocess=False), img, rtol=1e-6)
     assert back.images is not None and back.images.shape == img.shape
-    scaled = Jets.from_images(img, jet_pt=1000.0, jet_type=0)
-    np.testing.assert_allclose(scaled.pt, back.pt * 1000.0, rtol=1e-5)
-    assert np.all(scaled.labels == 0)
+    scaled = Jets.from_images(img, pt=2000.0, jet_type=2)
+    np.testing.assert_allclose(scaled.mass, back.mass * 2.0, rtol=1e-5)  # GeV: mass scales with the jet pT
+    np.testing.assert_allclose(back.mass, back.relative_mass * 1000.0, rtol=1e-5)
+    assert np.all(scaled.labels == 2)

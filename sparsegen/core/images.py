@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sparsegen.core.defaults import EXTENT, NPIX
+
 
 def center_jets(xy: np.ndarray, pt: np.ndarray) -> np.ndarray:
     """Shift (N,P,2) coordinates so the pT-weighted centroid of each jet is at zero (masked pt=0)."""
@@ -75,7 +77,7 @@ def pixel_edges(npix: int, extent: float) -> np.ndarray:
     return np.linspace(-extent, extent, npix + 1)
 
 
-def pixelize(particles: np.ndarray, mask: np.ndarray, npix: int = 32, extent: float = 0.8) -> np.ndarray:
+def pixelize(particles: np.ndarray, mask: np.ndarray, npix: int = NPIX, extent: float = EXTENT) -> np.ndarray:
     """pT-weighted 2-D histograms (N, npix, npix) float32: rows = phi bins, columns = eta bins."""
     n = particles.shape[0]
     eta, phi, pt = particles[..., 0], particles[..., 1], particles[..., 2]
@@ -96,7 +98,7 @@ def pixel_centers(npix: int, extent: float) -> np.ndarray:
 
 
 def images_to_particles(
-    images: np.ndarray, extent: float = 0.8, num_particles: int | None = None, threshold: float = 0.0
+    images: np.ndarray, extent: float = EXTENT, num_particles: int | None = None, threshold: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Active pixels (> threshold) → particles at pixel centers, sorted by intensity descending.
 

@@ -8,10 +8,10 @@ import numpy as np
 import torch
 
 from sparsegen.cli import main
-from sparsegen.jets import Jets
+from sparsegen.core.jets import Jets
 from sparsegen.models.spec import load_model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_sample_cli_writes_reproducible_jetnet_file(tiny_checkpoint, tmp_path):

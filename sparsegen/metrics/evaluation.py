@@ -25,27 +25,22 @@ which are computed on the full sample.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import os
-import sys
-import tempfile
 import time
-import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from sparsegen.errors import SparsegenInputError
-from sparsegen.jets import Jets
+from sparsegen.core.errors import SparsegenInputError
+from sparsegen.core.jets import Jets
 from sparsegen.metrics import distances as D
 from sparsegen.metrics import sparsity as S
 from sparsegen.metrics.classifier import classifier_auc
 from sparsegen.metrics.efp import W1EFP_INDICES, efps
-from sparsegen.metrics.observables import jet_kinematics, tau_ratios
+from sparsegen.core.kinematics import relative_kinematics, tau_ratios
 
 METRIC_NAMES: tuple[str, ...] = (
     "w1m", "w1p", "w1efp", "fpd", "kpd", "w1_multiplicity", "w1_occupancy", "w1_pixel_intensity",
@@ -91,21 +86,9 @@ class _Sample:
     tau32: np.ndarray
 
 
-def hardest(jets: Jets, num_particles: int) -> Jets:
-    """Keep the ``num_particles`` highest-ptrel particles of each jet (any input order), hardest first."""
-    if jets.max_particles <= num_particles:
-        return jets
-    key = np.where(jets.mask, jets.particles[..., 2], -np.inf)
-    order = np.argsort(-key, axis=1, kind="stable")[:, :num_particles]
-    parts = np.take_along_axis(jets.particles, order[..., None], axis=1)
-    mask = np.take_along_axis(jets.mask, order, axis=1)
-    parts[~mask] = 0.0
-    return Jets(parts, mask, None, None, dict(jets.attrs))
-
-
 def _prepare(jets: Jets, images: np.ndarray, num_particles: int) -> _Sample:
-    kept = hardest(jets, num_particles)
-    _, pt, _, mass = jet_kinematics(kept.particles, kept.mask)
+    kept = jets.hardest(num_particles)
+    _, pt, _, mass = relative_kinematics(kept.particles, kept.mask)
     tau21, tau32 = tau_ratios(kept.particles, kept.mask)
     return _Sample(kept, jets.num_particles, images, efps(kept.particles, kept.mask, "d<=4"), mass, pt, tau21, tau32)
 
@@ -244,8 +227,9 @@ def evaluate(
         if gen.images is not None:
             # image model: compare in the image representation — the real jets become the particles of
             # their (preprocessed) pixels, exactly as the generated ones are read out of theirs
-            ref = hardest(Jets.from_images(ref_img, extent=extent, jet_type=ref.labels), ref.max_particles)
-            floor = hardest(Jets.from_images(floor_img, extent=extent, jet_type=floor.labels), floor.max_particles)
+            ref = Jets.from_images(ref_img, pt=ref.pt, extent=extent, jet_type=ref.labels).hardest(ref.max_particles)
+            floor = Jets.from_images(floor_img, pt=floor.pt, extent=extent,
+                                    jet_type=floor.labels).hardest(floor.max_particles)
         step("EFPs, N-subjettiness")
         cap = ref.max_particles
         s_ref, s_other = _prepare(ref, ref_img, cap), _prepare(other, other_img, cap)
@@ -271,105 +255,12 @@ def _plot_data(s: _Sample) -> dict[str, np.ndarray]:
             "phirel": parts[:, 1], "ptrel": parts[:, 2], "tau21": s.tau21, "tau32": s.tau32, "images": s.images}
 
 
-# ----------------------------------------------------------------------------- output
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    """Write JSON to a temp file in the target folder, then ``os.replace`` (never half-written)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _fmt(entry: dict[str, float | None] | None) -> str:
-    if not entry or entry.get("value") is None:
-        return "-"
-    v, e = entry["value"], entry.get("error")
-    return f"{v:.4g} ± {e:.2g}" if e is not None else f"{v:.4g}"
-
-
-def metrics_table(metrics: dict[str, Any], title: str = "sparsegen evaluate") -> Any:
-    """A rich Table: metric, generated vs real, truth floor (real vs real)."""
-    from rich.table import Table
-
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("generated vs real", justify="right")
-    table.add_column("truth floor (real vs real)", justify="right")
-    floor = metrics.get("truth_floor", {})
-    for name in METRIC_NAMES + EXTRA_NAMES:
-        if name in metrics:
-            table.add_row(name, _fmt(metrics[name]), _fmt(floor.get(name)))
-    return table
-
-
-def cli_main(argv: list[str]) -> int:
-    """``sparsegen evaluate --real R.h5 --gen G.h5 [--out metrics.json] [--plots DIR] [--num-jets N]
-    [--seed S] [--quick]``: print the table, write the JSON and the plots."""
-    from sparsegen.data.cli import _Parser
-
-    parser = _Parser(prog="sparsegen evaluate", description="Score generated jets against real ones.")
-    parser.add_argument("--real", required=True, help="real jets, JetNet-layout HDF5")
-    parser.add_argument("--gen", required=True, help="generated jets, JetNet-layout HDF5 (optional 'images')")
-    parser.add_argument("--out", default=None, help="metrics JSON path (written atomically)")
-    parser.add_argument("--plots", default=None, help="folder for comparison PNGs")
-    parser.add_argument("--num-jets", type=int, default=None,
-                        help="N generated jets vs N real jets, truth floor from another N real (default: all)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="smaller sample sizes (not for publication)")
-    parser.add_argument("--no-classifier", action="store_true", help="skip the classifier two-sample test")
-    args = parser.parse_args(argv)
-    if args.num_jets is not None and args.num_jets < MIN_JETS:
-        raise SparsegenInputError("--num-jets", f"must be at least {MIN_JETS}, got {args.num_jets}")
-    if args.out is not None and os.path.isdir(args.out):
-        raise SparsegenInputError(args.out, "--out is a directory, expected a JSON file path")
-    if args.plots is not None and os.path.exists(args.plots) and not os.path.isdir(args.plots):
-        raise SparsegenInputError(args.plots, "--plots exists and is not a directory")
-    real = Jets.load(args.real)
-    gen = Jets.load(args.gen)
-    if len(real) < 2 * MIN_JETS:
-        raise SparsegenInputError(args.real, f"has {len(real)} jets; evaluation needs at least {2 * MIN_JETS} real jets")
-    if len(gen) < MIN_JETS:
-        raise SparsegenInputError(args.gen, f"has {len(gen)} jets; evaluation needs at least {MIN_JETS}")
-    metrics = evaluate(real, gen, num_jets=args.num_jets, seed=args.seed, quick=args.quick,
-                       classifier=not args.no_classifier, progress=True, plots_dir=args.plots)
-    from rich.console import Console
-
-    n = min(len(real) // 2, len(gen), args.num_jets or len(gen))
-    Console().print(metrics_table(metrics, title=f"sparsegen evaluate: {n} jets per sample, seed {args.seed}"
-                                                 f"{', quick' if args.quick else ''}"))
-    if args.out is not None:
-        write_json_atomic(args.out, metrics)
-    return 0
-
-
 __all__ = [
     "METRIC_NAMES",
     "PUBLISHED",
     "QUICK",
     "EvalSettings",
-    "cli_main",
     "evaluate",
-    "metrics_table",
     "split_samples",
-    "write_json_atomic",
 ]
 
-
-class _CallableModule(types.ModuleType):
-    """``sparsegen.metrics.evaluate`` names both this module (the CLI's dispatch target) and the function;
-    once the module is imported the package attribute is the module, so calling it calls :func:`evaluate`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return evaluate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -7,14 +7,16 @@ and the gradient is taken w.r.t. the particle features).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal, Union
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, Union
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+from typing_extensions import Self
 
-from sparsegen.nn.sparse_coding import L1FeaturePenalty
+from sparsegen.nn.activations import activation_of, named_modules
+from sparsegen.nn.matching import hungarian_matching
 
 Sample = Union[Tensor, tuple[Tensor, Tensor]]
 
@@ -146,25 +148,11 @@ def hungarian_loss(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     The matching (``scipy.optimize.linear_sum_assignment`` per jet, on the CPU, no gradient) picks the
     permutation; the loss Σ_j ‖x̂_{π(j)} − x_j‖² / Σ m is differentiable in x̂.
     """
-    from scipy.optimize import linear_sum_assignment
-
     d = _set_distances(pred, target, mask)
-    cost = d.detach().cpu().numpy()
-    counts = mask.sum(1).tolist()
-    b_idx, p_idx, t_idx = [], [], []
-    for b, n in enumerate(counts):
-        if n == 0:
-            continue
-        real = torch.nonzero(mask[b]).flatten().tolist()
-        rows, cols = linear_sum_assignment(cost[b][real][:, real])
-        b_idx += [b] * len(rows)
-        p_idx += [real[r] for r in rows]
-        t_idx += [real[c] for c in cols]
-    if not b_idx:
+    jet, i, j = hungarian_matching(d, mask)
+    if len(jet) == 0:
         return pred.sum() * 0.0
-    matched = d[torch.tensor(b_idx, device=d.device), torch.tensor(p_idx, device=d.device),
-                torch.tensor(t_idx, device=d.device)]
-    return matched.sum() / len(b_idx)
+    return d[jet, i, j].sum() / len(jet)
 
 
 def point_set_loss(kind: Literal["chamfer", "hungarian"], out: tuple[Tensor, Tensor | None],
@@ -209,3 +197,72 @@ def reconstruction_loss(kind: Recon, out: Sample, target: Sample, **kwargs: floa
 def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
     """KL(N(μ, σ²) ‖ N(0, 1)) summed over latent dimensions, averaged over the batch."""
     return (-0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(dim=1)).mean()
+
+
+class L1FeaturePenalty:
+    """l1 penalty on intermediate features: :math:`\\mathcal{L} = \\sum_j \\omega_j \\lVert x_j \\rVert_1`.
+
+    Forward hooks record the outputs of ``modules`` (dict name → module, or a list); :meth:`loss` returns
+    the weighted sum over every recorded call, then clears the record (only the scalar terms are kept, so
+    calls under ``torch.no_grad()`` cost nothing but still report the penalty). ``reduction``: "mean" divides
+    ‖x_j‖₁ by its number of elements, "batchmean" by the batch size, "sum" not at all. Use as a context
+    manager or call :meth:`remove`.
+    """
+
+    def __init__(
+        self,
+        modules: Mapping[str, nn.Module] | Sequence[nn.Module],
+        weights: float | Mapping[str, float] | Sequence[float] = 1.0,
+        reduction: Literal["mean", "batchmean", "sum"] = "mean",
+    ) -> None:
+        self.modules = named_modules(modules)
+        names = list(self.modules)
+        if isinstance(weights, (int, float)):
+            self.weights = {n: float(weights) for n in names}
+        elif isinstance(weights, Mapping):
+            self.weights = {n: float(weights.get(n, 0.0)) for n in names}
+        else:
+            if len(weights) != len(names):
+                raise ValueError(f"{len(weights)} weights for {len(names)} modules")
+            self.weights = {n: float(w) for n, w in zip(names, weights)}
+        if reduction not in ("mean", "batchmean", "sum"):
+            raise ValueError(f"reduction must be 'mean', 'batchmean' or 'sum', got {reduction!r}")
+        self.reduction = reduction
+        self._terms: list[Tensor] = []
+        self._handles = [m.register_forward_hook(self._hook(n)) for n, m in self.modules.items()]
+
+    def _hook(self, name: str) -> Any:
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+            x, n = activation_of(output)
+            if x is None or self.weights[name] == 0.0:
+                return
+            l1 = x.abs().sum()
+            if self.reduction == "mean":
+                l1 = l1 / max(1, x.numel())
+            elif self.reduction == "batchmean":
+                l1 = l1 / max(1, n)
+            self._terms.append(self.weights[name] * l1)
+        return hook
+
+    def loss(self, clear: bool = True) -> Tensor:
+        """Σ_j ω_j ‖x_j‖₁ over the recorded outputs (0 if nothing was recorded)."""
+        total = torch.stack(self._terms).sum() if self._terms else torch.zeros(())
+        if clear:
+            self.clear()
+        return total
+
+    def clear(self) -> None:
+        self._terms = []
+
+    def remove(self) -> None:
+        """Detach the hooks and drop recorded outputs."""
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        self.clear()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()

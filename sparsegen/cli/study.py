@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from sparsegen.data.cli import _Parser
-from sparsegen.errors import SparsegenInputError
+from sparsegen.core.defaults import JET_TYPES
+from sparsegen.core.errors import ArgumentParser, SparsegenInputError
+
+HELP = "comparison studies -> docs/results.md"
 
 
 def _positive(kind: type):
@@ -20,10 +22,9 @@ def _positive(kind: type):
     return parse
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="sparsegen study", description="Run a comparison study and write its section of docs/results.md.")
-    sub = p.add_subparsers(dest="study", required=True, parser_class=_Parser)
-    common = _Parser(add_help=False)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="study", required=True, parser_class=ArgumentParser)
+    common = ArgumentParser(add_help=False)
     common.add_argument("--quick", action="store_true", help="test scale (seconds): tiny data, one short epoch")
     common.add_argument("--seed", type=int, default=0)
     common.add_argument("--results", default=None, help="results file (default docs/results.md; --quick: OUT/results.md)")
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generative", parents=[common], help="every image and point config, same budget")
     g.add_argument("--minutes", type=_positive(float), default=2.0, help="wall-clock training budget per run")
     g.add_argument("--num-jets", type=_positive(int), default=10_000, help="generated jets per class")
-    g.add_argument("--jet-types", nargs="+", default=["g", "t"], choices=["g", "q", "t", "w", "z"])
+    g.add_argument("--jet-types", nargs="+", default=["g", "t"], choices=JET_TYPES)
     g.add_argument("--configs", nargs="+", default=None, help="config stems (default: every image and point config)")
     g.add_argument("--jobs", type=_positive(int), default=1, help="runs at a time (processes)")
     g.add_argument("--out", default="runs/study_generative")
@@ -50,11 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--num-jets", type=_positive(int), default=5_000, help="jets per label (QCD: half gluon, half quark)")
     sc.add_argument("--penalties", type=float, nargs="+", default=[0.0, 0.5, 2.0], help="l1 feature-penalty weights")
     sc.add_argument("--out", default="runs/study_sparse_coding")
-    return p
 
 
-def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
     minimum = {"generative": 400, "sparse-input": 40, "sparse-coding": 40}[args.study]
     if args.num_jets < minimum:
         raise SparsegenInputError("--num-jets", f"the {args.study} study needs at least {minimum} jets per class "

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from sparsegen.cli import main
-from sparsegen.data.io import jetnet_path, read_jetnet, write_jetnet
-from sparsegen.errors import SparsegenInputError
-from sparsegen.jets import Jets
+from sparsegen.core.errors import SparsegenInputError
+from sparsegen.core.io import jetnet_path, read_jetnet, write_jetnet
+from sparsegen.core.jets import Jets
 
 
 def toy_arrays(n: int = 20, p: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ import torch
 
 from sparsegen.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_periodic_metrics_best_checkpoint_and_image_panels(tmp_path, monkeypatch, pythia_file):

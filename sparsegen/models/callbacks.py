@@ -1,4 +1,4 @@
-"""Lightning callbacks: periodic physics metrics with best-checkpoint selection, jet-image panels.
+"""Lightning callbacks: periodic physics metrics with best-checkpoint selection, jet-image panels, activation sparsity.
 
 `PeriodicMetrics` samples a few thousand jets every N epochs, scores them against the validation split
 (W1 of the jet mass, W1 of the image occupancy, optionally FPD) and logs ``val/w1m``, ``val/w1_occupancy``
@@ -13,14 +13,18 @@ folder; plus mass and multiplicity histograms.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from torch import nn
+from typing_extensions import Self
 
 from sparsegen import plotting
-from sparsegen.jets import Jets
+from sparsegen.core.jets import Jets
+from sparsegen.nn.activations import activation_of
 
 
 def _real_val(trainer: pl.Trainer, num: int) -> Jets | None:
@@ -34,28 +38,26 @@ def _real_val(trainer: pl.Trainer, num: int) -> Jets | None:
 class PeriodicMetrics(pl.Callback):
     """Every ``every_n_epochs`` epochs: sample ``num_jets`` jets and log cheap physics metrics."""
 
-    def __init__(self, every_n_epochs: int = 1, num_jets: int = 2000, fpd: bool = False, seed: int = 0,
-                 npix: int = 32, extent: float = 0.8) -> None:
+    def __init__(self, every_n_epochs: int = 1, num_jets: int = 2000, fpd: bool = False, seed: int = 0) -> None:
         super().__init__()
         self.every_n_epochs = every_n_epochs
         self.num_jets = num_jets
         self.fpd = fpd
         self.seed = seed
-        self.npix, self.extent = npix, extent
         self.history: list[dict[str, float]] = []
 
-    def compute(self, real: Jets, gen: Jets) -> dict[str, float]:
-        """The metrics of one evaluation (values only; small samples, so errors are not reported)."""
+    def compute(self, real: Jets, gen: Jets, npix: int, extent: float) -> dict[str, float]:
+        """The metrics of one evaluation (values only; small samples, so errors are not reported); images on
+        the model's grid (``data_info.npix``, ``data_info.extent``)."""
         from sparsegen.metrics.distances import fpd, fpd_kpd_features, w1m
-        from sparsegen.metrics.evaluate import hardest
         from sparsegen.metrics.sparsity import as_images, w1_occupancy
 
-        gen_img = as_images(gen, self.npix, self.extent)
-        gen = hardest(gen, real.max_particles)  # image models: every pixel is a particle; keep the hardest P
+        gen_img = as_images(gen, npix, extent)
+        gen = gen.hardest(real.max_particles)  # image models: every pixel is a particle; keep the hardest P
         n = min(len(real), len(gen))
         out = {"w1m": float(w1m(real.particles, gen.particles, real.mask, gen.mask,
                                 num_eval_samples=n, num_batches=1, seed=self.seed)[0])}
-        real_img = as_images(real, self.npix, self.extent)
+        real_img = as_images(real, npix, extent)
         out["w1_occupancy"] = float(w1_occupancy(real_img, gen_img, num_eval_samples=n, num_batches=1,
                                                  seed=self.seed)[0])
         if self.fpd:
@@ -73,7 +75,8 @@ class PeriodicMetrics(pl.Callback):
             real = _real_val(trainer, self.num_jets)
             if real is not None and len(real) >= 10:
                 gen = pl_module.sample(len(real), seed=self.seed)
-                m = self.compute(real, gen)
+                info = pl_module.data_info
+                m = self.compute(real, gen, info.npix, info.extent)
                 values = torch.tensor([m["w1m"], m["w1_occupancy"], m.get("fpd", float("nan"))],
                                       device=pl_module.device)
         values = trainer.strategy.broadcast(values, src=0)
@@ -96,15 +99,11 @@ class JetImageLogger(pl.Callback):
     def figures(self, real: Jets, gen: Jets, npix: int, extent: float) -> dict[str, Any]:
         real_img = real.to_images(npix, extent)
         gen_img = gen.images if gen.images is not None else gen.to_images(npix, extent)
-        from sparsegen.metrics.observables import jet_mass
-
         return {
             "samples/generated_images": plotting.image_grid(gen_img[:12], extent=extent, title="generated"),
             "samples/average_image": plotting.average_images({"real": real_img, "generated": gen_img},
                                                               extent=extent, difference=True),
-            "samples/mass": plotting.histograms({"real": jet_mass(real.particles, real.mask),
-                                                 "generated": jet_mass(gen.particles, gen.mask)},
-                                                xlabel="relative jet mass m/pT"),
+            "samples/mass": plotting.histograms({"real": real.mass, "generated": gen.mass}, xlabel="jet mass [GeV]"),
             "samples/multiplicity": plotting.histograms({"real": real.num_particles, "generated": gen.num_particles},
                                                         bins=np.arange(-0.5, real.max_particles + 1.5),
                                                         xlabel="multiplicity"),
@@ -117,9 +116,9 @@ class JetImageLogger(pl.Callback):
         real = _real_val(trainer, self.num_jets)
         if real is None or len(real) == 0:
             return
-        info = getattr(pl_module, "data_info", {})
+        info = pl_module.data_info
         gen = pl_module.sample(len(real), seed=self.seed)
-        figs = self.figures(real, gen, info.get("npix", 32), info.get("extent", 0.8))
+        figs = self.figures(real, gen, info.npix, info.extent)
         step = int(getattr(pl_module, "gen_steps", trainer.global_step))
         self.log_figures(trainer, figs, step)
 
@@ -141,3 +140,105 @@ class JetImageLogger(pl.Callback):
                           bbox_inches="tight")
         for f in figs.values():
             plt.close(f)
+
+
+class ActivationSparsityMonitor(pl.Callback):
+    """Fraction of exact zeros and mean per-sample l1 of chosen activations.
+
+    ``modules``: dict name → module (standalone), or names (str) resolved in the LightningModule, or None
+    for every ``nn.ReLU``/``nn.ReLU6`` of the LightningModule. Standalone: ``attach()``, run the model,
+    ``compute()`` → ``{name: {"zero_fraction": f, "mean_l1": m}}``, ``reset()``, ``detach()`` (or ``with``).
+    As a Lightning callback it attaches at setup and logs ``{prefix}{name}/zero_fraction`` and
+    ``…/mean_l1`` via ``pl_module.log`` every ``log_every_n_steps`` training batches. A value counts as zero
+    when ``|x| <= atol``.
+    """
+
+    def __init__(
+        self,
+        modules: Mapping[str, nn.Module] | Sequence[str] | None = None,
+        prefix: str = "sparsity/",
+        log_every_n_steps: int = 1,
+        atol: float = 0.0,
+        types: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6),
+    ) -> None:
+        super().__init__()
+        self.spec = modules
+        self.prefix = prefix
+        self.log_every_n_steps = max(1, int(log_every_n_steps))
+        self.atol = atol
+        self.types = types
+        self._handles: list[Any] = []
+        self._stats: dict[str, list[float]] = {}
+
+    # standalone API
+    def attach(self, model: nn.Module | None = None) -> ActivationSparsityMonitor:
+        """Register hooks (names / defaults are looked up in ``model``)."""
+        self.detach()
+        if isinstance(self.spec, Mapping):
+            mods = dict(self.spec)
+        elif model is None:
+            raise ValueError("module names or defaults need a model to resolve them in")
+        elif self.spec is None:
+            mods = {n: m for n, m in model.named_modules() if isinstance(m, self.types)}
+        else:
+            named = dict(model.named_modules())
+            missing = [n for n in self.spec if n not in named]
+            if missing:
+                raise ValueError(f"modules not found: {missing}")
+            mods = {n: named[n] for n in self.spec}
+        self._handles = [m.register_forward_hook(self._hook(n)) for n, m in mods.items()]
+        self._stats = {n: [0.0, 0.0, 0.0, 0.0] for n in mods}  # zeros, numel, abs sum, samples
+        return self
+
+    def _hook(self, name: str) -> Any:
+        @torch.no_grad()
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+            x, n = activation_of(output)
+            if x is None:
+                return
+            s = self._stats[name]
+            s[0] += float((x.abs() <= self.atol).sum())
+            s[1] += x.numel()
+            s[2] += float(x.abs().sum())
+            s[3] += n
+        return hook
+
+    def compute(self) -> dict[str, dict[str, float]]:
+        """Statistics since the last reset (modules not called yet are left out)."""
+        return {n: {"zero_fraction": z / numel, "mean_l1": a / max(samples, 1.0)}
+                for n, (z, numel, a, samples) in self._stats.items() if numel > 0}
+
+    def reset(self) -> None:
+        for s in self._stats.values():
+            s[:] = [0.0, 0.0, 0.0, 0.0]
+
+    def detach(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def __enter__(self) -> Self:
+        if not self._handles:
+            self.attach()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.detach()
+
+    # Lightning hooks
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self.attach(pl_module)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self.detach()
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+        self.reset()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if batch_idx % self.log_every_n_steps:
+            return
+        for name, stats in self.compute().items():
+            for key, value in stats.items():
+                pl_module.log(f"{self.prefix}{name}/{key}", value, on_step=True, on_epoch=False)

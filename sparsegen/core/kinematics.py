@@ -1,8 +1,10 @@
-"""Jet observables from relative particle coordinates (shared by `Jets` and the metrics).
+"""Jet kinematics and observables (shared by generation, `Jets` and the metrics).
 
 Particles are massless and given as (etarel, phirel, ptrel); 4-vectors are
-px = ptrel cos(phi), py = ptrel sin(phi), pz = ptrel sinh(eta), E = ptrel cosh(eta), so jet pt and mass
-come out in units of the jet pT (JetNet's relative jet features, computed without coffea).
+px = ptrel cos(phi), py = ptrel sin(phi), pz = ptrel sinh(eta), E = ptrel cosh(eta), so the jet pt and
+mass computed from them are *relative* (units of the jet pT, JetNet's relative jet features, computed
+without coffea): the functions say so in their names (``relative_mass`` = m / pT). `Jets.mass` is the
+same quantity in GeV. ``four_vector_kinematics`` works on absolute [px, py, pz, E] (generation).
 """
 
 from __future__ import annotations
@@ -16,8 +18,26 @@ from typing import Any
 
 import numpy as np
 
+from sparsegen.core.defaults import NSUBJETTINESS_R0
 
-def jet_kinematics(particles: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+
+def wrap_angle(dphi: np.ndarray) -> np.ndarray:
+    """Azimuthal differences wrapped into [-pi, pi)."""
+    return (np.asarray(dphi) + np.pi) % (2 * np.pi) - np.pi
+
+
+def four_vector_kinematics(p4: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(pt, pseudorapidity, phi, mass) of (..., 4) [px, py, pz, E] rows (units of the input)."""
+    p4 = np.asarray(p4, dtype=np.float64)
+    px, py, pz, e = p4[..., 0], p4[..., 1], p4[..., 2], p4[..., 3]
+    pt = np.hypot(px, py)
+    eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0))
+    phi = np.arctan2(py, px)
+    mass = np.sqrt(np.clip(e**2 - px**2 - py**2 - pz**2, 0.0, None))
+    return pt, eta, phi, mass
+
+
+def relative_kinematics(particles: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
     """4-vector sum of massless particles given as (etarel, phirel, ptrel).
 
     Returns (E, pt, eta, mass) of the jet in units of the jet pT, as JetNet's ``jet_features``
@@ -32,11 +52,11 @@ def jet_kinematics(particles: np.ndarray, mask: np.ndarray | None = None) -> tup
     py = (pt * np.sin(phi)).sum(-1)
     pz = (pt * np.sinh(eta)).sum(-1)
     e = (pt * np.cosh(eta)).sum(-1)
-    jet_pt = np.hypot(px, py)
+    relative_pt = np.hypot(px, py)
     m2 = e**2 - px**2 - py**2 - pz**2
     mass = np.sqrt(np.clip(m2, 0.0, None))
-    jet_eta = np.arcsinh(np.divide(pz, jet_pt, out=np.zeros_like(pz), where=jet_pt > 0))
-    return e, jet_pt, jet_eta, mass
+    jet_eta = np.arcsinh(np.divide(pz, relative_pt, out=np.zeros_like(pz), where=relative_pt > 0))
+    return e, relative_pt, jet_eta, mass
 
 
 def as_particles(jets: Any, mask: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -63,16 +83,16 @@ def as_particles(jets: Any, mask: Any = None) -> tuple[np.ndarray, np.ndarray]:
     return x, m
 
 
-def jet_mass(particles: Any, mask: Any = None) -> np.ndarray:
+def relative_mass(particles: Any, mask: Any = None) -> np.ndarray:
     """Relative jet mass m_jet / pT_jet (N,) float64, as JetNet's ``jet_features(...)["mass"]``."""
     x, m = as_particles(particles, mask)
-    return jet_kinematics(x, m)[3]
+    return relative_kinematics(x, m)[3]
 
 
-def jet_pt(particles: Any, mask: Any = None) -> np.ndarray:
+def relative_pt(particles: Any, mask: Any = None) -> np.ndarray:
     """Relative jet pT (N,) float64 (1 when all particles of the jet are kept)."""
     x, m = as_particles(particles, mask)
-    return jet_kinematics(x, m)[1]
+    return relative_kinematics(x, m)[1]
 
 
 def multiplicity(particles: Any, mask: Any = None) -> np.ndarray:
@@ -81,7 +101,7 @@ def multiplicity(particles: Any, mask: Any = None) -> np.ndarray:
 
 
 def nsubjettiness(particles: Any, mask: Any = None, n_max: int = 3, beta: float = 1.0,
-                  r0: float = 0.8) -> np.ndarray:
+                  r0: float = NSUBJETTINESS_R0) -> np.ndarray:
     """N-subjettiness tau_1..tau_{n_max} (N, n_max) float64 with exclusive-kT axes.
 
     tau_N = sum_i pt_i min_k dR_ik^beta / (sum_i pt_i r0^beta) (fastjet-contrib ``NormalizedMeasure``),
@@ -105,14 +125,14 @@ def nsubjettiness(particles: Any, mask: Any = None, n_max: int = 3, beta: float 
         else:
             axes = _exclusive_kt_axes(p4[idx], m[idx], n)
         y_ax, phi_ax = _rapidity_phi(axes)
-        dphi = _wrap(phi[idx, :, None] - phi_ax[:, None, :])
+        dphi = wrap_angle(phi[idx, :, None] - phi_ax[:, None, :])
         dr2 = (eta[idx, :, None] - y_ax[:, None, :]) ** 2 + dphi**2
         dmin = np.min(dr2, axis=-1) ** (beta / 2)
         taus[idx, n - 1] = (pt[idx] * dmin).sum(1) / norm[idx]
     return taus
 
 
-def tau_ratios(particles: Any, mask: Any = None, beta: float = 1.0, r0: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+def tau_ratios(particles: Any, mask: Any = None, beta: float = 1.0, r0: float = NSUBJETTINESS_R0) -> tuple[np.ndarray, np.ndarray]:
     """(tau21, tau32) per jet (N,) each; a ratio with a zero denominator is 0."""
     taus = nsubjettiness(particles, mask, n_max=3, beta=beta, r0=r0)
     return _safe_ratio(taus[:, 1], taus[:, 0]), _safe_ratio(taus[:, 2], taus[:, 1])
@@ -120,10 +140,6 @@ def tau_ratios(particles: Any, mask: Any = None, beta: float = 1.0, r0: float = 
 
 def _safe_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
-
-
-def _wrap(dphi: np.ndarray) -> np.ndarray:
-    return (dphi + np.pi) % (2 * np.pi) - np.pi
 
 
 def _four_vectors(x: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -148,14 +164,14 @@ def _exclusive_kt_axes(p4: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     flat = p4[mask]
     events = ak.zip({k: ak.unflatten(flat[:, i], counts) for i, k in enumerate(("px", "py", "pz", "E"))})
     jetdef = fastjet.JetDefinition(fastjet.kt_algorithm, fastjet.JetDefinition.max_allowable_R)
-    with warnings.catch_warnings(), _quiet_stdout():
+    with warnings.catch_warnings(), quiet_stdout():
         warnings.simplefilter("ignore")  # fastjet warns about exclusive jets for every algorithm
         jets = fastjet.ClusterSequence(events, jetdef).exclusive_jets(n_jets=n)
     return np.stack([ak.to_numpy(jets[k]) for k in ("px", "py", "pz", "E")], axis=-1)
 
 
 @contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
+def quiet_stdout() -> Iterator[None]:
     """Silence FastJet's C++ banner (printed once, on the first clustering) at the file-descriptor level."""
     try:
         fd = sys.stdout.fileno()

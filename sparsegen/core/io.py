@@ -11,20 +11,20 @@ Layout (one file, one or more jet classes):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
-from sparsegen.errors import SparsegenInputError
+from sparsegen.core.defaults import JET_TYPES
+from sparsegen.core.errors import SparsegenInputError
 
-JET_TYPES: tuple[str, ...] = ("g", "q", "t", "w", "z")
-JET_TYPE_INDEX: dict[str, int] = {name: i for i, name in enumerate(JET_TYPES)}
 PARTICLE_FEATURES = ("etarel", "phirel", "ptrel", "mask")
 JET_FEATURES = ("type", "pt", "eta", "mass", "num_particles")
 
@@ -94,6 +94,43 @@ def read_jetnet(path: str | os.PathLike, validate: bool = True) -> tuple[np.ndar
     return pf.astype(np.float32, copy=False), jf.astype(np.float32, copy=False), attrs
 
 
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[str]:
+    """Yield a temp path in the target folder; on success it is renamed onto ``path``, on error removed.
+
+    The one way sparsegen writes a file (HDF5, JSON, checkpoints copies, generation chunks, results pages):
+    a reader never sees a half-written file, and an interrupted write leaves the old file untouched.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a finished file gets the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a text file atomically."""
+    with atomic_write(path, suffix=".txt") as tmp, open(tmp, "w") as f:
+        f.write(text)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write JSON (indented, trailing newline) atomically."""
+    with atomic_write(path, suffix=".json") as tmp, open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+
+
 def write_jetnet(
     path: str | os.PathLike,
     particle_features: np.ndarray,
@@ -101,35 +138,17 @@ def write_jetnet(
     attrs: Mapping[str, Any] | None = None,
     extra: Mapping[str, np.ndarray] | None = None,
 ) -> None:
-    """Validate and write atomically (temp file in the same folder, then ``os.replace``)."""
+    """Validate and write the JetNet layout atomically (`atomic_write`)."""
     path = str(path)
     validate_arrays(particle_features, jet_features, source=path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".h5", dir=folder)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("particle_features", data=particle_features.astype(np.float32), compression="gzip",
-                             compression_opts=1, shuffle=True)
-            f.create_dataset("jet_features", data=jet_features.astype(np.float32))
-            for key, arr in (extra or {}).items():
-                f.create_dataset(key, data=arr, compression="gzip", compression_opts=1)
-            for key, value in (attrs or {}).items():
-                f.attrs[key] = _attr_store(value)
-        finalize_tmp(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def finalize_tmp(tmp: str, path: str) -> None:
-    """Give a finished temp file the usual permissions (mkstemp makes 0600) and rename it into place."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
+    with atomic_write(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("particle_features", data=particle_features.astype(np.float32), compression="gzip",
+                         compression_opts=1, shuffle=True)
+        f.create_dataset("jet_features", data=jet_features.astype(np.float32))
+        for key, arr in (extra or {}).items():
+            f.create_dataset(key, data=arr, compression="gzip", compression_opts=1)
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = _attr_store(value)
 
 
 def read_extra(path: str | os.PathLike, key: str) -> np.ndarray | None:

@@ -1,0 +1,5 @@
+"""``python -m sparsegen ...`` = ``sparsegen ...``."""
+
+from sparsegen.cli.main import console
+
+console()

@@ -1,0 +1,5 @@
+"""``python -m sparsegen.cli ...`` = ``sparsegen ...``."""
+
+from sparsegen.cli.main import console
+
+console()

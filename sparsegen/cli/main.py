@@ -1,0 +1,81 @@
+"""The ``sparsegen`` command: one parser for ``data``, ``sample``, ``evaluate``, ``study`` and ``demo``.
+
+``fit | validate | test | predict`` go to LightningCLI (`sparsegen.models.training`), which parses configs.
+Bad input raises :class:`~sparsegen.core.errors.SparsegenInputError`, printed as one line on stderr with
+exit status 2 (``--debug`` anywhere on the command line shows the traceback instead); a diverging training
+run exits 3.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from sparsegen import demo
+from sparsegen.cli import data, evaluate, sample, study
+from sparsegen.core.errors import ArgumentParser, SparsegenInputError
+
+SUBCOMMANDS = {"data": data, "sample": sample, "evaluate": evaluate, "study": study, "demo": demo}
+LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+
+def build_parser() -> ArgumentParser:
+    """The parser of every non-Lightning subcommand."""
+    parser = ArgumentParser(prog="sparsegen", description="Sparse deep generative modeling of jets.",
+                            epilog="fit|validate|test|predict --config configs/....yaml: LightningCLI")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
+    for name, module in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(run=module.run)
+    return parser
+
+
+def _usage() -> str:
+    lines = ["usage: sparsegen {" + ",".join([*SUBCOMMANDS, *LIGHTNING_SUBCOMMANDS]) + "} ..."]
+    lines += [f"  {name:<26} {module.HELP}" for name, module in SUBCOMMANDS.items()]
+    lines.append(f"  {'fit|validate|test|predict':<26} LightningCLI (--config configs/....yaml)")
+    return "\n".join(lines)
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """Entry point; returns (and, as a console script, exits with) the status code."""
+    argv = list(sys.argv[1:] if args is None else args)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    try:
+        if argv[0] in LIGHTNING_SUBCOMMANDS:
+            from sparsegen.models.training import run_lightning
+
+            return int(run_lightning(argv) or 0)
+        if argv[0] not in SUBCOMMANDS:
+            raise SparsegenInputError("sparsegen", f"unknown subcommand '{argv[0]}' (see sparsegen --help)")
+        parsed = build_parser().parse_args(argv)
+        return int(parsed.run(parsed) or 0)
+    except SparsegenInputError as exc:
+        if debug:
+            raise
+        print(f"sparsegen: error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:
+        message = getattr(exc, "message", None)
+        if message is None or debug:
+            raise
+        print(f"sparsegen: error: config: {message}", file=sys.stderr)
+        return 2
+    except FloatingPointError as exc:
+        if debug:
+            raise
+        print(f"sparsegen: error: {exc}; the last good checkpoint is kept", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("sparsegen: interrupted", file=sys.stderr)
+        return 130
+
+
+def console() -> None:
+    """Console-script wrapper: exit with main()'s status."""
+    sys.exit(main())
