@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(BIN)/python -m sparsegen.demo
 
 test: $(STAMP)
-	WANDB_MODE=disabled MPLBACKEND=Agg $(BIN)/python -m pytest -q tests $(wildcard notebooks/*.ipynb) --nbmake
+	WANDB_MODE=disabled MPLBACKEND=Agg $(BIN)/python -m pytest -q -n 2 tests $(wildcard notebooks/*.ipynb) --nbmake
 
 bench: $(STAMP)
 	for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

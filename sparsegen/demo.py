@@ -29,6 +29,7 @@ import numpy as np
 from sparsegen import plotting
 from sparsegen.core.defaults import EXTENT, JET_CLASS_NAMES, JET_TYPES, NPIX, NUM_PARTICLES
 from sparsegen.core.errors import ArgumentParser, SparsegenInputError
+from sparsegen.core.io import atomic_write, write_text
 from sparsegen.core.jets import Jets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,7 +138,8 @@ def train(args: argparse.Namespace) -> str:
     ckpt_dir.mkdir(exist_ok=True)
     for src, name in ((res.best, "best.ckpt"), (res.last, "last.ckpt")):
         if src and Path(src).resolve() != (ckpt_dir / name).resolve():
-            shutil.copyfile(src, ckpt_dir / name)
+            with atomic_write(ckpt_dir / name, suffix=".ckpt") as tmp:
+                shutil.copyfile(src, tmp)
     return str(ckpt_dir / "best.ckpt")
 
 
@@ -155,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     jets = physics_data(args)
     heldout = load_or_generate(args.jet_type, args.heldout, args.num_particles, args.seed + 1, workers=args.workers)
     written = make_plots(jets, out)
-    (out / "physics_summary.md").write_text(summary_table(jets) + "\n")
+    write_text(out / "physics_summary.md", summary_table(jets) + "\n")
     print(summary_table(jets))
     print(f"physics plots ({len(written)}) in {out / 'physics'}/ [{time.perf_counter() - start:.0f} s]")
 

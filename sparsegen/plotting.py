@@ -16,16 +16,25 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
 
+from sparsegen.core.defaults import EXTENT
+from sparsegen.core.io import atomic_write
+
+
+def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 110) -> None:
+    """Write a figure atomically (format from the file extension) and close it."""
+    fmt = os.path.splitext(str(path))[1].lstrip(".") or "png"
+    with atomic_write(path, suffix=f".{fmt}") as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=fmt)
+    plt.close(fig)
+
 
 def _finish(fig: plt.Figure, path: str | os.PathLike | None) -> plt.Figure:
     if path is not None:
-        os.makedirs(os.path.dirname(os.path.abspath(str(path))), exist_ok=True)
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-        plt.close(fig)
+        save_figure(fig, path)
     return fig
 
 
-def image_grid(images: np.ndarray, extent: float = 0.8, nrows: int = 3, ncols: int = 4, title: str = "",
+def image_grid(images: np.ndarray, extent: float = EXTENT, nrows: int = 3, ncols: int = 4, title: str = "",
                path: str | os.PathLike | None = None) -> plt.Figure:
     """Grid of single jet images, log colour scale (empty pixels white)."""
     images = np.asarray(images)
@@ -46,7 +55,7 @@ def image_grid(images: np.ndarray, extent: float = 0.8, nrows: int = 3, ncols: i
     return _finish(fig, path)
 
 
-def average_images(panels: dict[str, np.ndarray], extent: float = 0.8, difference: bool = False,
+def average_images(panels: dict[str, np.ndarray], extent: float = EXTENT, difference: bool = False,
                    path: str | os.PathLike | None = None) -> plt.Figure:
     """Average jet image per panel (log scale); with ``difference`` adds (second − first) / first."""
     names = list(panels)
@@ -109,11 +118,12 @@ def _log_bins(values: Sequence[np.ndarray], bins: int = 50) -> np.ndarray:
     return np.logspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
 
 
-def evaluation_plots(out_dir: str | os.PathLike, samples: dict[str, dict[str, np.ndarray]], extent: float = 0.8,
+def evaluation_plots(out_dir: str | os.PathLike, samples: dict[str, dict[str, np.ndarray]], extent: float = EXTENT,
                      threshold: float = 0.0) -> list[str]:
     """Real-vs-generated PNGs for ``sparsegen evaluate``; returns the written paths.
 
-    ``samples`` maps a label ("real", "generated") to arrays: mass, pt, multiplicity (per jet), etarel,
+    ``samples`` maps a label ("real", "generated") to arrays: mass [GeV] and relative pt of the particles
+    the metrics see, multiplicity (per jet), etarel,
     phirel, ptrel (per particle), tau21, tau32 (per jet) and images (N, H, W). Writes mass.png, pt.png,
     multiplicity.png, particle_features.png, nsubjettiness.png, pixel_intensity.png,
     average_images.png (log scale, with the relative difference) and image_grid_<label>.png.
@@ -131,7 +141,7 @@ def evaluation_plots(out_dir: str | os.PathLike, samples: dict[str, dict[str, np
     def pick(key: str) -> dict[str, np.ndarray]:
         return {k: samples[k][key] for k in names}
 
-    for key, label in (("mass", r"relative jet mass $m/p_T$"), ("pt", r"relative jet $p_T$")):
+    for key, label in (("mass", "jet mass [GeV]"), ("pt", r"relative jet $p_T$ of the particles")):
         save(histograms(pick(key), xlabel=label), f"{key}.png")
     mult = pick("multiplicity")
     top = max(int(np.max(v)) if len(v) else 0 for v in mult.values())
@@ -215,7 +225,7 @@ def comparison_grid(panels: dict[str, dict[str, np.ndarray]], xlabel: str = "", 
     return _finish(fig, path)
 
 
-def average_image_grid(means: dict[str, np.ndarray], extent: float = 0.8, ncols: int = 5, title: str = "",
+def average_image_grid(means: dict[str, np.ndarray], extent: float = EXTENT, ncols: int = 5, title: str = "",
                        path: str | os.PathLike | None = None) -> plt.Figure:
     """Precomputed average images, one panel each, on one shared log colour scale."""
     arrays = [np.asarray(m, dtype=np.float64) for m in means.values()]

@@ -1,19 +1,24 @@
 """`make demo` in small: train the quickstart config, sample, evaluate; `sparsegen sample` + `sparsegen
-evaluate` on the demo's checkpoint reproduce its metrics exactly."""
+evaluate` on the demo's checkpoint reproduce its metrics exactly; every demo flag reaches data, training and
+evaluation (here 20 particles per jet); generated and real jets both report mass in GeV."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from sparsegen.cli import main
+from sparsegen.core.jets import Jets
 from sparsegen.demo import main as demo
+from sparsegen.models.spec import load_checkpoint
 
 
 def test_demo_pipeline_and_reproduction_from_checkpoint(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SPARSEGEN_DATA", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "quick"
-    assert demo(["--num-jets", "300", "--per-class", "60", "--heldout", "200", "--workers", "1",
+    assert demo(["--num-jets", "300", "--per-class", "60", "--heldout", "200", "--workers", "1", "--num-particles", "20",
                  "--max-time", "00:00:00:08", "--no-wandb", "--quick-metrics", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     for name in ("metrics.json", "config.yaml", "checkpoints/best.ckpt", "checkpoints/last.ckpt", "generated.h5",
@@ -23,6 +28,16 @@ def test_demo_pipeline_and_reproduction_from_checkpoint(tmp_path, monkeypatch, c
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"w1m", "fpd", "kpd", "w1efp", "classifier_auc", "truth_floor"} <= set(metrics)
     assert "sparsegen sample --ckpt" in printed and "sparsegen evaluate" in printed
+    # --num-particles reached the data, the training and the evaluation
+    ckpt = load_checkpoint(out / "checkpoints/best.ckpt")
+    assert ckpt["sparsegen_data_info"]["num_particles"] == 20
+    real, gen = Jets.load(out / "real_heldout.h5"), Jets.load(out / "generated.h5")
+    assert real.max_particles == 20 and gen.max_particles == 20 and gen.num_particles.max() <= 20
+    assert "num_particles: 20" in (out / "config.yaml").read_text()
+    # GeV for both: a briefly trained model's median jet mass is within a factor 2 of the real one
+    ratio = np.median(gen.mass) / np.median(real.mass)
+    assert 0.5 < ratio < 2.0, (np.median(gen.mass), np.median(real.mass))
+    assert 800 <= gen.pt.min() and gen.pt.max() <= 1600
 
     assert main(["sample", "--ckpt", str(out / "checkpoints/best.ckpt"), "--num-jets", "100", "--seed", "0",
                  "--images", "--no-progress", "--out", str(tmp_path / "gen.h5")]) == 0

@@ -22,7 +22,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from sparsegen.core.defaults import JET_TYPES
+from sparsegen.core.defaults import JET_TYPES, NUM_PARTICLES
 from sparsegen.core.errors import SparsegenInputError
 
 PARTICLE_FEATURES = ("etarel", "phirel", "ptrel", "mask")
@@ -125,9 +125,9 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write JSON (indented, trailing newline) atomically."""
+    """Write JSON (indented, trailing newline; NumPy scalars as numbers) atomically."""
     with atomic_write(path, suffix=".json") as tmp, open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
+        json.dump(obj, f, indent=2, default=lambda x: x.item() if hasattr(x, "item") else float(x))
         f.write("\n")
 
 
@@ -170,7 +170,7 @@ def read_extra(path: str | os.PathLike, key: str) -> np.ndarray | None:
     return arr
 
 
-def jetnet_path(data_dir: str | os.PathLike, jet_type: str, num_particles: int = 30) -> Path:
+def jetnet_path(data_dir: str | os.PathLike, jet_type: str, num_particles: int = NUM_PARTICLES) -> Path:
     """Path of a real JetNet file as distributed on Zenodo: ``g.hdf5`` (30 particles), ``g150.hdf5`` (150)."""
     if jet_type not in JET_TYPES:
         raise SparsegenInputError(str(jet_type), f"unknown jet type (expected one of {', '.join(JET_TYPES)})")

@@ -34,13 +34,14 @@ from typing import Any
 
 import numpy as np
 
+from sparsegen.core.defaults import EXTENT, NPIX
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.jets import Jets
+from sparsegen.core.kinematics import relative_kinematics, tau_ratios
 from sparsegen.metrics import distances as D
 from sparsegen.metrics import sparsity as S
 from sparsegen.metrics.classifier import classifier_auc
 from sparsegen.metrics.efp import W1EFP_INDICES, efps
-from sparsegen.core.kinematics import relative_kinematics, tau_ratios
 
 METRIC_NAMES: tuple[str, ...] = (
     "w1m", "w1p", "w1efp", "fpd", "kpd", "w1_multiplicity", "w1_occupancy", "w1_pixel_intensity",
@@ -199,8 +200,8 @@ def evaluate(
     seed: int = 0,
     quick: bool = False,
     settings: EvalSettings | None = None,
-    npix: int = 32,
-    extent: float = 0.8,
+    npix: int = NPIX,
+    extent: float = EXTENT,
     threshold: float = S.DEFAULT_THRESHOLD,
     truth_floor: bool = True,
     classifier: bool = True,
@@ -251,7 +252,7 @@ def evaluate(
 
 def _plot_data(s: _Sample) -> dict[str, np.ndarray]:
     parts = s.jets.particles[s.jets.mask]
-    return {"mass": s.mass, "pt": s.pt, "multiplicity": s.multiplicity, "etarel": parts[:, 0],
+    return {"mass": s.mass * s.jets.pt, "pt": s.pt, "multiplicity": s.multiplicity, "etarel": parts[:, 0],
             "phirel": parts[:, 1], "ptrel": parts[:, 2], "tau21": s.tau21, "tau32": s.tau32, "images": s.images}
 
 

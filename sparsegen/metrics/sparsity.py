@@ -23,15 +23,16 @@ from typing import Any
 import numpy as np
 from scipy.stats import wasserstein_distance
 
-from sparsegen.metrics.distances import NUM_BATCHES, NUM_EVAL_SAMPLES, w1
+from sparsegen.core.defaults import EXTENT, NPIX
 from sparsegen.core.kinematics import as_particles, tau_ratios
+from sparsegen.metrics.distances import NUM_BATCHES, NUM_EVAL_SAMPLES, w1
 
 # Read-out threshold on pixel intensity (ptrel units, i.e. 10 MeV for a 1 TeV jet): pixels above it are
 # "active". Below any physical particle in JetNet-like samples, above float round-off of empty outputs.
 DEFAULT_THRESHOLD = 1e-5
 
 
-def as_images(jets: Any, npix: int = 32, extent: float = 0.8) -> np.ndarray:
+def as_images(jets: Any, npix: int = NPIX, extent: float = EXTENT) -> np.ndarray:
     """(N, H, W) float32 images: arrays pass through, `Jets` use their ``images`` if set, else pixelize."""
     if hasattr(jets, "particles"):
         if getattr(jets, "images", None) is not None:

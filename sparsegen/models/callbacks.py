@@ -136,8 +136,8 @@ class JetImageLogger(pl.Callback):
             folder = os.path.join(trainer.log_dir or trainer.default_root_dir, "images")
             os.makedirs(folder, exist_ok=True)
             for k, f in figs.items():
-                f.savefig(os.path.join(folder, f"{k.split('/')[-1]}_epoch{trainer.current_epoch:03d}.png"), dpi=90,
-                          bbox_inches="tight")
+                plotting.save_figure(f, os.path.join(folder, f"{k.split('/')[-1]}_epoch{trainer.current_epoch:03d}.png"),
+                                     dpi=90)
         for f in figs.values():
             plt.close(f)
 

@@ -30,8 +30,8 @@ import torch
 from torch import Tensor, nn
 
 from sparsegen.models.base import GenerativeModel, check_finite
-from sparsegen.nn.matching import hungarian_matching
 from sparsegen.models.components.point_layers import prefix_mask, zero_padded
+from sparsegen.nn.matching import hungarian_matching
 
 Velocity = Callable[[Tensor, Tensor], Tensor]  # (x, t (B,)) -> dx/dt
 

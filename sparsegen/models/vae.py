@@ -14,9 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from sparsegen.nn.losses import Recon, Sample, kl_divergence, reconstruction_loss
 from sparsegen.models.base import GenerativeModel, check_finite
-from sparsegen.nn.losses import L1FeaturePenalty
+from sparsegen.nn.losses import L1FeaturePenalty, Recon, Sample, kl_divergence, reconstruction_loss
 
 
 class VAE(GenerativeModel):

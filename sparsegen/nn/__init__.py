@@ -2,6 +2,7 @@
 layers and deep sparse coding. See ``docs/sparse_layers.md`` for the math and measured speed."""
 
 from sparsegen.nn.imputation import knn_impute, neighbourhood_impute
+from sparsegen.nn.losses import L1FeaturePenalty
 from sparsegen.nn.points import (
     EdgeConvBlock,
     MessagePassingBlock,
@@ -20,7 +21,6 @@ from sparsegen.nn.sparse import (
     SubmanifoldConv2d,
     rulebook_conv,
 )
-from sparsegen.nn.losses import L1FeaturePenalty
 from sparsegen.nn.sparse_coding import (
     LayeredISTA,
     LayeredThresholding,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from sparsegen.core.defaults import EXTENT, NPIX
 from sparsegen.nn.rulebook import KeyLookup, Rulebook, linear_keys, strided_rulebook, submanifold_rulebook
 
 if TYPE_CHECKING:
@@ -205,8 +206,8 @@ class SparseImage:
     def from_jets(
         cls,
         jets: Jets,
-        npix: int = 32,
-        extent: float = 0.8,
+        npix: int = NPIX,
+        extent: float = EXTENT,
         preprocess: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from sparsegen.core.defaults import JET_CLASS_NAMES
+from sparsegen.core.io import atomic_write
 from sparsegen.studies import report as R
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,9 +161,8 @@ def _sample_and_score(model, real, run_dir: Path, record: dict[str, Any], s: Set
     arrays = _plot_arrays(real, gen, npix, extent, np.random.default_rng(s.seed))
     result = record | {"metrics": metrics}
     run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / "plot_data.tmp.npz"
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(run_dir / "plot_data.npz")
+    with atomic_write(run_dir / "plot_data.npz", suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
     R.write_json(run_dir / "result.json", result)  # last: its presence marks the run as finished
     return result
 

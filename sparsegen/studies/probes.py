@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from sparsegen.core.defaults import EXTENT, NPIX
 from sparsegen.data.cache import load_or_generate
 from sparsegen.metrics.classifier import auc_standard_error, roc_auc
 
@@ -38,7 +39,7 @@ class ImageSplits:
 
 
 def load_image_splits(groups: Mapping[int, Sequence[str]], per_label: int, seed: int, quick: bool,
-                      npix: int = 32, extent: float = 0.8, progress: bool = False) -> ImageSplits:
+                      npix: int = NPIX, extent: float = EXTENT, progress: bool = False) -> ImageSplits:
     """``groups``: label → jet types (e.g. {0: ["g", "q"], 1: ["t"]}); ``per_label`` jets per label, shared
     evenly by its jet types, each type split 60/15/25 % into train/val/test."""
     rng = np.random.default_rng(seed)

@@ -7,13 +7,15 @@ rename), so the three studies can be rerun independently.
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from sparsegen.core.io import write_json, write_text
+from sparsegen.metrics.report import format_entry
+
+__all__ = ["fmt", "markdown_table", "parse_table", "update_section", "write_json"]
 
 HEADER = """# sparsegen results
 
@@ -23,16 +25,9 @@ rerunning a study replaces its own section and plots (`docs/results/`).
 """
 
 
-def fmt(entry: dict | float | None, scale: float = 1.0, digits: int = 3) -> str:
-    """``value ± error`` of a metrics entry (or a bare number), scaled; ``-`` when missing."""
-    if entry is None:
-        return "-"
-    if not isinstance(entry, dict):
-        return "-" if not math.isfinite(float(entry)) else f"{float(entry) * scale:.{digits}g}"
-    if entry.get("value") is None:
-        return "-"
-    v, e = entry["value"] * scale, (entry.get("error") or 0.0) * scale
-    return f"{v:.{digits}g} ± {e:.2g}"
+def fmt(entry: dict | float | None, scale: float = 1.0) -> str:
+    """``value ± error`` of a metrics entry (or a bare number), scaled, 3 significant digits."""
+    return format_entry(entry, scale, digits=3)
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -49,25 +44,6 @@ def parse_table(text: str) -> tuple[list[str], list[list[str]]]:
         raise ValueError("no markdown table found")
     cells = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
     return cells[0], cells[2:]
-
-
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_json(path: str | os.PathLike, obj: Any) -> None:
-    write_atomic(path, json.dumps(obj, indent=1, default=float) + "\n")
 
 
 def update_section(results_md: str | os.PathLike, name: str, body: str, order: Sequence[str] = ()) -> None:
@@ -87,7 +63,7 @@ def update_section(results_md: str | os.PathLike, name: str, body: str, order: S
             text = head + block + "\n\n" + marker + rest
         else:
             text = text.rstrip() + "\n\n" + block + "\n"
-    write_atomic(path, text)
+    write_text(path, text)
 
 
 def section(text: str, name: str) -> str:

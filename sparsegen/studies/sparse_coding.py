@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sparsegen.core.defaults import NPIX
 from sparsegen.nn.losses import L1FeaturePenalty
 from sparsegen.nn.sparse_coding import (
     LayeredISTA,
@@ -59,7 +60,7 @@ class Settings:
 class Tagger(nn.Module):
     """ML-CSC encoder → flatten → linear logit; ``codes(x)`` gives [Γ_1..Γ_L]."""
 
-    def __init__(self, kind: str, npix: int = 32, ista_iters: int = 2) -> None:
+    def __init__(self, kind: str, npix: int = NPIX, ista_iters: int = 2) -> None:
         super().__init__()
         self.kind = kind
         if kind == "thresholding":

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sparsegen.core.defaults import NPIX
 from sparsegen.nn import losses as L
 from sparsegen.studies import probes as P
 from sparsegen.studies import report as R
@@ -101,7 +102,7 @@ class ConvBlock(nn.Module):
 class ConvEncoder(nn.Module):
     """[Conv(4, s=2) + LeakyReLU + `ConvBlock`]* → flatten → Linear → (B, latent)."""
 
-    def __init__(self, npix: int = 32, channels: tuple[int, ...] = (16, 32, 64), latent: int = 32,
+    def __init__(self, npix: int = NPIX, channels: tuple[int, ...] = (16, 32, 64), latent: int = 32,
                  skip: bool = False) -> None:
         super().__init__()
         layers: list[nn.Module] = []
@@ -120,7 +121,7 @@ class ConvEncoder(nn.Module):
 class SparseConvEncoder(nn.Module):
     """`sparsegen.models.components.SparseEncoder` (submanifold sparse convs) → Linear → (B, latent)."""
 
-    def __init__(self, npix: int = 32, channels: tuple[int, ...] = (16, 32, 64), latent: int = 32) -> None:
+    def __init__(self, npix: int = NPIX, channels: tuple[int, ...] = (16, 32, 64), latent: int = 32) -> None:
         super().__init__()
         from sparsegen.models.components import SparseEncoder
 
@@ -134,7 +135,7 @@ class SparseConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """Linear → (C, s, s) → [ConvTranspose(4, s=2) + LeakyReLU + `ConvBlock`]* → 3×3 conv → ReLU (exact zeros)."""
 
-    def __init__(self, npix: int = 32, channels: tuple[int, ...] = (64, 32, 16), latent: int = 32,
+    def __init__(self, npix: int = NPIX, channels: tuple[int, ...] = (64, 32, 16), latent: int = 32,
                  skip: bool = False) -> None:
         super().__init__()
         self.side, self.c0 = npix // 2 ** len(channels), channels[0]
@@ -154,7 +155,7 @@ class ConvDecoder(nn.Module):
         return F.relu(self.head(self.up(h)))
 
 
-def build(v: Variant, npix: int = 32) -> nn.Module:
+def build(v: Variant, npix: int = NPIX) -> nn.Module:
     encoder = SparseConvEncoder(npix) if v.encoder == "sparse" else ConvEncoder(npix, skip=v.skip)
     if v.task == "autoencoder":
         return nn.Sequential(encoder, ConvDecoder(npix, skip=v.skip))

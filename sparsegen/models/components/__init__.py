@@ -10,9 +10,19 @@ from sparsegen.models.components.images import (
     SparseCritic,
     SparseEncoder,
 )
-from sparsegen.models.components.point_autoencoders import EdgeConvSetEncoder, PointNetSetEncoder, PointSetDecoder
+from sparsegen.models.components.point_autoencoders import (
+    EdgeConvSetEncoder,
+    PointNetSetEncoder,
+    PointSetDecoder,
+)
 from sparsegen.models.components.point_velocity import EPiCVelocity, TransformerVelocity
-from sparsegen.models.components.points import EPiCCritic, EPiCGenerator, MPCritic, MPGenerator, PointNetCritic
+from sparsegen.models.components.points import (
+    EPiCCritic,
+    EPiCGenerator,
+    MPCritic,
+    MPGenerator,
+    PointNetCritic,
+)
 
 __all__ = [
     "DCGANGenerator",

@@ -43,14 +43,20 @@ def _num_upsamplings(npix: int, start: int = 4) -> int:
 
 
 class UpsamplingTrunk(nn.Module):
-    """z (B, latent) → Linear → (C0, 4, 4) → [ConvTranspose(4, s=2) + BatchNorm + LeakyReLU]* → (C_last, npix, npix)."""
+    """z (B, latent) → Linear → (C0, 4, 4) → [ConvTranspose(4, s=2) + BatchNorm + LeakyReLU]* → (C_last, npix, npix).
+
+    ``channels`` are the widths from the 4×4 start to the full image; npix = 4·2^n needs n + 1 of them. The
+    finest widths are kept when fewer are needed (npix 16 with 4 widths uses the last 3) and the first is
+    repeated when more are, so one config serves every image size its data config states.
+    """
 
     def __init__(self, latent_dim: int, npix: int, channels: Sequence[int]) -> None:
         super().__init__()
         n_up = _num_upsamplings(npix)
         chans = list(channels)
-        if len(chans) != n_up + 1:
-            raise ValueError(f"npix={npix} needs {n_up + 1} channel entries (4x4 start, {n_up} upsamplings), got {chans}")
+        if not chans:
+            raise ValueError("channels must not be empty")
+        chans = ([chans[0]] * max(0, n_up + 1 - len(chans)) + chans)[-(n_up + 1):]
         self.c0 = chans[0]
         self.fc = nn.Linear(latent_dim, chans[0] * 16)
         layers: list[nn.Module] = []

@@ -19,6 +19,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from sparsegen.data.info import linked_setting
 from sparsegen.models.components.point_layers import (
     DataPrior,
     multiplicity_fraction,
@@ -26,7 +27,6 @@ from sparsegen.models.components.point_layers import (
     with_multiplicity,
     zero_padded,
 )
-from sparsegen.data.info import linked_setting
 from sparsegen.models.spec import Component
 from sparsegen.nn.points import EdgeConvBlock, PointNetEncoder, masked_pool, mlp
 

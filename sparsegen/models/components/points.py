@@ -24,6 +24,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from sparsegen.data.info import linked_setting
 from sparsegen.models.components.point_layers import (
     DataPrior,
     EPiCLayer,
@@ -33,7 +34,6 @@ from sparsegen.models.components.point_layers import (
     with_multiplicity,
     zero_padded,
 )
-from sparsegen.data.info import linked_setting
 from sparsegen.models.spec import Component
 from sparsegen.nn.points import PointNetEncoder, mlp
 

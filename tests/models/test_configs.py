@@ -1,0 +1,110 @@
+"""Every shipped config trains through `sparsegen fit` (CPU, a few batches), and what the fit produced is checked:
+the checkpoint reloads through `sparsegen sample`, the sample has the training representation and shapes, and
+its jets carry GeV kinematics. Data settings are stated once (npix 16 reaches data, networks and callbacks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from sparsegen.cli import main
+from sparsegen.core.jets import Jets
+from sparsegen.models.spec import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE_CONFIGS = sorted((ROOT / "configs" / "images").glob("*.yaml"))
+POINT_CONFIGS = sorted((ROOT / "configs" / "points").glob("*.yaml"))
+SMALL = ["--data.init_args.num_jets", "60", "--data.init_args.batch_size", "16", "--data.init_args.generation_workers",
+         "1", "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
+         "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+def fit_and_sample(config: Path, root: Path, *extra: str, num_jets: int = 40) -> tuple[dict, Jets]:
+    """Fit ``config`` briefly, sample ``num_jets`` jets from last.ckpt via the CLI; (checkpoint, jets)."""
+    run = root / config.stem
+    assert main(["fit", "--config", str(config), *SMALL, "--trainer.default_root_dir", str(run), *extra]) == 0
+    ckpt = run / "checkpoints" / "last.ckpt"
+    out = root / f"{config.stem}.h5"
+    assert main(["sample", "--ckpt", str(ckpt), "--num-jets", str(num_jets), "--seed", "1", "--images", "--no-progress",
+                 "--out", str(out)]) == 0
+    return load_checkpoint(ckpt), Jets.load(out)
+
+
+def check_gev(jets: Jets, info: dict) -> None:
+    """Generated jets carry a jet pT from the training distribution and their particles' mass in GeV."""
+    lo, hi = info["pt_quantiles"][0], info["pt_quantiles"][-1]
+    assert np.all((jets.pt >= lo - 1e-3) & (jets.pt <= hi + 1e-3)) and lo > 500, (lo, hi)
+    np.testing.assert_allclose(jets.mass, jets.relative_mass * jets.pt, rtol=1e-4, atol=1e-3)
+    assert np.all(np.isfinite(jets.mass) & (jets.mass >= 0))
+
+
+def test_all_image_and_point_configs_exist_with_the_same_callbacks():
+    assert {p.stem for p in IMAGE_CONFIGS} >= {"wgan_gp_dense", "wgan_gp_sparse", "vae_dense", "vae_sparse",
+                                               "vae_hurdle", "vae_ista"}
+    assert {p.stem for p in POINT_CONFIGS} >= {"mpgan", "mp_pointnet", "epic_gan", "pointnet_vae", "flow_matching"}
+    callbacks = yaml.safe_load(IMAGE_CONFIGS[0].read_text())["trainer"]["callbacks"]
+    for path in IMAGE_CONFIGS + POINT_CONFIGS:
+        cfg = yaml.safe_load(path.read_text())
+        assert [c["class_path"] for c in cfg["trainer"]["callbacks"]] == [c["class_path"] for c in callbacks]
+        family = "images" if path in IMAGE_CONFIGS else "points"
+        assert cfg["data"]["init_args"]["representation"] == family
+        # data settings are stated once, in the data config: no network repeats them
+        text = yaml.safe_dump(cfg["model"])
+        assert "npix" not in text and "num_particles" not in text and "extent" not in text, path.stem
+
+
+@pytest.mark.parametrize("config", IMAGE_CONFIGS, ids=lambda p: p.stem)
+def test_image_config_fits_and_its_checkpoint_samples_images(config, use_model_data):
+    ckpt, jets = fit_and_sample(config, use_model_data)
+    info = ckpt["sparsegen_data_info"]
+    assert info["representation"] == "images" and info["npix"] == 32
+    assert jets.images is not None and jets.images.shape == (40, 32, 32)
+    assert np.all(jets.images >= 0) and np.array_equal(jets.num_particles, (jets.images > 0).sum((1, 2)))
+    check_gev(jets, info)
+
+
+@pytest.mark.parametrize("config", POINT_CONFIGS, ids=lambda p: p.stem)
+def test_point_config_fits_and_its_checkpoint_samples_particles(config, use_model_data):
+    ckpt, jets = fit_and_sample(config, use_model_data)
+    info = ckpt["sparsegen_data_info"]
+    assert info["representation"] == "points" and info["num_particles"] == 30
+    assert jets.images is None and jets.max_particles == 30
+    assert np.all(jets.num_particles >= 1) and np.all(jets.particles[..., 2][jets.mask] >= 0)
+    check_gev(jets, info)
+
+
+def test_npix_stated_once_changes_data_model_and_callbacks(use_model_data):
+    config = ROOT / "configs" / "images" / "wgan_gp_sparse.yaml"
+    ckpt, jets = fit_and_sample(config, use_model_data, "--data.init_args.npix", "16")
+    assert ckpt["sparsegen_data_info"]["npix"] == 16
+    assert ckpt["sparsegen_model"]["init_args"]["generator"]["init_args"]["npix"] == 16
+    assert ckpt["sparsegen_model"]["init_args"]["critic"]["init_args"]["npix"] == 16
+    assert jets.images.shape == (40, 16, 16)
+    state = ckpt["state_dict"]
+    assert state["generator.trunk.fc.weight"].shape[0] == 16 * 64  # 4x4 start at the width for 16 pixels
+
+
+def test_a_network_given_another_npix_by_hand_is_one_config_error(use_model_data, capsys):
+    config = ROOT / "configs" / "images" / "wgan_gp_sparse.yaml"
+    status = main(["fit", "--config", str(config), *SMALL, "--trainer.default_root_dir", str(use_model_data / "r"),
+                   "--data.init_args.npix", "16", "--model.init_args.critic.init_args.npix", "32"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "npix" in err[0] and "data" in err[0], err
+    assert not (use_model_data / "r" / "checkpoints").exists()
+
+
+def test_a_python_built_network_for_other_data_is_refused(use_model_data):
+    from sparsegen.core.errors import SparsegenInputError
+    from sparsegen.data.datamodule import JetDataModule
+    from sparsegen.models import WGANGP
+    from sparsegen.models.components import DCGANGenerator, DenseCritic
+
+    dm = JetDataModule(num_jets=60, representation="images", npix=16, generation_workers=1)
+    model = WGANGP(DCGANGenerator(channels=(32, 16, 8)), DenseCritic(npix=32))
+    trainer = type("T", (), {"datamodule": dm})()
+    model._trainer = trainer  # what Lightning sets before calling setup
+    with pytest.raises(SparsegenInputError, match="npix=32 but the data has npix=16"):
+        model.setup("fit")
