@@ -6,6 +6,6 @@
 - :mod:`~sparsegen.studies.sparse_coding`: jet taggers built from layered thresholding / layered ISTA
   encoders, with and without the l1 feature penalty.
 
-:mod:`~sparsegen.studies.budget` trains a config for a wall-clock budget; :mod:`~sparsegen.studies.report`
-writes the tables and the results-file sections. ``--quick`` runs every study at test scale (seconds).
+Training for a wall-clock budget is `sparsegen.models.training.fit`; :mod:`~sparsegen.studies.report` writes
+the tables and the results-file sections. ``--quick`` runs every study at test scale (seconds).
 """
