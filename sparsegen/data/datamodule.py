@@ -9,7 +9,9 @@ Where the data comes from:
 
 Batches are dicts: points → ``particles`` (B,P,3) normalized, ``mask`` (B,P) bool, ``label`` (B,),
 ``jet_features`` (B,5); images → ``images`` (B,1,H,W) normalized, ``label``, ``jet_features``.
-Normalization: `sparsegen.data.normalization.Normalizer`, fitted on the training split.
+Normalization: `sparsegen.data.normalization.Normalizer`, fitted on the training split; images are pixel
+pT / jet pT over [-extent, extent]² (default extent: the jet radius R of the data, so the image covers the
+whole jet), thresholded and intensity-transformed (``transform`` none / log / logit with ``floor``).
 
 A model learns everything it needs about the data from one method, `JetDataModule.data_info`.
 """
@@ -32,7 +34,20 @@ from sparsegen.core.jets import Jets
 from sparsegen.data.cache import cached_jets_path, ensure_generated
 from sparsegen.data.generate import GenerationConfig
 from sparsegen.data.info import DataInfo, quantiles
-from sparsegen.data.normalization import Normalizer
+from sparsegen.data.normalization import DEFAULT_FLOOR, IMAGE_THRESHOLD, Normalizer, check_image_settings
+
+
+def image_info(images: torch.Tensor, normalizer: Normalizer) -> dict:
+    """The `DataInfo` fields of normalized training images (N, 1, H, W): mean occupancy, per-pixel occupancy
+    and active-value mean / standard deviation maps, pixel-sum quantiles [ptrel]."""
+    v = images[:, 0]
+    active = (v > 0).float()
+    count = active.sum(0).clamp_min(1.0)
+    mean = v.sum(0) / count
+    std = ((((v - mean) * active) ** 2).sum(0) / count).sqrt()
+    return {"occupancy": float(active.mean()), "occupancy_map": active.mean(0).tolist(),
+            "value_map": mean.tolist(), "value_std_map": std.tolist(),
+            "pixel_sum_quantiles": quantiles(normalizer.images_inverse(v).sum((1, 2)).numpy())}
 
 
 class EpochSeededSampler(Sampler[int]):
@@ -77,7 +92,7 @@ class JetDataModule(pl.LightningDataModule):
         num_particles: int = NUM_PARTICLES,
         representation: Literal["points", "images"] = "points",
         npix: int = NPIX,
-        extent: float = EXTENT,
+        extent: float | None = None,
         preprocess_images: bool = True,
         data_dir: str | None = None,
         jetnet_dir: str | None = None,
@@ -88,6 +103,9 @@ class JetDataModule(pl.LightningDataModule):
         generation_workers: int = 1,
         normalize: bool = True,
         image_scale: float | None = None,
+        transform: str = "none",
+        floor: float = DEFAULT_FLOOR,
+        threshold: float = IMAGE_THRESHOLD,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -101,14 +119,21 @@ class JetDataModule(pl.LightningDataModule):
             raise SparsegenInputError("split", f"must be three non-negative fractions summing to 1, got {list(split)}")
         if num_jets < 3:
             raise SparsegenInputError("num_jets", f"must be >= 3, got {num_jets}")
+        check_image_settings(transform, floor, threshold)
+        if extent is not None and not extent > 0:
+            raise SparsegenInputError("extent", f"must be > 0, got {extent}")
         self.jet_types = types
         self.num_jets = num_jets
         self.num_particles = num_particles
         self.representation = representation
-        self.npix, self.extent, self.preprocess_images = npix, extent, preprocess_images
         self.data_dir = data_dir
         self.jetnet_dir = jetnet_dir
         self.seed = seed
+        self.npix, self.preprocess_images = npix, preprocess_images
+        # the image covers the whole jet: ±R of the generated jets (JetNet files: R = 0.8)
+        self.extent = float(extent) if extent is not None else (
+            EXTENT if jetnet_dir else self.generation_config(types[0]).jet_radius)
+        self.transform, self.floor, self.threshold = transform, float(floor), float(threshold)
         self.split = tuple(split)
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -161,7 +186,8 @@ class JetDataModule(pl.LightningDataModule):
         self.splits = {name: jets[np.sort(i)] for name, i in idx.items()}
         train_images = self.images_of(self.splits["train"]) if self.representation == "images" else None
         if self.normalize:
-            self.normalizer = Normalizer.fit(self.splits["train"], self.image_scale, train_images)
+            self.normalizer = Normalizer.fit(self.splits["train"], self.image_scale, train_images, self.transform,
+                                             self.floor, self.threshold)
         else:
             self.normalizer = Normalizer.identity()
         self.datasets = {name: self._tensors(split) for name, split in self.splits.items()}
@@ -186,21 +212,21 @@ class JetDataModule(pl.LightningDataModule):
 
         Representation and geometry (``representation``, ``num_particles``, ``npix``, ``extent``), the
         classes, the fitted `Normalizer`, and training distributions: multiplicity histogram, mean image
-        occupancy (images), jet pT and eta quantiles (GeV scale of generated jets).
+        occupancy, per-pixel occupancy and value maps and pixel-sum quantiles (images), jet pT and eta
+        quantiles (GeV scale of generated jets).
         """
         if not self.datasets:
             self.setup()
         assert self.normalizer is not None
         train = self.splits["train"]
         counts = np.bincount(train.num_particles, minlength=self.num_particles + 1)[: self.num_particles + 1]
-        occupancy = None
-        if self.representation == "images":
-            occupancy = float((self.datasets["train"].tensors["images"] > 0).float().mean())
+        stats = image_info(self.datasets["train"].tensors["images"], self.normalizer) \
+            if self.representation == "images" else {}
         return DataInfo(
             representation=self.representation, num_particles=self.num_particles, npix=self.npix,
             extent=self.extent, jet_types=list(self.jet_types), normalizer=self.normalizer.state_dict(),
-            multiplicity=(counts / max(1, counts.sum())).tolist(), occupancy=occupancy,
-            pt_quantiles=quantiles(train.pt), eta_quantiles=quantiles(train.eta))
+            multiplicity=(counts / max(1, counts.sum())).tolist(), pt_quantiles=quantiles(train.pt),
+            eta_quantiles=quantiles(train.eta), **stats)
 
     def real_jets(self, split: str = "test") -> Jets:
         """Un-normalized real jets of a split (for metrics)."""

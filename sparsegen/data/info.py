@@ -3,8 +3,8 @@
 A model receives it when fitting and stores it in every checkpoint (``checkpoint["sparsegen_data_info"]``),
 so a checkpoint alone turns samples back into `Jets` in physical units: the representation and its
 geometry (particles per jet, image size and extent), the classes, the `Normalizer`, and the training
-distributions a generator draws from — multiplicity, image occupancy, and the jet pT and eta that give a
-generated jet its GeV scale (ptrel × pT).
+distributions a generator draws from — multiplicity, image occupancy and pixel sum, and the jet pT and eta
+that give a generated jet its GeV scale (ptrel × pT).
 """
 
 from __future__ import annotations
@@ -42,6 +42,17 @@ class DataInfo:
     """Mean fraction of non-zero pixels of the training images (image data only)."""
     pt_quantiles: list[float] | None = None
     """Training jet pT [GeV] at the quantile levels 0, 0.01, ..., 1."""
+    occupancy_map: list[list[float]] | None = None
+    """Probability that each pixel is active in a training image (npix × npix; images only)."""
+    value_map: list[list[float]] | None = None
+    """Mean network-space value of each pixel where it is active (npix × npix; images only; 0 where never
+    active): with ``occupancy_map``, where generators' per-pixel biases start."""
+    value_std_map: list[list[float]] | None = None
+    """Standard deviation of each pixel's network-space value where it is active (npix × npix; images only):
+    where generators' per-pixel noise amplitudes start."""
+    pixel_sum_quantiles: list[float] | None = None
+    """Training jet image pixel sums [ptrel] at the quantile levels (images only; a little above 1, since the
+    scalar pT sum of the constituents exceeds the jet pT)."""
     eta_quantiles: list[float] | None = None
 
     @classmethod
