@@ -7,9 +7,15 @@ Where the data comes from:
 * otherwise Pythia8 + FastJet jets generated in ``prepare_data`` into the generation cache
   (`sparsegen.data.cache`), one file per class, reused when present.
 
+Several classes are served at once with ``jet_types: [g, q, t, w, z]``: ``mix: balanced`` takes exactly
+``num_jets`` of each class; ``mix: natural`` takes up to ``num_jets`` of each (all a smaller file holds, so
+real files keep their own proportions).
+
 Batches are dicts: points → ``particles`` (B,P,3) normalized, ``mask`` (B,P) bool, ``label`` (B,),
-``jet_features`` (B,5); images → ``images`` (B,1,H,W) normalized, ``label``, ``jet_features``.
-Normalization: `sparsegen.data.normalization.Normalizer`, fitted on the training split.
+``jet_features`` (B,5); images → ``images`` (B,1,H,W) normalized, ``label``, ``jet_features``; with
+``conditions`` (e.g. ``[class, pt, multiplicity]``) also ``cond`` (B, C), the normalized condition vector
+(`sparsegen.data.conditions`). Normalization: `sparsegen.data.normalization.Normalizer`, fitted on the
+training split, like the condition transform.
 
 A model learns everything it needs about the data from one method, `JetDataModule.data_info`.
 """
@@ -30,8 +36,9 @@ from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.io import jetnet_path
 from sparsegen.core.jets import Jets
 from sparsegen.data.cache import cached_jets_path, ensure_generated
+from sparsegen.data.conditions import ConditionSpec, check_condition_names, raw_conditions
 from sparsegen.data.generate import GenerationConfig
-from sparsegen.data.info import DataInfo, quantiles
+from sparsegen.data.info import DataInfo
 from sparsegen.data.normalization import Normalizer
 
 
@@ -88,6 +95,8 @@ class JetDataModule(pl.LightningDataModule):
         generation_workers: int = 1,
         normalize: bool = True,
         image_scale: float | None = None,
+        mix: Literal["balanced", "natural"] = "balanced",
+        conditions: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -101,6 +110,12 @@ class JetDataModule(pl.LightningDataModule):
             raise SparsegenInputError("split", f"must be three non-negative fractions summing to 1, got {list(split)}")
         if num_jets < 3:
             raise SparsegenInputError("num_jets", f"must be >= 3, got {num_jets}")
+        if mix not in ("balanced", "natural"):
+            raise SparsegenInputError("mix", f"must be 'balanced' or 'natural', got '{mix}'")
+        if len(set(types)) != len(types):
+            raise SparsegenInputError("jet_types", f"repeated class in {types}")
+        self.conditions = check_condition_names(conditions)
+        self.mix = mix
         self.jet_types = types
         self.num_jets = num_jets
         self.num_particles = num_particles
@@ -116,6 +131,7 @@ class JetDataModule(pl.LightningDataModule):
         self.normalize = normalize
         self.image_scale = image_scale
         self.normalizer: Normalizer | None = None
+        self.condition_spec: ConditionSpec | None = None
         self.splits: dict[str, Jets] = {}
         self.datasets: dict[str, JetDataset] = {}
 
@@ -144,8 +160,9 @@ class JetDataModule(pl.LightningDataModule):
         parts = []
         for t, path in zip(self.jet_types, self.files()):
             jets = Jets.load(path, jet_types=[t] if self.jetnet_dir else None)
-            if len(jets) < self.num_jets:
-                raise SparsegenInputError(str(path), f"has {len(jets)} jets of class {t}, {self.num_jets} requested")
+            if len(jets) < self.num_jets and self.mix == "balanced":
+                raise SparsegenInputError(str(path), f"has {len(jets)} jets of class {t}, {self.num_jets} requested "
+                                                     "(mix: natural takes what each file holds)")
             parts.append(jets[: self.num_jets].hardest(self.num_particles))
         return Jets.concat(parts)
 
@@ -164,6 +181,8 @@ class JetDataModule(pl.LightningDataModule):
             self.normalizer = Normalizer.fit(self.splits["train"], self.image_scale, train_images)
         else:
             self.normalizer = Normalizer.identity()
+        self.condition_spec = ConditionSpec.fit(self.conditions, self.splits["train"], self.jet_types,
+                                                self.num_particles)
         self.datasets = {name: self._tensors(split) for name, split in self.splits.items()}
 
     def images_of(self, jets: Jets) -> np.ndarray:
@@ -179,18 +198,22 @@ class JetDataModule(pl.LightningDataModule):
             out["mask"] = mask
         else:
             out["images"] = self.normalizer.images(torch.as_tensor(self.images_of(jets)))[:, None]
+        if self.conditions:
+            assert self.condition_spec is not None
+            out["cond"] = torch.as_tensor(self.condition_spec.encode(raw_conditions(jets)))
         return JetDataset(out)
 
     def data_info(self) -> DataInfo:
         """Everything a model needs to know about this data (stored in its checkpoints; see `DataInfo`).
 
         Representation and geometry (``representation``, ``num_particles``, ``npix``, ``extent``), the
-        classes, the fitted `Normalizer`, and training distributions: multiplicity histogram, mean image
-        occupancy (images), jet pT and eta quantiles (GeV scale of generated jets).
+        classes, the fitted `Normalizer`, the training multiplicity histogram and mean image occupancy
+        (images), and the `ConditionSpec`: the conditions with their transform and the per-class training
+        distributions of class, pT, eta, mass and multiplicity that generated jets are drawn from.
         """
         if not self.datasets:
             self.setup()
-        assert self.normalizer is not None
+        assert self.normalizer is not None and self.condition_spec is not None
         train = self.splits["train"]
         counts = np.bincount(train.num_particles, minlength=self.num_particles + 1)[: self.num_particles + 1]
         occupancy = None
@@ -200,7 +223,7 @@ class JetDataModule(pl.LightningDataModule):
             representation=self.representation, num_particles=self.num_particles, npix=self.npix,
             extent=self.extent, jet_types=list(self.jet_types), normalizer=self.normalizer.state_dict(),
             multiplicity=(counts / max(1, counts.sum())).tolist(), occupancy=occupancy,
-            pt_quantiles=quantiles(train.pt), eta_quantiles=quantiles(train.eta))
+            conditions=self.condition_spec.to_dict())
 
     def real_jets(self, split: str = "test") -> Jets:
         """Un-normalized real jets of a split (for metrics)."""

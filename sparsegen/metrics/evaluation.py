@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from sparsegen.core.defaults import EXTENT, NPIX
+from sparsegen.core.defaults import EXTENT, JET_TYPES, NPIX
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.jets import Jets
 from sparsegen.core.kinematics import relative_kinematics, tau_ratios
@@ -250,6 +250,32 @@ def evaluate(
     return metrics
 
 
+def evaluate_by_class(real: Jets, gen: Jets, plots_dir: str | os.PathLike | None = None,
+                      **kwargs: Any) -> dict[str, Any]:
+    """`evaluate` on the whole samples (the combined row, at the top level of the result) and, when the real
+    jets hold several classes, on each class separately with its own truth floor (``result["by_class"]``).
+
+    Every class of the real sample must be in the generated one (a conditional model sampled with the real
+    file's conditions, ``sparsegen sample --conditions-from``). Plots: combined in ``plots_dir``, each
+    class in ``plots_dir/<class>``.
+    """
+    classes = [int(c) for c in np.unique(real.labels)]
+    result = evaluate(real, gen, plots_dir=plots_dir, **kwargs)
+    if len(classes) < 2:
+        return result
+    missing = [JET_TYPES[c] for c in classes if not np.any(gen.labels == c)]
+    if missing:
+        raise SparsegenInputError("evaluate", f"the generated jets hold no {', '.join(missing)} jets, the real ones "
+                                              "do (sample a conditional model with --conditions-from the real file)")
+    result["by_class"] = {}
+    for c in classes:
+        name = JET_TYPES[c]
+        sub_plots = None if plots_dir is None else os.path.join(os.fspath(plots_dir), name)
+        result["by_class"][name] = evaluate(real[np.flatnonzero(real.labels == c)],
+                                            gen[np.flatnonzero(gen.labels == c)], plots_dir=sub_plots, **kwargs)
+    return result
+
+
 def _plot_data(s: _Sample) -> dict[str, np.ndarray]:
     parts = s.jets.particles[s.jets.mask]
     return {"mass": s.mass * s.jets.pt, "pt": s.pt, "multiplicity": s.multiplicity, "etarel": parts[:, 0],
@@ -262,6 +288,7 @@ __all__ = [
     "QUICK",
     "EvalSettings",
     "evaluate",
+    "evaluate_by_class",
     "split_samples",
 ]
 

@@ -41,6 +41,23 @@ def metrics_table(metrics: dict[str, Any], title: str = "sparsegen evaluate") ->
     return table
 
 
+def class_table(metrics: dict[str, Any], title: str = "by class") -> Any:
+    """A rich Table of a multi-class result: metric × (combined, each class), "generated (floor)" per cell."""
+    from rich.table import Table
+
+    columns = {"combined": metrics, **metrics.get("by_class", {})}
+    table = Table(title=title)
+    table.add_column("metric")
+    for name in columns:
+        table.add_column(f"{name}: generated (floor)", justify="right")
+    for metric in METRIC_NAMES:
+        if metric in metrics:
+            cells = [f"{format_entry(m.get(metric), digits=3)} ({format_entry(m.get('truth_floor', {}).get(metric), digits=2)})"
+                     for m in columns.values()]
+            table.add_row(metric, *cells)
+    return table
+
+
 def write_metrics(path: str | os.PathLike, metrics: dict[str, Any]) -> None:
     """The metrics JSON, written atomically."""
     write_json(path, metrics)

@@ -27,12 +27,20 @@ from sparsegen.core.jets import Jets
 from sparsegen.nn.activations import activation_of
 
 
-def _real_val(trainer: pl.Trainer, num: int) -> Jets | None:
+def _real_val(trainer: pl.Trainer, num: int, seed: int = 0) -> Jets | None:
+    """A seeded random subset of the validation jets (every class of a multi-class split)."""
     dm = getattr(trainer, "datamodule", None)
     if dm is None or not hasattr(dm, "real_jets"):
         return None
     real = dm.real_jets("val")
-    return real[: min(num, len(real))]
+    if len(real) <= num:
+        return real
+    return real[np.sort(np.random.default_rng(seed).choice(len(real), num, replace=False))]
+
+
+def _conditions(pl_module: pl.LightningModule, real: Jets) -> Jets | None:
+    """A conditional model generates with the conditions of the real jets it is compared with."""
+    return real if pl_module.data_info.spec.names else None
 
 
 class PeriodicMetrics(pl.Callback):
@@ -72,9 +80,9 @@ class PeriodicMetrics(pl.Callback):
             return
         values = torch.zeros(3, device=pl_module.device)
         if trainer.is_global_zero:
-            real = _real_val(trainer, self.num_jets)
+            real = _real_val(trainer, self.num_jets, self.seed)
             if real is not None and len(real) >= 10:
-                gen = pl_module.sample(len(real), seed=self.seed)
+                gen = pl_module.sample(len(real), _conditions(pl_module, real), seed=self.seed)
                 info = pl_module.data_info
                 m = self.compute(real, gen, info.npix, info.extent)
                 values = torch.tensor([m["w1m"], m["w1_occupancy"], m.get("fpd", float("nan"))],
@@ -113,11 +121,11 @@ class JetImageLogger(pl.Callback):
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
             return
-        real = _real_val(trainer, self.num_jets)
+        real = _real_val(trainer, self.num_jets, self.seed)
         if real is None or len(real) == 0:
             return
         info = pl_module.data_info
-        gen = pl_module.sample(len(real), seed=self.seed)
+        gen = pl_module.sample(len(real), _conditions(pl_module, real), seed=self.seed)
         figs = self.figures(real, gen, info.npix, info.extent)
         step = int(getattr(pl_module, "gen_steps", trainer.global_step))
         self.log_figures(trainer, figs, step)

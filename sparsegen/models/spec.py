@@ -60,8 +60,15 @@ class Component(nn.Module):
         cls.__init__ = recording_init  # type: ignore[method-assign]
 
 
+RETIRED_ARGS: dict[str, Any] = {"num_classes": 0, "conditional": False}
+"""Init arguments of older checkpoints that conditioning replaced, with the value that meant "off"."""
+
+
 def instantiate(spec: Any) -> Any:
-    """Rebuild an object from a spec (recursively); only ``sparsegen.*`` classes are allowed."""
+    """Rebuild an object from a spec (recursively); only ``sparsegen.*`` classes are allowed.
+
+    A retired argument (`RETIRED_ARGS`) still at its "off" value is dropped, so unconditional checkpoints
+    written before conditioning existed keep loading."""
     if isinstance(spec, list):
         return [instantiate(v) for v in spec]
     if not isinstance(spec, dict):
@@ -74,6 +81,10 @@ def instantiate(spec: Any) -> Any:
     module, _, name = path.rpartition(".")
     cls = getattr(importlib.import_module(module), name)
     kwargs = {k: instantiate(v) for k, v in (spec.get("init_args") or {}).items()}
+    params = inspect.signature(cls.__init__).parameters
+    for key, off in RETIRED_ARGS.items():
+        if key in kwargs and key not in params and kwargs[key] == off:
+            del kwargs[key]
     return cls(**kwargs)
 
 

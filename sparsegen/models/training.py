@@ -6,8 +6,8 @@ Models and data are chosen by ``class_path`` (subclass mode): any `GenerativeMod
 wandb runs require); ``seed_everything`` defaults to 0.
 
 **Data settings are stated once**, in the data config: ``npix``, ``extent`` and ``num_particles`` of
-``data.init_args`` are linked into every network of the model that takes them (networks default to
-``None`` = "from the data"). A network given a different value by hand is a config error (one line,
+``data.init_args``, and ``cond_dim`` (the length of the condition vector of its ``conditions``), are linked
+into every network of the model that takes them (networks default to ``None`` = "from the data"). A network given a different value by hand is a config error (one line,
 exit 2); callbacks read the model's ``data_info``.
 
 `fit` is the one "train a config (optionally for a wall-clock budget) and keep its best checkpoint"
@@ -33,6 +33,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.jets import Jets
+from sparsegen.data.conditions import condition_dim
 from sparsegen.data.info import LINKED_SETTINGS
 from sparsegen.models.base import GenerativeModel
 
@@ -75,13 +76,17 @@ def _items(node: Any) -> list[tuple[str, Any]]:
 
 
 def link_data_settings(model: Any, data: Any, path: str = "model") -> None:
-    """Fill ``npix`` / ``extent`` / ``num_particles`` of every network spec under ``model`` from ``data``.
+    """Fill ``npix`` / ``extent`` / ``num_particles`` / ``cond_dim`` of every network spec under ``model`` from
+    ``data`` (``cond_dim``: the length of the condition vector of the data's ``conditions``).
 
     ``model`` and ``data`` are parsed ``{"class_path", "init_args"}`` nodes. A network whose init takes a
     linked setting gets the data's value; one given a different value raises `ConfigError`.
     """
     data_args = _get(data, "init_args")
     values = {k: _get(data_args, k) for k in LINKED_SETTINGS} if data_args is not None else {}
+    conditions, jet_types = _get(data_args, "conditions"), _get(data_args, "jet_types")
+    if conditions is not None and jet_types is not None:
+        values["cond_dim"] = condition_dim(conditions, [jet_types] if isinstance(jet_types, str) else jet_types)
     values = {k: v for k, v in values.items() if v is not None}
     if values:
         _link(model, values, path)

@@ -35,7 +35,8 @@ def fit_and_sample(config: Path, root: Path, *extra: str, num_jets: int = 40) ->
 
 def check_gev(jets: Jets, info: dict) -> None:
     """Generated jets carry a jet pT from the training distribution and their particles' mass in GeV."""
-    lo, hi = info["pt_quantiles"][0], info["pt_quantiles"][-1]
+    pt_quantiles = info["conditions"]["quantiles"]["g"]["pt"]
+    lo, hi = pt_quantiles[0], pt_quantiles[-1]
     assert np.all((jets.pt >= lo - 1e-3) & (jets.pt <= hi + 1e-3)) and lo > 500, (lo, hi)
     np.testing.assert_allclose(jets.mass, jets.relative_mass * jets.pt, rtol=1e-4, atol=1e-3)
     assert np.all(np.isfinite(jets.mass) & (jets.mass >= 0))
@@ -70,8 +71,9 @@ def test_image_config_fits_and_its_checkpoint_samples_images(config, use_model_d
 def test_point_config_fits_and_its_checkpoint_samples_particles(config, use_model_data):
     ckpt, jets = fit_and_sample(config, use_model_data)
     info = ckpt["sparsegen_data_info"]
-    assert info["representation"] == "points" and info["num_particles"] == 30
-    assert jets.images is None and jets.max_particles == 30
+    particles = yaml.safe_load(config.read_text())["data"]["init_args"]["num_particles"]
+    assert info["representation"] == "points" and info["num_particles"] == particles
+    assert jets.images is None and jets.max_particles == particles
     assert np.all(jets.num_particles >= 1) and np.all(jets.particles[..., 2][jets.mask] >= 0)
     check_gev(jets, info)
 

@@ -93,14 +93,18 @@ def test_velocity_is_equivariant_and_padding_blind(cls):
     assert not torch.allclose(net(x, mask, 1 - t), v)  # time matters
 
 
-def test_velocity_class_condition():
-    net = EPiCVelocity(hidden=8, num_layers=1, num_classes=5)
+def test_velocity_condition():
+    net = EPiCVelocity(hidden=8, num_layers=1, cond_dim=5)
     torch.nn.init.normal_(net.out.weight)
     x, mask = clouds()
     t = torch.rand(len(x))
-    with pytest.raises(ValueError, match="label"):
+    with pytest.raises(ValueError, match="cond"):
         net(x, mask, t)
-    assert not torch.allclose(net(x, mask, t, torch.zeros(len(x))), net(x, mask, t, torch.full((len(x),), 3)))
+    a, b = torch.zeros(len(x), 5), torch.zeros(len(x), 5)
+    a[:, 0], b[:, 3] = 1.0, 1.0
+    assert not torch.allclose(net(x, mask, t, a), net(x, mask, t, b))
+    # unconditional networks have no condition parameters at all (they compute what they did before)
+    assert not [n for n, _ in EPiCVelocity(hidden=8, num_layers=1).named_parameters() if "cond" in n]
 
 
 GENERATORS = {

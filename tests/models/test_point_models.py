@@ -175,15 +175,6 @@ def test_flow_matching_sample_is_seeded_follows_the_histogram_and_rebuilds_from_
     clone.load_state_dict(model.state_dict())
     clone.data_info = model.data_info
     assert np.array_equal(clone.sample(20, seed=1).particles, model.sample(20, seed=1).particles)
-    with pytest.raises(ValueError, match="num_classes"):
-        FlowMatching(EPiCVelocity(hidden=8), conditional=True)
-
-
-def test_class_conditional_flow_matching_trains_with_labels():
-    batch = toy_jets(8)
-    model = attach(FlowMatching(EPiCVelocity(hidden=8, num_layers=1, num_classes=5), conditional=True), batch)
-    model.training_step(batch, 0).backward()
-    assert model.velocity.cond.num_classes == 5 and model.sample(4).particles.shape == (4, P, 3)
 
 
 @pytest.mark.parametrize("encoder, recon", [("pointnet", "chamfer"), ("edgeconv", "hungarian")])
