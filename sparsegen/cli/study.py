@@ -52,9 +52,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sc.add_argument("--penalties", type=float, nargs="+", default=[0.0, 0.5, 2.0], help="l1 feature-penalty weights")
     sc.add_argument("--out", default="runs/study_sparse_coding")
 
+    co = sub.add_parser("conditional", parents=[common],
+                        help="one conditional model vs one model per class, equal total budget")
+    co.add_argument("--minutes", type=_positive(float), default=15.0,
+                    help="wall clock of the conditional model; each per-class model gets minutes / #classes")
+    co.add_argument("--num-jets", type=_positive(int), default=10_000, help="training jets per class")
+    co.add_argument("--heldout", type=_positive(int), default=4_000, help="independent held-out jets per class")
+    co.add_argument("--jet-types", nargs="+", default=list(JET_TYPES), choices=JET_TYPES)
+    co.add_argument("--config", default="configs/points/flow_matching_conditional.yaml")
+    co.add_argument("--jobs", type=_positive(int), default=1, help="runs at a time (processes)")
+    co.add_argument("--out", default="runs/study_conditional")
+
 
 def run(args: argparse.Namespace) -> int:
-    minimum = {"generative": 400, "sparse-input": 40, "sparse-coding": 40}[args.study]
+    minimum = {"generative": 400, "sparse-input": 40, "sparse-coding": 40, "conditional": 100}[args.study]
     if args.num_jets < minimum:
         raise SparsegenInputError("--num-jets", f"the {args.study} study needs at least {minimum} jets per class "
                                                 f"(held-out splits must hold both classes / enough jets to score), "
@@ -80,6 +91,15 @@ def run(args: argparse.Namespace) -> int:
             raise SparsegenInputError("--penalties", f"weights must be >= 0, got {args.penalties}")
         C.run(C.Settings(out=args.out, results=results, epochs=args.epochs, num_jets=args.num_jets, seed=args.seed,
                          threads=args.threads, quick=args.quick, penalties=tuple(args.penalties)), progress=progress)
+    elif args.study == "conditional":
+        from sparsegen.studies import conditional as D
+
+        if len(args.jet_types) < 2 or len(set(args.jet_types)) != len(args.jet_types):
+            raise SparsegenInputError("--jet-types", f"needs at least two different classes, got {args.jet_types}")
+        D.run(D.Settings(out=args.out, results=results, config=args.config, jet_types=args.jet_types,
+                         minutes=args.minutes, num_jets=args.num_jets if not args.quick else min(args.num_jets, 150),
+                         heldout=args.heldout, seed=args.seed, jobs=args.jobs, threads=args.threads,
+                         quick=args.quick), progress=progress)
     else:  # pragma: no cover - argparse restricts the choices
         raise SparsegenInputError("sparsegen study", f"unknown study '{args.study}'")
     print(f"wrote {results}")

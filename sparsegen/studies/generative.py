@@ -52,8 +52,10 @@ class Settings:
 
 
 def discover_configs(names: list[str] | None = None) -> list[Path]:
-    """Every image and point config (or the named stems), images first."""
-    found = [p for d in CONFIG_DIRS for p in sorted((ROOT / "configs" / d).glob("*.yaml"))]
+    """Every image and point config (or the named stems), images first; the multi-class conditional configs
+    have their own study (`sparsegen.studies.conditional`)."""
+    found = [p for d in CONFIG_DIRS for p in sorted((ROOT / "configs" / d).glob("*.yaml"))
+             if not p.stem.endswith("_conditional")]
     if names:
         unknown = sorted(set(names) - {p.stem for p in found})
         if unknown:

@@ -46,7 +46,11 @@ def parse_table(text: str) -> tuple[list[str], list[list[str]]]:
     return cells[0], cells[2:]
 
 
-def update_section(results_md: str | os.PathLike, name: str, body: str, order: Sequence[str] = ()) -> None:
+SECTIONS = ("generative", "sparse_input", "sparse_coding", "conditional")
+"""The studies' sections of the results file, in order."""
+
+
+def update_section(results_md: str | os.PathLike, name: str, body: str, order: Sequence[str] = SECTIONS) -> None:
     """Replace (or add) the section of study ``name`` in ``results_md``; sections follow ``order``."""
     path = Path(results_md)
     text = path.read_text() if path.exists() else HEADER

@@ -150,3 +150,27 @@ def test_study_cli_bad_input_is_one_line(args: list[str], needle: str, capsys: p
     status = main(["study", *args, "--out", str(tmp_path / "x")] if args[0] != "nonsense" else ["study", *args])
     err = capsys.readouterr().err.strip()
     assert status == 2 and len(err.splitlines()) == 1 and needle in err, err
+
+
+def test_conditional_quick(tmp_path: Path):
+    out, results = tmp_path / "cond", tmp_path / "results.md"
+    results.write_text(R.HEADER + "\n<!-- BEGIN study:generative -->\nkept\n<!-- END study:generative -->\n")
+    assert main(["study", "conditional", "--quick", "--jet-types", "g", "w", "--out", str(out), "--results",
+                 str(results), "--no-progress"]) == 0
+    text = results.read_text()
+    assert R.section(text, "generative") == "kept" and text.index("study:generative") < text.index("study:conditional")
+    body = R.section(text, "conditional")
+    assert "sparsegen study conditional" in body and "--quick" in body
+    (header, rows), = tables(body)
+    assert header[:2] == ["class", "model"] and "W1M ×10³" in header and "AUC" in header
+    assert [r[:2] for r in rows] == [["gluon", "conditional (all classes)"], ["gluon", "per-class"],
+                                     ["gluon", "*truth floor*"], ["W", "conditional (all classes)"],
+                                     ["W", "per-class"], ["W", "*truth floor*"]]
+    for row in rows:
+        assert all(finite(c) for c in row[2:2 + 7]), row
+    assert "gluon multiplicity" in body and "sampled by class alone" in body
+    assert (tmp_path / "results" / "conditional_mass.png").stat().st_size > 10_000
+    record = json.loads((out / "conditional" / "result.json").read_text())
+    assert record["conditions"] == ["class", "pt", "multiplicity"] and set(record["metrics"]) == {"g", "w"}
+    per = json.loads((out / "per_class_w" / "result.json").read_text())
+    assert per["conditions"] == ["pt", "multiplicity"] and per["minutes"] == record["minutes"] / 2
