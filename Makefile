@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 export WANDB_SILENT ?= true
 
-.PHONY: venv demo test bench studies lint clean
+.PHONY: venv demo test bench studies lint gpu-check clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,11 @@ studies: $(STAMP)
 	$(BIN)/sparsegen study generative --minutes 5 --jobs 2
 	$(BIN)/sparsegen study sparse-input
 	$(BIN)/sparsegen study sparse-coding
+
+# every config a few hundred steps on CUDA (mixed precision where safe), 100k jets sampled per model, sparse convs on
+# the GPU; on a machine without CUDA it says so in one line (install a CUDA torch first: see TORCH above)
+gpu-check: $(STAMP)
+	$(BIN)/python bench/gpu_check.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check sparsegen tests bench
