@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import warnings
 
 from sparsegen.core.errors import SparsegenInputError
 
@@ -18,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="metrics JSON path (written atomically)")
     parser.add_argument("--plots", default=None, help="folder for comparison PNGs")
     parser.add_argument("--num-jets", type=int, default=None,
-                        help="N generated jets vs N real jets, truth floor from another N real (default: all)")
+                        help="N generated jets vs N real jets, truth floor from another N real (default: JetNet's "
+                             "50 000, capped by the files)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smaller sample sizes (not for publication)")
     parser.add_argument("--no-classifier", action="store_true", help="skip the classifier two-sample test")
@@ -28,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from sparsegen.core.jets import Jets
-    from sparsegen.metrics.evaluation import MIN_JETS, evaluate_by_class
+    from sparsegen.metrics.evaluation import MIN_JETS, PUBLISHED, QUICK, SmallSampleWarning, evaluate_by_class
     from sparsegen.metrics.report import class_table, metrics_table, write_metrics
 
     if args.num_jets is not None and args.num_jets < MIN_JETS:
@@ -43,9 +46,13 @@ def run(args: argparse.Namespace) -> int:
         raise SparsegenInputError(args.real, f"has {len(real)} jets; evaluation needs at least {2 * MIN_JETS} real jets")
     if len(gen) < MIN_JETS:
         raise SparsegenInputError(args.gen, f"has {len(gen)} jets; evaluation needs at least {MIN_JETS}")
-    metrics = evaluate_by_class(real, gen, num_jets=args.num_jets, seed=args.seed, quick=args.quick,
-                                classifier=not args.no_classifier, progress=True, plots_dir=args.plots)
-    n = min(len(real) // 2, len(gen), args.num_jets or len(gen))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SmallSampleWarning)
+        metrics = evaluate_by_class(real, gen, num_jets=args.num_jets, seed=args.seed, quick=args.quick,
+                                    classifier=not args.no_classifier, progress=True, plots_dir=args.plots)
+    for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, SmallSampleWarning)):
+        print(f"sparsegen evaluate: warning: {message}", file=sys.stderr)
+    n = min(len(real) // 2, len(gen), args.num_jets or (QUICK if args.quick else PUBLISHED).max_jets)
     Console().print(metrics_table(metrics, title=f"sparsegen evaluate: {n} jets per sample, seed {args.seed}"
                                                  f"{', quick' if args.quick else ''}"))
     if "by_class" in metrics:

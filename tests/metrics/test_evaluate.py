@@ -109,8 +109,11 @@ def test_cli_end_to_end(files, capsys) -> None:
     with open(out) as f:
         metrics = json.load(f)
     _check_schema(metrics)
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "w1m" in printed and "truth floor" in printed
+    warning = [ln for ln in captured.err.splitlines() if "warning" in ln]
+    assert len(warning) == 1 and "150 jets per sample: FPD and KPD need ~20000" in warning[0], captured.err
     for name in ("mass", "pt", "multiplicity", "particle_features", "nsubjettiness", "pixel_intensity",
                  "average_images", "image_grid_real", "image_grid_generated"):
         assert os.path.getsize(os.path.join(plots, f"{name}.png")) > 1000, name
