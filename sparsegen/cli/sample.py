@@ -29,7 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pt", type=float, default=None, help="jet pT [GeV] of every generated jet")
     p.add_argument("--eta", type=float, default=None, help="jet eta of every generated jet")
     p.add_argument("--mass", type=float, default=None, help="jet mass [GeV] (models conditioned on mass)")
-    p.add_argument("--multiplicity", type=int, default=None, help="particles per jet (models conditioned on it)")
+    p.add_argument(
+        "--multiplicity", type=int, default=None, help="particles per jet (models conditioned on it)"
+    )
     p.add_argument("--conditions-from", default=None, metavar="FILE",
                    help="take the conditions of this file's jets one by one (JetNet layout)")
     p.add_argument("--allow-extrapolation", action="store_true",
@@ -67,8 +69,13 @@ def run(args: argparse.Namespace) -> int:
     dt = time.perf_counter() - start
     if not args.images:
         jets.images = None
-    attrs = {"generator": f"sparsegen {type(model).__name__}", "checkpoint": str(args.ckpt), "seed": args.seed,
-             "units": "jet pt and mass in GeV", "conditions": args.conditions_from or given}
+    attrs = {
+        "generator": f"sparsegen {type(model).__name__}",
+        "checkpoint": str(args.ckpt),
+        "seed": args.seed,
+        "units": "jet pt and mass in GeV",
+        "conditions": args.conditions_from or given,
+    }
     jets.save(args.out, attrs=attrs)
     print(f"wrote {args.out}: {len(jets)} jets in {dt:.1f} s ({len(jets) / dt:.0f} jets/s)")
     return 0

@@ -36,8 +36,15 @@ def ensure_generated(cfg: GenerationConfig, num_jets: int, folder: str | os.Path
     return path
 
 
-def load_or_generate(jet_type: str, num_jets: int, num_particles: int = NUM_PARTICLES, seed: int = 0,
-                     folder: str | os.PathLike | None = None, workers: int = 1, progress: bool = True) -> Jets:
+def load_or_generate(
+    jet_type: str,
+    num_jets: int,
+    num_particles: int = NUM_PARTICLES,
+    seed: int = 0,
+    folder: str | os.PathLike | None = None,
+    workers: int = 1,
+    progress: bool = True,
+) -> Jets:
     """Generated jets of one class from the cache, generating them first when missing."""
     cfg = GenerationConfig(jet_type=jet_type, num_particles=num_particles, seed=seed)
     return Jets.load(ensure_generated(cfg, num_jets, folder, workers, progress))

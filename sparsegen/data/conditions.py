@@ -39,7 +39,9 @@ def check_condition_names(names: Sequence[str]) -> list[str]:
     names = list(names)
     unknown = [n for n in names if n not in CONDITION_NAMES]
     if unknown:
-        raise SparsegenInputError("conditions", f"unknown condition(s) {unknown} (choose from {list(CONDITION_NAMES)})")
+        raise SparsegenInputError(
+            "conditions", f"unknown condition(s) {unknown} (choose from {list(CONDITION_NAMES)})"
+        )
     if len(set(names)) != len(names):
         raise SparsegenInputError("conditions", f"repeated condition in {names}")
     return [n for n in CONDITION_NAMES if n in names]
@@ -52,7 +54,8 @@ def condition_dim(names: Sequence[str], jet_types: Sequence[str]) -> int:
 
 
 def raw_conditions(jets: Jets) -> Raw:
-    """Every condition of real jets, in physical units (mass of the full jet, multiplicity of kept particles)."""
+    """Every condition of real jets, in physical units (mass of the full jet, multiplicity of kept
+    particles)."""
     return {"class": jets.labels.astype(np.int64), "pt": jets.pt.astype(np.float64),
             "eta": jets.eta.astype(np.float64), "mass": jets.mass.astype(np.float64),
             "multiplicity": jets.num_particles.astype(np.float64)}
@@ -78,7 +81,9 @@ class ConditionSpec:
 
     # ------------------------------------------------------------------ build
     @classmethod
-    def fit(cls, names: Sequence[str], jets: Jets, classes: Sequence[str], num_particles: int) -> ConditionSpec:
+    def fit(
+        cls, names: Sequence[str], jets: Jets, classes: Sequence[str], num_particles: int
+    ) -> ConditionSpec:
         """Fit the normalization and the per-class distributions on the training jets."""
         names = check_condition_names(names)
         raw = raw_conditions(jets)
@@ -98,7 +103,9 @@ class ConditionSpec:
             quantiles[c] = {q: _quantiles(raw[q][sel]) for q in ("pt", "eta", "mass")}
             hist = np.bincount(raw["multiplicity"][sel].astype(np.int64), minlength=num_particles + 1)
             multiplicity[c] = (hist[: num_particles + 1] / hist.sum()).tolist()
-        return cls(names, list(classes), loc, scale, (counts / counts.sum()).tolist(), quantiles, multiplicity)
+        return cls(
+            names, list(classes), loc, scale, (counts / counts.sum()).tolist(), quantiles, multiplicity
+        )
 
     @classmethod
     def from_dict(cls, state: dict[str, Any] | None) -> ConditionSpec:
@@ -203,11 +210,15 @@ class ConditionSpec:
         return np.asarray(labels, np.int64)
 
     @staticmethod
-    def _given(value: Any, name: str, table: np.ndarray, classes: list[str], allow_extrapolation: bool) -> np.ndarray:
+    def _given(
+        value: Any, name: str, table: np.ndarray, classes: list[str], allow_extrapolation: bool
+    ) -> np.ndarray:
         """A user-given condition, checked against each jet's class range (training min–max)."""
         v = np.broadcast_to(np.asarray(value, np.float64), (len(classes),)).copy()
         if not np.all(np.isfinite(v)) or (name in LOG_SCALED and np.any(v <= 0)):
-            raise SparsegenInputError(f"--{name}", "must be finite" + (" and positive" if name in LOG_SCALED else ""))
+            raise SparsegenInputError(
+                f"--{name}", "must be finite" + (" and positive" if name in LOG_SCALED else "")
+            )
         lo, hi = table[:, 0], table[:, 1]
         if not allow_extrapolation and np.any((v < lo) | (v > hi)):
             bad = int(np.argmax((v < lo) | (v > hi)))

@@ -52,8 +52,11 @@ def class_table(metrics: dict[str, Any], title: str = "by class") -> Any:
         table.add_column(f"{name}: generated (floor)", justify="right")
     for metric in METRIC_NAMES:
         if metric in metrics:
-            cells = [f"{format_entry(m.get(metric), digits=3)} ({format_entry(m.get('truth_floor', {}).get(metric), digits=2)})"
-                     for m in columns.values()]
+            cells = [
+                f"{format_entry(m.get(metric), digits=3)} "
+                f"({format_entry(m.get('truth_floor', {}).get(metric), digits=2)})"
+                for m in columns.values()
+            ]
             table.add_row(metric, *cells)
     return table
 

@@ -62,9 +62,12 @@ class GenerativeModel(pl.LightningModule):
         cond_dim = self.data_info.cond_dim
         for name, net in self.conditional_networks().items() if cond_dim else ():
             if getattr(net, "cond_dim", 0) != cond_dim:
-                raise SparsegenInputError("config", f"the data has conditions {self.data_info.spec.names} but the "
-                                                    f"{name} ({type(net).__name__}) does not take them: use a "
-                                                    "conditional network (one with cond_dim)")
+                raise SparsegenInputError(
+                    "config",
+                    f"the data has conditions {self.data_info.spec.names} but the "
+                    f"{name} ({type(net).__name__}) does not take them: use a "
+                    "conditional network (one with cond_dim)",
+                )
         self.on_data_info()
         if stage == "fit":
             # fresh fits only: a resumed run's weights are restored after setup, overriding this
@@ -165,13 +168,19 @@ class GenerativeModel(pl.LightningModule):
         """
         raise NotImplementedError
 
-    def resolve_conditions(self, num_jets: int | None, conditions: dict[str, Any] | Jets | None,
-                           generator: torch.Generator | None = None, allow_extrapolation: bool = False) -> Raw:
+    def resolve_conditions(
+        self,
+        num_jets: int | None,
+        conditions: dict[str, Any] | Jets | None,
+        generator: torch.Generator | None = None,
+        allow_extrapolation: bool = False,
+    ) -> Raw:
         """Complete raw conditions (class, pt, eta, mass, multiplicity) of the jets to generate.
 
         ``conditions`` may name only the model's conditions (and its training class); real `Jets` give their
         class, pT and eta (and the model's other conditions) jet by jet, their first ``num_jets`` (default:
-        all); values outside the training range need ``allow_extrapolation`` (real jets are taken as they are).
+        all); values outside the training range need ``allow_extrapolation`` (real jets are taken as they
+        are).
         """
         spec = self.data_info.spec
         if isinstance(conditions, Jets):
@@ -227,7 +236,8 @@ class GenerativeModel(pl.LightningModule):
         return Jets.concat(parts)
 
     def to_jets(self, sample: Sample, raw: Raw) -> Jets:
-        """Undo the normalization and build `Jets` with the raw conditions' class, pt [GeV] and eta (images keep
+        """Undo the normalization and build `Jets` with the raw conditions' class, pt [GeV] and eta (images
+        keep
         their pixels; exact zeros stay zero)."""
         info, norm = self.data_info, self.normalizer
         kin = {"pt": raw["pt"], "eta": raw["eta"], "jet_type": raw["class"]}

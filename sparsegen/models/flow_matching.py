@@ -17,9 +17,10 @@ conditional paths cross far less: the field is straighter and a few ODE steps su
 keeps the original pairing (plain CFM).
 
 Sampling: n = the jet's multiplicity (given as a condition, or drawn from the training multiplicity of its
-class by `GenerativeModel.sample`), x0 ~ N(0, I) on the first n slots, then dx/dt = v_θ(x, t) integrated from t = 0 to 1 with a fixed-step solver (``solver="midpoint"``,
-second order, 2 evaluations per step; or ``"euler"``, 1) over ``num_steps`` steps, using the EMA weights.
-The network (``velocity``) is injected (``sparsegen.models.components.EPiCVelocity`` / ``TransformerVelocity``).
+class by `GenerativeModel.sample`), x0 ~ N(0, I) on the first n slots, then dx/dt = v_θ(x, t) integrated
+from t = 0 to 1 with a fixed-step solver (``solver="midpoint"``, second order, 2 evaluations per step; or
+``"euler"``, 1) over ``num_steps`` steps, using the EMA weights. The network (``velocity``) is injected
+(``sparsegen.models.components.EPiCVelocity`` / ``TransformerVelocity``).
 ptrel is unconstrained along the flow; `to_jets` clips un-normalized ptrel at 0 (a few per mille of the
 particles of a short run land below; see docs/point_models.md).
 """
@@ -40,7 +41,8 @@ Velocity = Callable[[Tensor, Tensor], Tensor]  # (x, t (B,)) -> dx/dt
 
 
 def ot_permute_source(x0: Tensor, x1: Tensor, mask: Tensor) -> Tensor:
-    """x0 with each jet's real particles permuted to the minimum-cost matching onto x1's (cost ‖x0_i − x1_j‖²).
+    """x0 with each jet's real particles permuted to the minimum-cost matching onto x1's (cost ‖x0_i −
+    x1_j‖²).
 
     (B, P, F), (B, P, F), (B, P) → (B, P, F); padded slots untouched. Solved per jet on the CPU, no gradient.
     """

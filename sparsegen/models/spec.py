@@ -53,8 +53,14 @@ class Component(nn.Module):
                 bound = inspect.signature(init).bind(self, *args, **kw)
                 bound.apply_defaults()
                 init_args = {k: jsonable(v) for k, v in bound.arguments.items() if k != "self"}
-                object.__setattr__(self, "spec", {"class_path": f"{type(self).__module__}.{type(self).__qualname__}",
-                                                  "init_args": init_args})
+                object.__setattr__(
+                    self,
+                    "spec",
+                    {
+                        "class_path": f"{type(self).__module__}.{type(self).__qualname__}",
+                        "init_args": init_args,
+                    },
+                )
             init(self, *args, **kw)
 
         cls.__init__ = recording_init  # type: ignore[method-assign]
@@ -99,8 +105,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         detail = next((ln.strip() for ln in str(exc).splitlines() if "Unsupported" in ln), "rejected content")
-        raise SparsegenInputError(path, "refusing to load: the checkpoint holds pickled objects or code that the "
-                                        f"weights-only loader rejects ({detail[:100]})") from exc
+        raise SparsegenInputError(
+            path,
+            "refusing to load: the checkpoint holds pickled objects or code that the "
+            f"weights-only loader rejects ({detail[:100]})",
+        ) from exc
     except Exception as exc:
         text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise SparsegenInputError(path, f"not a readable checkpoint ({text[:120]})") from exc

@@ -83,10 +83,20 @@ def run_one(name: str, classes: list[str], s: Settings) -> dict[str, Any]:
     run_dir = Path(s.out) / name
     conditions = ["class", "pt", "multiplicity"] if len(classes) > 1 else ["pt", "multiplicity"]
     minutes = s.minutes * len(classes) / len(s.jet_types)
-    overrides = ["--data.init_args.jet_types", f"[{', '.join(classes)}]", "--data.init_args.conditions",
-                 f"[{', '.join(conditions)}]", "--data.init_args.seed", str(s.seed),
-                 "--data.init_args.num_particles", str(_config_particles(s)), *(QUICK_TRAINER if s.quick else ())]
-    res = fit(ROOT / s.config, run_dir, seed=s.seed, minutes=minutes, num_jets=s.num_jets, overrides=overrides)
+    overrides = [
+        "--data.init_args.jet_types",
+        f"[{', '.join(classes)}]",
+        "--data.init_args.conditions",
+        f"[{', '.join(conditions)}]",
+        "--data.init_args.seed",
+        str(s.seed),
+        "--data.init_args.num_particles",
+        str(_config_particles(s)),
+        *(QUICK_TRAINER if s.quick else ()),
+    ]
+    res = fit(
+        ROOT / s.config, run_dir, seed=s.seed, minutes=minutes, num_jets=s.num_jets, overrides=overrides
+    )
     model = res.model
     record: dict[str, Any] = {"run": name, "classes": classes, "conditions": conditions, "minutes": minutes,
                               "train_s": res.train_s, "epochs": res.epochs, "steps": res.steps,
@@ -114,7 +124,10 @@ def physics_checks(model, s: Settings, num: int = 5_000) -> dict[str, Any]:
     out: dict[str, Any] = {"per_class": {}}
     for t in s.jet_types:
         jets = model.sample(n, {"class": t}, seed=s.seed)
-        out["per_class"][t] = {"mass_mode": mass_mode(jets.mass), "mean_multiplicity": float(jets.num_particles.mean())}
+        out["per_class"][t] = {
+            "mass_mode": mass_mode(jets.mass),
+            "mean_multiplicity": float(jets.num_particles.mean()),
+        }
     spec = model.data_info.spec
     pt = 1400.0 if all(spec.quantiles[t]["pt"][-1] >= 1400.0 for t in spec.classes) else None
     if pt is not None:
@@ -165,7 +178,9 @@ def _prepare_data(s: Settings) -> None:
 
     p = _config_particles(s)
     for t in s.jet_types:
-        ensure_generated(GenerationConfig(t, num_particles=p, seed=s.seed), s.num_jets, workers=2, progress=False)
+        ensure_generated(
+            GenerationConfig(t, num_particles=p, seed=s.seed), s.num_jets, workers=2, progress=False
+        )
         heldout_jets(s, t)
 
 
@@ -178,22 +193,36 @@ def write_report(rows: list[dict], s: Settings) -> str:
     plot_dir = results.parent / "results"
     cond = rows[0]
     per_class = {r["classes"][0]: r for r in rows[1:]}
-    cmd = (f"sparsegen study conditional --minutes {s.minutes:g} --num-jets {s.num_jets} --heldout {s.heldout} "
-           f"--config {s.config} "
-           f"--seed {s.seed} --jet-types {' '.join(s.jet_types)} --jobs {s.jobs} --threads {s.threads}"
-           + (" --quick" if s.quick else ""))
-    budget = "quick (one short epoch per run, for the tests)" if s.quick else (
-        f"{s.minutes:g} min of wall clock for the conditional model, {s.minutes / len(s.jet_types):.3g} min for each "
-        "per-class model")
+    cmd = (
+        f"sparsegen study conditional --minutes {s.minutes:g} --num-jets {s.num_jets} --heldout {s.heldout} "
+        f"--config {s.config} "
+        f"--seed {s.seed} --jet-types {' '.join(s.jet_types)} --jobs {s.jobs} --threads {s.threads}"
+        + (" --quick" if s.quick else "")
+    )
+    budget = (
+        "quick (one short epoch per run, for the tests)"
+        if s.quick
+        else (
+            f"{s.minutes:g} min of wall clock for the conditional model, {s.minutes / len(s.jet_types):.3g} "
+            "min for each "
+            "per-class model"
+        )
+    )
     parts = [
         "## 4. Conditional study: one conditional model vs one model per class\n",
-        (f"Command: `{cmd}` (results file `{s.results}`, config `{s.config}`). Budget: {budget}, "
-         f"{s.threads} torch thread(s) per run, {s.jobs} run(s) at a time, seed {s.seed}. The conditional model is "
-         f"conditioned on {', '.join(cond['conditions'])}; each per-class model on "
-         f"{', '.join(rows[1]['conditions']) if len(rows) > 1 else '-'}. Training data: {s.num_jets} generated jets "
-         f"per class; scored per class against an independent held-out sample ({s.heldout} jets per class, seed "
-         f"{s.seed + 1}), generated with the conditions of the held-out jets one by one; quick JetNet sample "
-         "sizes, truth floor real vs real at the same size.\n"),
+        (
+            f"Command: `{cmd}` (results file `{s.results}`, config `{s.config}`). Budget: {budget}, "
+            f"{s.threads} torch thread(s) per run, {s.jobs} run(s) at a time, seed {s.seed}. The "
+            "conditional model is "
+            f"conditioned on {', '.join(cond['conditions'])}; each per-class model on "
+            f"{', '.join(rows[1]['conditions']) if len(rows) > 1 else '-'}. Training data: {s.num_jets} "
+            "generated jets "
+            f"per class; scored per class against an independent held-out sample ({s.heldout} jets per "
+            "class, seed "
+            f"{s.seed + 1}), generated with the conditions of the held-out jets one by one; quick JetNet "
+            "sample "
+            "sizes, truth floor real vs real at the same size.\n"
+        ),
     ]
     header = ["class", "model", *[label for _, label, _ in COLUMNS], "train s"]
     body = []
@@ -202,15 +231,28 @@ def write_report(rows: list[dict], s: Settings) -> str:
             if r is None:
                 continue
             m = r["metrics"][t]
-            body.append([JET_CLASS_NAMES[t], label, *[R.fmt(m.get(k), sc) for k, _, sc in COLUMNS], f"{r['train_s']:.0f}"])
+            body.append(
+                [
+                    JET_CLASS_NAMES[t],
+                    label,
+                    *[R.fmt(m.get(k), sc) for k, _, sc in COLUMNS],
+                    f"{r['train_s']:.0f}",
+                ]
+            )
         floor = cond["metrics"][t].get("truth_floor", {})
-        body.append([JET_CLASS_NAMES[t], "*truth floor*", *[R.fmt(floor.get(k), sc) for k, _, sc in COLUMNS], ""])
+        body.append(
+            [JET_CLASS_NAMES[t], "*truth floor*", *[R.fmt(floor.get(k), sc) for k, _, sc in COLUMNS], ""]
+        )
     parts.append(R.markdown_table(header, body) + "\n")
     parts.append("Findings (computed): " + "; ".join(findings(rows, s)) + ".\n")
-    panels = {JET_CLASS_NAMES[t]: {"real": np.asarray(cond["mass"][t]["real"]),
-                                   "conditional": np.asarray(cond["mass"][t]["gen"]),
-                                   **({"per-class": np.asarray(per_class[t]["mass"][t]["gen"])} if t in per_class else {})}
-              for t in s.jet_types}
+    panels = {
+        JET_CLASS_NAMES[t]: {
+            "real": np.asarray(cond["mass"][t]["real"]),
+            "conditional": np.asarray(cond["mass"][t]["gen"]),
+            **({"per-class": np.asarray(per_class[t]["mass"][t]["gen"])} if t in per_class else {}),
+        }
+        for t in s.jet_types
+    }
     fname = "conditional_mass.png"
     comparison_grid(panels, xlabel="jet mass [GeV]", path=plot_dir / fname,
                     title="jet mass per class: real vs one conditional model vs one model per class")
@@ -220,8 +262,15 @@ def write_report(rows: list[dict], s: Settings) -> str:
     return body_text
 
 
+def _rank_score(entry: dict, key: str) -> float:
+    """Lower is better: value + 1σ (AUC: distance from 0.5 + 1σ)."""
+    value = abs(entry["value"] - 0.5) if key == "classifier_auc" else entry["value"]
+    return value + (entry.get("error") or 0.0)
+
+
 def findings(rows: list[dict], s: Settings) -> list[str]:
-    """Which approach wins per class and metric (value + 1σ), and the physics checks of the conditional model."""
+    """Which approach wins per class and metric (value + 1σ), and the physics checks of the conditional
+    model."""
     cond, per_class = rows[0], {r["classes"][0]: r for r in rows[1:]}
     lines = []
     for key, label, _ in COLUMNS:
@@ -233,9 +282,8 @@ def findings(rows: list[dict], s: Settings) -> list[str]:
             a, b = cond["metrics"][t].get(key) or {}, per_class[t]["metrics"][t].get(key) or {}
             if a.get("value") is None or b.get("value") is None:
                 continue
-            score = (lambda e: (abs(e["value"] - 0.5) if key == "classifier_auc" else e["value"]) + (e["error"] or 0))
             compared += 1
-            wins += score(a) < score(b)
+            wins += _rank_score(a, key) < _rank_score(b, key)
         if compared:
             lines.append(f"{label}: conditional better in {wins}/{compared} classes")
     checks = cond.get("checks", {})
@@ -249,5 +297,7 @@ def findings(rows: list[dict], s: Settings) -> list[str]:
         lines.append(f"gluon multiplicity {'above' if more else 'NOT above'} W")
     req = checks.get("pt_request")
     if req:
-        lines.append(f"asked for pT = {req['asked']:.0f} GeV: jets with pT {req['min']:.0f}–{req['max']:.0f} GeV")
+        lines.append(
+            f"asked for pT = {req['asked']:.0f} GeV: jets with pT {req['min']:.0f}–{req['max']:.0f} GeV"
+        )
     return lines

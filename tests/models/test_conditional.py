@@ -52,7 +52,8 @@ def test_resolve_draws_each_class_from_its_own_distribution(make_jets):
 
 @pytest.fixture(scope="module")
 def conditional_ckpt(tmp_path_factory) -> tuple[Path, Path]:
-    """A conditional flow-matching checkpoint (class, pT, multiplicity; gluon and W) after two batches, and the
+    """A conditional flow-matching checkpoint (class, pT, multiplicity; gluon and W) after two batches, and
+    the
     data folder it was trained on."""
     tmp = tmp_path_factory.mktemp("cond")
     mp = pytest.MonkeyPatch()
@@ -76,7 +77,9 @@ def test_conditional_checkpoint_records_its_conditions(conditional_ckpt):
     ckpt = load_checkpoint(conditional_ckpt[0])
     spec = ckpt["sparsegen_data_info"]["conditions"]
     assert spec["names"] == ["class", "pt", "multiplicity"] and spec["classes"] == ["g", "w"]
-    assert ckpt["sparsegen_model"]["init_args"]["velocity"]["init_args"]["cond_dim"] == 4  # 2 classes + pt + n
+    assert (
+        ckpt["sparsegen_model"]["init_args"]["velocity"]["init_args"]["cond_dim"] == 4
+    )  # 2 classes + pt + n
 
 
 def test_two_classes_give_different_samples_from_the_same_noise(conditional_ckpt):
@@ -102,8 +105,21 @@ def test_sample_cli_takes_conditions_and_reproduces_a_files_kinematics(condition
     real = Jets.concat([Jets.load(p) for p in sorted(data.glob("*.h5"))])
     real = real[np.random.default_rng(0).permutation(len(real))[:50]]
     real.save(tmp_path / "real.h5")
-    assert main(["sample", "--ckpt", str(ckpt), "--conditions-from", str(tmp_path / "real.h5"), "--no-progress",
-                 "--out", str(tmp_path / "gen.h5")]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--ckpt",
+                str(ckpt),
+                "--conditions-from",
+                str(tmp_path / "real.h5"),
+                "--no-progress",
+                "--out",
+                str(tmp_path / "gen.h5"),
+            ]
+        )
+        == 0
+    )
     gen = Jets.load(tmp_path / "gen.h5")
     np.testing.assert_array_equal(gen.labels, real.labels)  # the class mix, jet by jet
     np.testing.assert_array_equal(gen.pt, real.pt)  # the pT spectrum, exactly
@@ -146,6 +162,21 @@ def test_unconditional_checkpoints_from_before_conditioning_still_load_and_sampl
     jets = Jets.load(out)
     assert len(jets) == 12 and jets.max_particles == 30 and np.all(jets.labels == 0)
     assert np.allclose(jets.pt, 1000.0)  # no stored pT distribution: the nominal jet pT, said in DataInfo
-    assert main(["sample", "--ckpt", str(ckpt), "--num-jets", "3", "--jet-type", "t", "--no-progress", "--out",
-                 str(tmp_path / "t.h5")]) == 2
+    assert (
+        main(
+            [
+                "sample",
+                "--ckpt",
+                str(ckpt),
+                "--num-jets",
+                "3",
+                "--jet-type",
+                "t",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "t.h5"),
+            ]
+        )
+        == 2
+    )
     assert "trained on classes ['g']" in capsys.readouterr().err

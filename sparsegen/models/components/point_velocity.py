@@ -55,7 +55,9 @@ class EPiCVelocity(Component):
         self.cond = _Context(self.cond_dim, cond_embed, time_freqs)
         self.local_in = nn.Linear(features, hidden)
         self.global_in = mlp([self.cond.dim, global_dim, global_dim])
-        self.layers = nn.ModuleList(EPiCLayer(hidden, global_dim, cond_dim=self.cond.dim) for _ in range(num_layers))
+        self.layers = nn.ModuleList(
+            EPiCLayer(hidden, global_dim, cond_dim=self.cond.dim) for _ in range(num_layers)
+        )
         self.out = nn.Linear(hidden, features)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
@@ -76,8 +78,17 @@ class TransformerVelocity(Component):
     h_i = W_in x_i + W_c c; ``num_layers`` pre-norm encoder layers; v_i = W_out h_i (zero-initialized).
     """
 
-    def __init__(self, features: int = 3, hidden: int = 64, heads: int = 4, num_layers: int = 3,
-                 ff_mult: int = 2, cond_dim: int | None = None, cond_embed: int = 16, time_freqs: int = 8) -> None:
+    def __init__(
+        self,
+        features: int = 3,
+        hidden: int = 64,
+        heads: int = 4,
+        num_layers: int = 3,
+        ff_mult: int = 2,
+        cond_dim: int | None = None,
+        cond_embed: int = 16,
+        time_freqs: int = 8,
+    ) -> None:
         super().__init__()
         self.features, self.cond_dim = features, int(linked_setting("cond_dim", cond_dim))
         self.cond = _Context(self.cond_dim, cond_embed, time_freqs)

@@ -52,8 +52,13 @@ class _PointGenerator(Component):
     global_noise_dim: int = 0
     prior: DataPrior
 
-    def sample_noise(self, n: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None,
-                     counts: Tensor | None = None) -> tuple[Tensor, ...]:
+    def sample_noise(
+        self,
+        n: int,
+        device: torch.device | str = "cpu",
+        generator: torch.Generator | None = None,
+        counts: Tensor | None = None,
+    ) -> tuple[Tensor, ...]:
         """(z (n, P, latent) per-particle N(0, 1), [z_global (n, G),] mask (n, P)): the mask from ``counts``
         (n,) when given, else from the training multiplicity prior."""
         if counts is None:
@@ -71,7 +76,8 @@ class _PointGenerator(Component):
 
 
 class MPGenerator(_PointGenerator):
-    """MPGAN-style generator: per-particle noise → ``mp_iters`` fully connected message-passing layers → 3 features.
+    """MPGAN-style generator: per-particle noise → ``mp_iters`` fully connected message-passing layers → 3
+    features.
 
     Node features start as z_i ~ N(0, 1)^latent (plus n / P); each iteration is an `MPLayer` (edge MLP fe,
     node MLP fn, masked mean aggregation over the other real particles) to ``hidden`` features, LeakyReLU in
@@ -115,7 +121,11 @@ class EPiCGenerator(_PointGenerator):
                  cond_dim: int | None = None, cond_embed: int = 16) -> None:
         super().__init__()
         num_particles = int(linked_setting("num_particles", num_particles))
-        self.num_particles, self.latent_dim, self.global_noise_dim = num_particles, latent_dim, global_noise_dim
+        self.num_particles, self.latent_dim, self.global_noise_dim = (
+            num_particles,
+            latent_dim,
+            global_noise_dim,
+        )
         self.cond_dim = int(linked_setting("cond_dim", cond_dim))
         self.cond = ConditionEmbedding(self.cond_dim, cond_embed)
         self.prior = DataPrior(num_particles)
