@@ -1,5 +1,5 @@
 """``sparsegen evaluate --real R.h5 --gen G.h5 [--out metrics.json] [--plots DIR] [--num-jets N] [--seed S]
-[--quick]``: print the metrics table, write the JSON and the plots."""
+[--quick] [--fpnd DIR]``: print the metrics table, write the JSON and the plots."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smaller sample sizes (not for publication)")
     parser.add_argument("--no-classifier", action="store_true", help="skip the classifier two-sample test")
+    parser.add_argument("--fpnd", default=None, metavar="DIR",
+                        help="also FPND against real JetNet jets of the real file's class (g/q/t, 30 particles); "
+                             "DIR = jetnet/evaluation/fpnd_resources of the unzipped jetnet wheel")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     if len(gen) < MIN_JETS:
         raise SparsegenInputError(args.gen, f"has {len(gen)} jets; evaluation needs at least {MIN_JETS}")
     metrics = evaluate(real, gen, num_jets=args.num_jets, seed=args.seed, quick=args.quick,
-                       classifier=not args.no_classifier, progress=True, plots_dir=args.plots)
+                       classifier=not args.no_classifier, progress=True, plots_dir=args.plots,
+                       fpnd_dir=args.fpnd)
     n = min(len(real) // 2, len(gen), args.num_jets or len(gen))
     Console().print(metrics_table(metrics, title=f"sparsegen evaluate: {n} jets per sample, seed {args.seed}"
                                                  f"{', quick' if args.quick else ''}"))

@@ -21,6 +21,11 @@ sample's particle count P per jet, the hardest first (JetNet's convention: JetNe
 particles). This matters for image models, whose every non-zero pixel is a particle: a generator that
 fills empty pixels with noise keeps its mass but not its multiplicity, occupancy and intensity spectrum,
 which are computed on the full sample.
+
+FPND (optional, ``fpnd_dir`` = JetNet's ``fpnd_resources`` folder; :mod:`sparsegen.metrics.fpnd`): scores
+against JetNet's stored statistics of real JetNet jets of the real sample's class (g, q or t, 30
+particles), not against ``real``. Value: FPND of the generated subset G (n jets); truth floor: FPND of the
+held-out real half B (n jets), i.e. how far the real sample itself is from JetNet at the same n.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from sparsegen.metrics import distances as D
 from sparsegen.metrics import sparsity as S
 from sparsegen.metrics.classifier import classifier_auc
 from sparsegen.metrics.efp import W1EFP_INDICES, efps
+from sparsegen.metrics.fpnd import FPNDScorer, check_jets
 from sparsegen.core.kinematics import relative_kinematics, tau_ratios
 
 METRIC_NAMES: tuple[str, ...] = (
@@ -206,6 +212,7 @@ def evaluate(
     classifier: bool = True,
     progress: bool = False,
     plots_dir: str | os.PathLike | None = None,
+    fpnd_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Score generated jets against real ones; returns the metrics dict (see module docstring).
 
@@ -216,8 +223,10 @@ def evaluate(
         settings: explicit sample sizes (overrides ``quick``).
         threshold: pixel read-out threshold (ptrel units) for the occupancy / intensity metrics.
         plots_dir: if given, write the comparison PNGs there.
+        fpnd_dir: if given, JetNet's FPND resources: adds ``fpnd`` (see module docstring).
     """
     cfg = settings or (QUICK if quick else PUBLISHED)
+    scorer = FPNDScorer(fpnd_dir, check_jets(real)) if fpnd_dir is not None else None  # fail before any work
     ref, floor, other = split_samples(real, gen, num_jets, seed)
     step = _Steps(progress)
     try:
@@ -238,6 +247,11 @@ def evaluate(
             s_floor = _prepare(floor, floor_img, cap)
             metrics["truth_floor"] = _score(s_ref, s_floor, cfg, seed, threshold, classifier,
                                             lambda what: step(f"truth floor: {what}"))
+        if scorer is not None:
+            step("FPND")
+            metrics["fpnd"] = _entry(scorer(s_other.jets), math.nan)
+            if truth_floor:
+                metrics["truth_floor"]["fpnd"] = _entry(scorer(s_floor.jets), math.nan)
         if plots_dir is not None:
             from sparsegen.plotting import evaluation_plots
 
