@@ -5,7 +5,8 @@ Where the data comes from:
 * ``jetnet_dir`` set: real JetNet files ``{type}.hdf5`` / ``{type}150.hdf5`` from that directory (no
   download; validated like our own files);
 * otherwise Pythia8 + FastJet jets generated in ``prepare_data`` into the generation cache
-  (`sparsegen.data.cache`), one file per class, reused when present.
+  (`sparsegen.data.cache`), one file per class, reused when present; ``preset`` (e.g. ``"jetnet"``,
+  `sparsegen.data.presets`) selects named generation settings instead of the defaults.
 
 Batches are dicts: points → ``particles`` (B,P,3) normalized, ``mask`` (B,P) bool, ``label`` (B,),
 ``jet_features`` (B,5); images → ``images`` (B,1,H,W) normalized, ``label``, ``jet_features``.
@@ -33,6 +34,7 @@ from sparsegen.data.cache import cached_jets_path, ensure_generated
 from sparsegen.data.generate import GenerationConfig
 from sparsegen.data.info import DataInfo, quantiles
 from sparsegen.data.normalization import Normalizer
+from sparsegen.data.presets import preset_config
 
 
 class EpochSeededSampler(Sampler[int]):
@@ -88,6 +90,7 @@ class JetDataModule(pl.LightningDataModule):
         generation_workers: int = 1,
         normalize: bool = True,
         image_scale: float | None = None,
+        preset: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -101,6 +104,9 @@ class JetDataModule(pl.LightningDataModule):
             raise SparsegenInputError("split", f"must be three non-negative fractions summing to 1, got {list(split)}")
         if num_jets < 3:
             raise SparsegenInputError("num_jets", f"must be >= 3, got {num_jets}")
+        if preset is not None:
+            preset_config(preset, types[0])  # unknown names fail here, before anything is generated
+        self.preset = preset
         self.jet_types = types
         self.num_jets = num_jets
         self.num_particles = num_particles
@@ -127,7 +133,9 @@ class JetDataModule(pl.LightningDataModule):
         return [cached_jets_path(self.generation_config(t), self.num_jets, self.data_dir) for t in self.jet_types]
 
     def generation_config(self, jet_type: str) -> GenerationConfig:
-        """The generation settings of one class (the cache key)."""
+        """The generation settings of one class (the cache key): the default ones or those of ``preset``."""
+        if self.preset is not None:
+            return preset_config(self.preset, jet_type, num_particles=self.num_particles, seed=self.seed)
         return GenerationConfig(jet_type, num_particles=self.num_particles, seed=self.seed)
 
     def prepare_data(self) -> None:
