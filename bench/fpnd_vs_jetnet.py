@@ -31,7 +31,8 @@ import torch
 
 from sparsegen.core.defaults import JET_TYPES
 from sparsegen.core.jets import Jets
-from sparsegen.metrics.fpnd import fpnd, fpnd_activations, load_particlenet
+from sparsegen.core.kinematics import relative_kinematics
+from sparsegen.metrics.fpnd import FEATURE_MAXES, fpnd, fpnd_activations, load_particlenet
 
 ROOT = Path(__file__).resolve().parents[1]
 NUM_COMPARED_ACTIVATIONS = 512
@@ -82,6 +83,17 @@ def resources_of(python: Path) -> str:
     return out.stdout.strip()
 
 
+def feature_summary(jets: Jets) -> dict[str, float]:
+    """Offline comparison with JetNet: maxima next to JetNet's stored FPND normalization maxima, quantiles."""
+    parts = jets.particles[jets.mask]
+    dr = np.hypot(parts[:, 0], parts[:, 1])
+    _, _, _, m_rel = relative_kinematics(jets.particles, jets.mask)
+    return {"max_abs_etarel": float(np.abs(parts[:, 0]).max()), "max_abs_phirel": float(np.abs(parts[:, 1]).max()),
+            "max_ptrel": float(parts[:, 2].max()), "dr_q50": float(np.quantile(dr, 0.5)),
+            "dr_q99": float(np.quantile(dr, 0.99)), "m_over_pt_q50": float(np.median(m_rel)),
+            "pt_q50_gev": float(np.median(jets.pt)), "multiplicity_q50": float(np.median(jets.num_particles))}
+
+
 def default_files(preset: str, num_jets: int, seed: int, workers: int) -> list[Path]:
     from sparsegen.data.cache import ensure_generated
     from sparsegen.data.presets import preset_config
@@ -128,9 +140,19 @@ def main() -> int:
             rel = abs(ours - ref["fpnd"]) / abs(ref["fpnd"])
             worst = max(worst, rel)
             rows.append({"file": str(file), "jet_type": jet_type, "num_jets": len(jets), "fpnd_jetnet": ref["fpnd"],
-                         "fpnd_sparsegen": ours, "rel_diff": rel, "max_abs_activation_diff": act_diff})
+                         "fpnd_sparsegen": ours, "rel_diff": rel, "max_abs_activation_diff": act_diff,
+                         "features": feature_summary(jets)})
             print(f"{str(file)[-44:]:<44} {jet_type:>5} {len(jets):>6} {ref['fpnd']:>10.4f} {ours:>10.4f} "
                   f"{rel:>9.1e} {act_diff:>10.1e} {ref['seconds']:>8.0f} {seconds:>7.0f}", flush=True)
+    maxima = ", ".join(f"{name} {value:.3f}" for name, value in zip(("|etarel|", "|phirel|", "ptrel"), FEATURE_MAXES))
+    print(f"\nfeatures (JetNet's stored FPND normalization maxima: {maxima})")
+    print(f"{'file':<44} {'max|eta|':>8} {'max|phi|':>8} {'max pt':>7} {'dR q50':>7} {'dR q99':>7} {'m/pT q50':>8} "
+          f"{'pT q50':>7} {'mult':>5}")
+    for row in rows:
+        f = row["features"]
+        print(f"{row['file'][-44:]:<44} {f['max_abs_etarel']:>8.3f} {f['max_abs_phirel']:>8.3f} {f['max_ptrel']:>7.3f} "
+              f"{f['dr_q50']:>7.3f} {f['dr_q99']:>7.3f} {f['m_over_pt_q50']:>8.4f} {f['pt_q50_gev']:>7.0f} "
+              f"{f['multiplicity_q50']:>5.0f}")
     ok = worst <= args.tolerance
     print(json.dumps({"bench": "fpnd_vs_jetnet", "jetnet_version": ref["version"], "max_rel_diff": worst,
                       "tolerance": args.tolerance, "ok": ok, "rows": rows}))
