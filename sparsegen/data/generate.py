@@ -8,7 +8,10 @@ Physics (see ``physics_data/README.md`` for the full provenance):
   each event are candidates; a jet is kept when 800 <= pT <= 1600 GeV, |eta| < 2.5 and it is truth-matched:
   g / q jets: the nearest outgoing hard-process parton within dR < 0.4 (= R/2) is a gluon / a light
   (u, d, s) quark; W / Z jets: both decay quarks of the boson within dR < R of the jet axis;
-  t jets: the b and both W decay quarks of the same top within dR < R.
+  t jets: the b and both W decay quarks of the same top within dR < R (``top_match="contained"``), or
+  only the b quark of a top within dR < match_dr (``top_match="b"``, used by the ``jetnet`` preset).
+* presets (``sparsegen.data.presets``, e.g. ``jetnet``: R = 0.4, hard process at 1 TeV within 1 %) set
+  fields and add card lines; they are recorded in the file attributes (``preset``, ``preset_settings``).
 * the P highest-pT constituents are kept: etarel = eta_i - eta_jet, phirel = wrapped phi_i - phi_jet,
   ptrel = pT_i / pT_jet; jet_features = [type, pt, eta, mass, num_particles] of the full jet.
 
