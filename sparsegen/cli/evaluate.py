@@ -1,6 +1,7 @@
 """``sparsegen evaluate --real R.h5 --gen G.h5 [--out metrics.json] [--plots DIR] [--num-jets N] [--seed S]
-[--quick]``: print the metrics table, write the JSON and the plots. When the real file holds several classes,
-each class is also scored on its own (with its own truth floor): JSON key ``by_class``, one table."""
+[--quick] [--fpnd DIR]``: print the metrics table, write the JSON and the plots. When the real file holds
+several classes, each class is also scored on its own (with its own truth floor): JSON key ``by_class``, one
+table; FPND (``--fpnd``) is then computed per class."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smaller sample sizes (not for publication)")
     parser.add_argument("--no-classifier", action="store_true", help="skip the classifier two-sample test")
+    parser.add_argument("--fpnd", default=None, metavar="DIR",
+                        help="also FPND against real JetNet jets of the real file's class (g/q/t, 30 particles); "
+                             "DIR = jetnet/evaluation/fpnd_resources of the unzipped jetnet wheel")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SmallSampleWarning)
         metrics = evaluate_by_class(real, gen, num_jets=args.num_jets, seed=args.seed, quick=args.quick,
-                                    classifier=not args.no_classifier, progress=True, plots_dir=args.plots)
+                                    classifier=not args.no_classifier, progress=True, plots_dir=args.plots,
+                                    fpnd_dir=args.fpnd)
     for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, SmallSampleWarning)):
         print(f"sparsegen evaluate: warning: {message}", file=sys.stderr)
     n = min(len(real) // 2, len(gen), args.num_jets or (QUICK if args.quick else PUBLISHED).max_jets)

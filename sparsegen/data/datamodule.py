@@ -5,7 +5,8 @@ Where the data comes from:
 * ``jetnet_dir`` set: real JetNet files ``{type}.hdf5`` / ``{type}150.hdf5`` from that directory (no
   download; validated like our own files);
 * otherwise Pythia8 + FastJet jets generated in ``prepare_data`` into the generation cache
-  (`sparsegen.data.cache`), one file per class, reused when present.
+  (`sparsegen.data.cache`), one file per class, reused when present; ``preset`` (e.g. ``"jetnet"``,
+  `sparsegen.data.presets`) selects named generation settings instead of the defaults.
 
 Several classes are served at once with ``jet_types: [g, q, t, w, z]``: ``mix: balanced`` takes exactly
 ``num_jets`` of each class; ``mix: natural`` takes up to ``num_jets`` of each (all a smaller file holds, so
@@ -40,6 +41,7 @@ from sparsegen.data.conditions import ConditionSpec, check_condition_names, raw_
 from sparsegen.data.generate import GenerationConfig
 from sparsegen.data.info import DataInfo
 from sparsegen.data.normalization import Normalizer
+from sparsegen.data.presets import preset_config
 
 
 class EpochSeededSampler(Sampler[int]):
@@ -97,6 +99,7 @@ class JetDataModule(pl.LightningDataModule):
         image_scale: float | None = None,
         mix: Literal["balanced", "natural"] = "balanced",
         conditions: Sequence[str] = (),
+        preset: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -116,6 +119,9 @@ class JetDataModule(pl.LightningDataModule):
             raise SparsegenInputError("jet_types", f"repeated class in {types}")
         self.conditions = check_condition_names(conditions)
         self.mix = mix
+        if preset is not None:
+            preset_config(preset, types[0])  # unknown names fail here, before anything is generated
+        self.preset = preset
         self.jet_types = types
         self.num_jets = num_jets
         self.num_particles = num_particles
@@ -143,7 +149,9 @@ class JetDataModule(pl.LightningDataModule):
         return [cached_jets_path(self.generation_config(t), self.num_jets, self.data_dir) for t in self.jet_types]
 
     def generation_config(self, jet_type: str) -> GenerationConfig:
-        """The generation settings of one class (the cache key)."""
+        """The generation settings of one class (the cache key): the default ones or those of ``preset``."""
+        if self.preset is not None:
+            return preset_config(self.preset, jet_type, num_particles=self.num_particles, seed=self.seed)
         return GenerationConfig(jet_type, num_particles=self.num_particles, seed=self.seed)
 
     def prepare_data(self) -> None:

@@ -8,7 +8,10 @@ Physics (see ``physics_data/README.md`` for the full provenance):
   each event are candidates; a jet is kept when 800 <= pT <= 1600 GeV, |eta| < 2.5 and it is truth-matched:
   g / q jets: the nearest outgoing hard-process parton within dR < 0.4 (= R/2) is a gluon / a light
   (u, d, s) quark; W / Z jets: both decay quarks of the boson within dR < R of the jet axis;
-  t jets: the b and both W decay quarks of the same top within dR < R.
+  t jets: the b and both W decay quarks of the same top within dR < R (``top_match="contained"``), or
+  only the b quark of a top within dR < match_dr (``top_match="b"``, used by the ``jetnet`` preset).
+* presets (``sparsegen.data.presets``, e.g. ``jetnet``: R = 0.4, hard process at 1 TeV within 1 %) set
+  fields and add card lines; they are recorded in the file attributes (``preset``, ``preset_settings``).
 * the P highest-pT constituents are kept: etarel = eta_i - eta_jet, phirel = wrapped phi_i - phi_jet,
   ptrel = pT_i / pT_jet; jet_features = [type, pt, eta, mass, num_particles] of the full jet.
 
@@ -40,6 +43,10 @@ CARD_DIR = Path(__file__).resolve().parents[2] / "physics_data" / "cards"
 NEUTRINOS = (12, 14, 16)
 LIGHT_QUARKS = (1, 2, 3)
 PYTHIA_MAX_SEED = 900_000_000
+TOP_MATCHES = ("contained", "b")
+"""Top-jet truth matching: ``contained`` = the b and both W decay quarks of one top within ΔR < R of the
+jet axis; ``b`` = the b quark of a top within ΔR < match_dr (its decay products need not be inside)."""
+PRESET_ERA_DEFAULTS: dict[str, object] = {"preset": None, "preset_settings": (), "top_match": "contained"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,11 @@ class GenerationConfig:
     chunk_size: int = 500
     events_per_batch: int = 100
     extra_settings: tuple[str, ...] = field(default_factory=tuple)
+    # added with the presets (sparsegen.data.presets); at their defaults they are left out of key() and
+    # provenance, so files and cache keys made before them stay byte-for-byte the same
+    preset: str | None = None
+    preset_settings: tuple[str, ...] = field(default_factory=tuple)
+    top_match: str = "contained"
 
     def __post_init__(self) -> None:
         if self.jet_type not in JET_TYPE_INDEX:
@@ -71,18 +83,31 @@ class GenerationConfig:
             raise SparsegenInputError("pt window", f"need 0 < pt_min < pt_max, got {self.pt_min}, {self.pt_max}")
         if self.chunk_size < 1 or self.events_per_batch < 1 or self.jets_per_event < 1:
             raise SparsegenInputError("generation config", "chunk_size, events_per_batch, jets_per_event must be >= 1")
+        if self.top_match not in TOP_MATCHES:
+            raise SparsegenInputError("top_match", f"unknown top matching '{self.top_match}' "
+                                                   f"(one of {', '.join(TOP_MATCHES)})")
 
     def card_text(self) -> str:
         """The Pythia settings: ``common.cmnd`` + the class card + extra settings."""
         parts = [_read_card("common"), _read_card(self.jet_type)]
+        if self.preset_settings:
+            parts.append(f"! preset {self.preset}\n" + "\n".join(self.preset_settings) + "\n")
         if self.extra_settings:
             parts.append("! extra settings\n" + "\n".join(self.extra_settings) + "\n")
         return "\n".join(parts)
 
     def key(self) -> str:
         """Short hash of every setting and the card text (cache file names, merge/resume checks)."""
-        blob = json.dumps({**asdict(self), "card": self.card_text()}, sort_keys=True)
+        blob = json.dumps({**self.settings(), "card": self.card_text()}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def settings(self) -> dict[str, object]:
+        """Every field, less the preset-era fields left at their defaults (keeps older keys unchanged)."""
+        out = asdict(self)
+        for name, default in PRESET_ERA_DEFAULTS.items():
+            if out[name] == default:
+                del out[name]
+        return out
 
     def chunk_seed(self, chunk: int) -> int:
         """Pythia seed of chunk ``chunk`` (1..900000000), distinct per (seed, jet type, chunk)."""
@@ -203,6 +228,9 @@ def _truth_match(cfg: GenerationConfig, pid: np.ndarray, mid: np.ndarray, dr: np
         boson = 24 if kind == "w" else 23
         quarks = np.abs(mid) == boson
         return bool(quarks.sum() == 2 and (dr[quarks] < cfg.jet_radius).all())
+    if cfg.top_match == "b":
+        b_quarks = (np.abs(pid) == 5) & (np.abs(mid) == 6)
+        return bool(b_quarks.any() and dr[b_quarks].min() < cfg.match_dr)
     # top: the b and the two W quarks of the same top (grouped by charge sign: t -> W+ b, tbar -> W- bbar)
     for sign in (1, -1):
         group = ((pid == 5 * sign) & (mid == 6 * sign)) | (mid == 24 * sign)
@@ -330,7 +358,7 @@ def generate(
 def provenance(cfg: GenerationConfig, num_jets: int, chunks: range, shard: tuple[int, int]) -> dict[str, object]:
     """File attributes: generator, card, seeds, jet definition, cuts, versions, chunk range."""
     versions = pythia_versions()
-    return {
+    attrs: dict[str, object] = {
         "generator": f"Pythia {versions['pythia8mc']} (pythia8mc) + FastJet {versions['fastjet']}",
         "sparsegen_version": versions["sparsegen"],
         "process_card": cfg.card_text(),
@@ -347,9 +375,15 @@ def provenance(cfg: GenerationConfig, num_jets: int, chunks: range, shard: tuple
         "chunk_size": cfg.chunk_size,
         "chunk_range": [chunks.start, chunks.stop],
         "shard": [shard[0], shard[1]],
-        "config": json.dumps(asdict(cfg), sort_keys=True),
+        "config": json.dumps(cfg.settings(), sort_keys=True),
         "config_key": cfg.key(),
     }
+    if cfg.preset is not None:
+        attrs["preset"] = cfg.preset
+        attrs["preset_settings"] = "\n".join(cfg.preset_settings)
+    if cfg.preset is not None or cfg.top_match != PRESET_ERA_DEFAULTS["top_match"]:
+        attrs["top_match"] = cfg.top_match
+    return attrs
 
 
 def _valid_part(path: str, key: str, num_jets: int) -> bool:

@@ -21,6 +21,11 @@ sample's particle count P per jet, the hardest first (JetNet's convention: JetNe
 particles). This matters for image models, whose every non-zero pixel is a particle: a generator that
 fills empty pixels with noise keeps its mass but not its multiplicity, occupancy and intensity spectrum,
 which are computed on the full sample.
+
+FPND (optional, ``fpnd_dir`` = JetNet's ``fpnd_resources`` folder; :mod:`sparsegen.metrics.fpnd`): scores
+against JetNet's stored statistics of real JetNet jets of the real sample's class (g, q or t, 30
+particles), not against ``real``. Value: FPND of the generated subset G (n jets); truth floor: FPND of the
+held-out real half B (n jets), i.e. how far the real sample itself is from JetNet at the same n.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from sparsegen.metrics import distances as D
 from sparsegen.metrics import sparsity as S
 from sparsegen.metrics.classifier import classifier_auc
 from sparsegen.metrics.efp import W1EFP_INDICES, efps
+from sparsegen.metrics.fpnd import FPND_CLASSES, FPNDScorer, check_jets
 
 METRIC_NAMES: tuple[str, ...] = (
     "w1m", "w1p", "w1efp", "fpd", "kpd", "w1_multiplicity", "w1_occupancy", "w1_pixel_intensity",
@@ -228,6 +234,7 @@ def evaluate(
     classifier: bool = True,
     progress: bool = False,
     plots_dir: str | os.PathLike | None = None,
+    fpnd_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Score generated jets against real ones; returns the metrics dict (see module docstring).
 
@@ -238,8 +245,10 @@ def evaluate(
         settings: explicit sample sizes (overrides ``quick``).
         threshold: pixel read-out threshold (ptrel units) for the occupancy / intensity metrics.
         plots_dir: if given, write the comparison PNGs there.
+        fpnd_dir: if given, JetNet's FPND resources: adds ``fpnd`` (see module docstring).
     """
     cfg = settings or (QUICK if quick else PUBLISHED)
+    scorer = FPNDScorer(fpnd_dir, check_jets(real)) if fpnd_dir is not None else None  # fail before any work
     ref, floor, other = split_samples(real, gen, min(num_jets or cfg.max_jets, cfg.max_jets), seed)
     warn_small_sample(len(ref))
     step = _Steps(progress)
@@ -261,6 +270,11 @@ def evaluate(
             s_floor = _prepare(floor, floor_img, cap)
             metrics["truth_floor"] = _score(s_ref, s_floor, cfg, seed, threshold, classifier,
                                             lambda what: step(f"truth floor: {what}"))
+        if scorer is not None:
+            step("FPND")
+            metrics["fpnd"] = _entry(scorer(s_other.jets), math.nan)
+            if truth_floor:
+                metrics["truth_floor"]["fpnd"] = _entry(scorer(s_floor.jets), math.nan)
         if plots_dir is not None:
             from sparsegen.plotting import evaluation_plots
 
@@ -273,18 +287,21 @@ def evaluate(
 
 
 def evaluate_by_class(real: Jets, gen: Jets, plots_dir: str | os.PathLike | None = None,
-                      **kwargs: Any) -> dict[str, Any]:
+                      fpnd_dir: str | os.PathLike | None = None, **kwargs: Any) -> dict[str, Any]:
     """`evaluate` on the whole samples (the combined row, at the top level of the result) and, when the real
     jets hold several classes, on each class separately with its own truth floor (``result["by_class"]``).
 
     Every class of the real sample must be in the generated one (a conditional model sampled with the real
     file's conditions, ``sparsegen sample --conditions-from``). Plots: combined in ``plots_dir``, each
-    class in ``plots_dir/<class>``.
+    class in ``plots_dir/<class>``. FPND (``fpnd_dir``) is a per-class score: with several classes it is
+    computed for each of g, q and t, not for the combined row.
     """
     classes = [int(c) for c in np.unique(real.labels)]
-    result = evaluate(real, gen, plots_dir=plots_dir, **kwargs)
     if len(classes) < 2:
-        return result
+        return evaluate(real, gen, plots_dir=plots_dir, fpnd_dir=fpnd_dir, **kwargs)
+    if fpnd_dir is not None:
+        FPNDScorer(fpnd_dir, "g")  # a missing or foreign folder fails before any work
+    result = evaluate(real, gen, plots_dir=plots_dir, **kwargs)
     missing = [JET_TYPES[c] for c in classes if not np.any(gen.labels == c)]
     if missing:
         raise SparsegenInputError("evaluate", f"the generated jets hold no {', '.join(missing)} jets, the real ones "
@@ -294,7 +311,8 @@ def evaluate_by_class(real: Jets, gen: Jets, plots_dir: str | os.PathLike | None
         name = JET_TYPES[c]
         sub_plots = None if plots_dir is None else os.path.join(os.fspath(plots_dir), name)
         result["by_class"][name] = evaluate(real[np.flatnonzero(real.labels == c)],
-                                            gen[np.flatnonzero(gen.labels == c)], plots_dir=sub_plots, **kwargs)
+                                            gen[np.flatnonzero(gen.labels == c)], plots_dir=sub_plots,
+                                            fpnd_dir=fpnd_dir if name in FPND_CLASSES else None, **kwargs)
     return result
 
 

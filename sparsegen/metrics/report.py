@@ -35,7 +35,7 @@ def metrics_table(metrics: dict[str, Any], title: str = "sparsegen evaluate") ->
     table.add_column("generated vs real", justify="right")
     table.add_column("truth floor (real vs real)", justify="right")
     floor = metrics.get("truth_floor", {})
-    for name in METRIC_NAMES + EXTRA_NAMES:
+    for name in METRIC_NAMES + EXTRA_NAMES + ("fpnd",):
         if name in metrics:
             table.add_row(name, format_entry(metrics[name]), format_entry(floor.get(name)))
     return table
