@@ -8,8 +8,9 @@ Physics (see ``physics_data/README.md`` for the full provenance):
   each event are candidates; a jet is kept when 800 <= pT <= 1600 GeV, |eta| < 2.5 and it is truth-matched:
   g / q jets: the nearest outgoing hard-process parton within dR < 0.4 (= R/2) is a gluon / a light
   (u, d, s) quark; W / Z jets: both decay quarks of the boson within dR < R of the jet axis;
-  t jets: the b and both W decay quarks of the same top within dR < R (``top_match="contained"``), or
-  only the b quark of a top within dR < match_dr (``top_match="b"``, used by the ``jetnet`` preset).
+  t jets: the b and both W decay quarks of the same top within dR < R (``resonance_match="contained"``), or
+  the top itself within dR < match_dr (``"axis"``, used by the ``jetnet`` preset, which matches W and Z jets
+  to their boson the same way), or only the b quark of a top (``"b"``).
 * presets (``sparsegen.data.presets``, e.g. ``jetnet``: R = 0.4, hard process at 1 TeV within 1 %) set
   fields and add card lines; they are recorded in the file attributes (``preset``, ``preset_settings``).
 * the P highest-pT constituents are kept: etarel = eta_i - eta_jet, phirel = wrapped phi_i - phi_jet,
@@ -27,6 +28,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -43,10 +45,12 @@ CARD_DIR = Path(__file__).resolve().parents[2] / "physics_data" / "cards"
 NEUTRINOS = (12, 14, 16)
 LIGHT_QUARKS = (1, 2, 3)
 PYTHIA_MAX_SEED = 900_000_000
-TOP_MATCHES = ("contained", "b")
-"""Top-jet truth matching: ``contained`` = the b and both W decay quarks of one top within ΔR < R of the
-jet axis; ``b`` = the b quark of a top within ΔR < match_dr (its decay products need not be inside)."""
-PRESET_ERA_DEFAULTS: dict[str, object] = {"preset": None, "preset_settings": (), "top_match": "contained"}
+RESONANCE_MATCHES = ("contained", "axis", "b")
+"""Truth matching of top, W and Z jets: ``contained`` = every decay quark of the resonance (top: the b and both
+W quarks) within ΔR < R of the jet axis; ``axis`` = the resonance itself (the sum of its decay partons'
+momenta) within ΔR < match_dr, its decay products need not be inside; ``b`` (tops only) = the b quark of a
+top within ΔR < match_dr."""
+PRESET_ERA_DEFAULTS: dict[str, object] = {"preset": None, "preset_settings": (), "resonance_match": "contained"}
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ class GenerationConfig:
     # provenance, so files and cache keys made before them stay byte-for-byte the same
     preset: str | None = None
     preset_settings: tuple[str, ...] = field(default_factory=tuple)
-    top_match: str = "contained"
+    resonance_match: str = "contained"
 
     def __post_init__(self) -> None:
         if self.jet_type not in JET_TYPE_INDEX:
@@ -83,9 +87,9 @@ class GenerationConfig:
             raise SparsegenInputError("pt window", f"need 0 < pt_min < pt_max, got {self.pt_min}, {self.pt_max}")
         if self.chunk_size < 1 or self.events_per_batch < 1 or self.jets_per_event < 1:
             raise SparsegenInputError("generation config", "chunk_size, events_per_batch, jets_per_event must be >= 1")
-        if self.top_match not in TOP_MATCHES:
-            raise SparsegenInputError("top_match", f"unknown top matching '{self.top_match}' "
-                                                   f"(one of {', '.join(TOP_MATCHES)})")
+        if self.resonance_match not in RESONANCE_MATCHES:
+            raise SparsegenInputError("resonance_match", f"unknown resonance matching '{self.resonance_match}' "
+                                                   f"(one of {', '.join(RESONANCE_MATCHES)})")
 
     def card_text(self) -> str:
         """The Pythia settings: ``common.cmnd`` + the class card + extra settings."""
@@ -200,7 +204,8 @@ class JetMaker:
                 if not (cfg.pt_min <= jpt[j] <= cfg.pt_max and abs(jeta[j]) < cfg.eta_max):
                     continue
                 dr = np.hypot(peta - jeta[j], wrap_angle(pphi - jphi[j]))
-                if not _truth_match(cfg, part_id[p0:p1], part_mid[p0:p1], dr):
+                if not _truth_match(cfg, part_id[p0:p1], part_mid[p0:p1], dr,
+                                    _resonance_dr(part_p[p0:p1], jeta[j], jphi[j])):
                     continue
                 k = j0 + j
                 pf = _constituent_features(cons_p4[cons_off[k]: cons_off[k + 1]], jpt[j], jeta[j], jphi[j],
@@ -212,8 +217,13 @@ class JetMaker:
         return np.stack(out_pf).astype(np.float32), np.asarray(out_jf, dtype=np.float32)
 
 
-def _truth_match(cfg: GenerationConfig, pid: np.ndarray, mid: np.ndarray, dr: np.ndarray) -> bool:
-    """Is the jet (with distances ``dr`` to the hard partons) of the configured class?"""
+def _truth_match(cfg: GenerationConfig, pid: np.ndarray, mid: np.ndarray, dr: np.ndarray,
+                 resonance_dr: Callable[[np.ndarray], float]) -> bool:
+    """Is the jet (with distances ``dr`` to the hard partons) of the configured class?
+
+    ``resonance_dr(group)``: ΔR between the jet axis and the summed momentum of the partons in ``group``
+    (a boolean mask), i.e. the direction of the resonance they came from.
+    """
     kind = cfg.jet_type
     if kind in ("g", "q"):
         outgoing = ~np.isin(np.abs(mid), (6, 23, 24))
@@ -227,16 +237,36 @@ def _truth_match(cfg: GenerationConfig, pid: np.ndarray, mid: np.ndarray, dr: np
     if kind in ("w", "z"):
         boson = 24 if kind == "w" else 23
         quarks = np.abs(mid) == boson
-        return bool(quarks.sum() == 2 and (dr[quarks] < cfg.jet_radius).all())
-    if cfg.top_match == "b":
+        if quarks.sum() != 2:
+            return False
+        if cfg.resonance_match == "axis":
+            return bool(resonance_dr(quarks) < cfg.match_dr)
+        return bool((dr[quarks] < cfg.jet_radius).all())
+    if cfg.resonance_match == "b":
         b_quarks = (np.abs(pid) == 5) & (np.abs(mid) == 6)
         return bool(b_quarks.any() and dr[b_quarks].min() < cfg.match_dr)
     # top: the b and the two W quarks of the same top (grouped by charge sign: t -> W+ b, tbar -> W- bbar)
     for sign in (1, -1):
         group = ((pid == 5 * sign) & (mid == 6 * sign)) | (mid == 24 * sign)
-        if group.sum() == 3 and (dr[group] < cfg.jet_radius).all():
+        if group.sum() != 3:
+            continue
+        if cfg.resonance_match == "axis":
+            if resonance_dr(group) < cfg.match_dr:
+                return True
+        elif (dr[group] < cfg.jet_radius).all():
             return True
     return False
+
+
+def _resonance_dr(momenta: np.ndarray, jet_eta: float, jet_phi: float) -> Callable[[np.ndarray], float]:
+    """ΔR between the jet axis and the summed 3-momentum of a group of partons (lazily, per group)."""
+
+    def dr(group: np.ndarray) -> float:
+        p = momenta[group].sum(0)
+        _, eta, phi, _ = four_vector_kinematics(np.append(p, 0.0)[None])
+        return float(np.hypot(eta[0] - jet_eta, wrap_angle(phi[0] - jet_phi)))
+
+    return dr
 
 
 def _constituent_features(p4: np.ndarray, jet_pt: float, jet_eta: float, jet_phi: float, num: int) -> np.ndarray:
@@ -381,8 +411,8 @@ def provenance(cfg: GenerationConfig, num_jets: int, chunks: range, shard: tuple
     if cfg.preset is not None:
         attrs["preset"] = cfg.preset
         attrs["preset_settings"] = "\n".join(cfg.preset_settings)
-    if cfg.preset is not None or cfg.top_match != PRESET_ERA_DEFAULTS["top_match"]:
-        attrs["top_match"] = cfg.top_match
+    if cfg.preset is not None or cfg.resonance_match != PRESET_ERA_DEFAULTS["resonance_match"]:
+        attrs["resonance_match"] = cfg.resonance_match
     return attrs
 
 

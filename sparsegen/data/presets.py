@@ -27,10 +27,9 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "jetnet": Preset(
         description="JetNet-equivalent jets: anti-kT R = 0.4, hard partons at pT = 1 TeV within 1 %, "
-                    "tops matched by their b quark with inclusive W decays",
-        overrides={"jet_radius": 0.4, "match_dr": 0.4, "top_match": "b"},
+                    "t / W / Z jets matched to the resonance's direction (decay products need not be inside)",
+        overrides={"jet_radius": 0.4, "match_dr": 0.4, "resonance_match": "axis"},
         settings=("PhaseSpace:pTHatMin = 990.", "PhaseSpace:pTHatMax = 1010."),
-        class_settings={"t": ("24:onMode = on",)},
     ),
 }
 

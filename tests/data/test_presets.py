@@ -28,7 +28,7 @@ def _key_before_presets(cfg: GenerationConfig) -> str:
 def test_default_keys_are_unchanged(jet_type):
     for cfg in (GenerationConfig(jet_type), GenerationConfig(jet_type, num_particles=150, seed=7)):
         assert cfg.key() == _key_before_presets(cfg)
-        assert "preset" not in cfg.settings() and "top_match" not in cfg.settings()
+        assert "preset" not in cfg.settings() and "resonance_match" not in cfg.settings()
 
 
 def test_jetnet_preset_settings():
@@ -39,7 +39,8 @@ def test_jetnet_preset_settings():
         assert "! preset jetnet" in card and "PhaseSpace:pTHatMin = 990." in card
         assert card.index("PhaseSpace:pTHatMin = 990.") > card.index("PhaseSpace:pTHatMin = 950.")
         assert cfg.key() != GenerationConfig(jet_type, seed=3).key()
-    assert preset_config("jetnet", "t").preset_settings != preset_config("jetnet", "g").preset_settings
+    assert preset_config("jetnet", "t").resonance_match == "axis"
+    assert "24:onIfAny = 1 2 3 4 5" in preset_config("jetnet", "t").card_text()  # hadronic W decays, as JetNet's
     with pytest.raises(SparsegenInputError, match="unknown preset 'nope'"):
         preset_config("nope", "g")
     with pytest.raises(SparsegenInputError, match="fixes jet_radius"):
@@ -47,15 +48,28 @@ def test_jetnet_preset_settings():
     assert set(PRESETS) == {"jetnet"}
 
 
-def test_top_matching_by_b_quark():
+def test_resonance_matching_modes():
     # t -> W+ b with the b at dR 0.1 and the W quarks at dR 0.5 and 0.9 from the jet axis
     pid, mid, dr = np.array([5, 2, -1]), np.array([6, 24, 24]), np.array([0.1, 0.5, 0.9])
-    assert not _truth_match(GenerationConfig("t"), pid, mid, dr)
-    assert not _truth_match(GenerationConfig("t", jet_radius=0.4), pid, mid, dr)
-    assert _truth_match(GenerationConfig("t", jet_radius=0.4, top_match="b"), pid, mid, dr)
-    assert not _truth_match(GenerationConfig("t", top_match="b"), pid, mid, np.array([0.45, 0.1, 0.1]))
-    with pytest.raises(SparsegenInputError, match="top_match"):
-        GenerationConfig("t", top_match="nearest")
+
+    def axis_at(value: float):
+        return lambda group: value  # ΔR between the jet and the summed momentum of the group
+
+    assert not _truth_match(GenerationConfig("t"), pid, mid, dr, axis_at(0.1))
+    assert not _truth_match(GenerationConfig("t", jet_radius=0.4), pid, mid, dr, axis_at(0.1))
+    assert _truth_match(GenerationConfig("t", jet_radius=0.4, resonance_match="b"), pid, mid, dr, axis_at(0.9))
+    assert not _truth_match(GenerationConfig("t", resonance_match="b"), pid, mid, np.array([0.45, 0.1, 0.1]),
+                            axis_at(0.1))
+    # axis: the top itself within match_dr, its decay products need not be inside
+    assert _truth_match(GenerationConfig("t", jet_radius=0.4, resonance_match="axis"), pid, mid, dr, axis_at(0.3))
+    assert not _truth_match(GenerationConfig("t", resonance_match="axis"), pid, mid, dr, axis_at(0.45))
+    # W: both quarks inside R, or the boson's direction within match_dr
+    wid, wmid = np.array([2, -1]), np.array([24, 24])
+    assert not _truth_match(GenerationConfig("w", jet_radius=0.4), wid, wmid, np.array([0.2, 0.5]), axis_at(0.1))
+    assert _truth_match(GenerationConfig("w", jet_radius=0.4, resonance_match="axis"), wid, wmid,
+                        np.array([0.2, 0.5]), axis_at(0.1))
+    with pytest.raises(SparsegenInputError, match="resonance_match"):
+        GenerationConfig("t", resonance_match="nearest")
 
 
 def test_cli_preset_writes_provenance(tmp_path, capsys):
@@ -64,7 +78,7 @@ def test_cli_preset_writes_provenance(tmp_path, capsys):
                  "--no-progress", "--out", str(out)]) == 0
     assert "(preset jetnet)" in capsys.readouterr().out
     pf, jf, attrs = read_jetnet(out)
-    assert attrs["preset"] == "jetnet" and attrs["jet_radius"] == 0.4 and attrs["top_match"] == "b"
+    assert attrs["preset"] == "jetnet" and attrs["jet_radius"] == 0.4 and attrs["resonance_match"] == "axis"
     assert "PhaseSpace:pTHatMax = 1010." in attrs["preset_settings"]
     assert json.loads(attrs["config"])["preset"] == "jetnet"
     assert attrs["config_key"] == preset_config("jetnet", "g", seed=2).key()
