@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from sparsegen import plotting
-from sparsegen.core.defaults import EXTENT, JET_CLASS_NAMES, JET_TYPES, NPIX, NUM_PARTICLES
+from sparsegen.core.defaults import EXTENT, JET_CLASS_NAMES, JET_TYPES, NPIX, NUM_PARTICLES, PRESET
 from sparsegen.core.errors import ArgumentParser, SparsegenInputError
 from sparsegen.core.io import atomic_write, write_text
 from sparsegen.core.jets import Jets
+from sparsegen.data.presets import preset_names
 
 ROOT = Path(__file__).resolve().parents[1]
 HELP = "the main job: data, training, sampling and evaluation (make demo)"
@@ -43,6 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--per-class", type=int, default=1_000, help="jets of each other class for the comparison plots"
     )
     p.add_argument("--num-particles", type=int, default=NUM_PARTICLES, help="constituents kept per jet")
+    p.add_argument("--preset", default=PRESET, choices=preset_names(),
+                   help=f"generation settings (default {PRESET}: JetNet-equivalent jets; r08: anti-kT R = 0.8)")
     p.add_argument("--workers", type=int, default=max(1, min(2, os.cpu_count() or 1)),
                    help="generation processes")
     p.add_argument("--seed", type=int, default=0)
@@ -69,12 +72,12 @@ def _check(args: argparse.Namespace) -> None:
 def physics_data(args: argparse.Namespace) -> dict[str, Jets]:
     """The training class and one sample per other class (cached), all with ``--num-particles``."""
     from sparsegen.data.cache import cached_jets_path, ensure_generated
-    from sparsegen.data.generate import GenerationConfig
+    from sparsegen.data.presets import preset_config
 
     jets = {}
     for t in JET_TYPES:
         n = args.num_jets if t == args.jet_type else args.per_class
-        cfg = GenerationConfig(t, num_particles=args.num_particles, seed=args.seed)
+        cfg = preset_config(args.preset, t, num_particles=args.num_particles, seed=args.seed)
         print(f"[{t}] {n} {JET_CLASS_NAMES[t]} jets -> {cached_jets_path(cfg, n)}")
         jets[t] = Jets.load(ensure_generated(cfg, n, workers=args.workers))
     return jets
@@ -148,18 +151,9 @@ def summary_table(jets: dict[str, Jets]) -> str:
 
 def training_overrides(args: argparse.Namespace) -> list[str]:
     """The LightningCLI arguments that make the config train on the demo's data."""
-    argv = [
-        "--data.init_args.jet_types",
-        args.jet_type,
-        "--data.init_args.num_jets",
-        str(args.num_jets),
-        "--data.init_args.num_particles",
-        str(args.num_particles),
-        "--data.init_args.seed",
-        str(args.seed),
-        "--data.init_args.generation_workers",
-        str(args.workers),
-    ]
+    data = {"jet_types": args.jet_type, "num_jets": args.num_jets, "num_particles": args.num_particles,
+            "seed": args.seed, "generation_workers": args.workers, "preset": args.preset}
+    argv = [item for key, value in data.items() for item in (f"--data.init_args.{key}", str(value))]
     if args.max_time:
         argv += ["--trainer.max_time", args.max_time]
     return argv
@@ -196,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     jets = physics_data(args)
     heldout = load_or_generate(
-        args.jet_type, args.heldout, args.num_particles, args.seed + 1, workers=args.workers
+        args.jet_type, args.heldout, args.num_particles, args.seed + 1, workers=args.workers, preset=args.preset
     )
     written = make_plots(jets, out)
     write_text(out / "physics_summary.md", summary_table(jets) + "\n")

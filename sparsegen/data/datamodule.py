@@ -5,8 +5,9 @@ Where the data comes from:
 * ``jetnet_dir`` set: real JetNet files ``{type}.hdf5`` / ``{type}150.hdf5`` from that directory (no
   download; validated like our own files);
 * otherwise Pythia8 + FastJet jets generated in ``prepare_data`` into the generation cache
-  (`sparsegen.data.cache`), one file per class, reused when present; ``preset`` (e.g. ``"jetnet"``,
-  `sparsegen.data.presets`) selects named generation settings instead of the defaults.
+  (`sparsegen.data.cache`), one file per class, reused when present; ``preset`` names the generation
+  settings (`sparsegen.data.presets`): ``jetnet`` (the default: JetNet-equivalent anti-kT R = 0.4 jets) or
+  ``r08`` (anti-kT R = 0.8).
 
 Several classes are served at once with ``jet_types: [g, q, t, w, z]``: ``mix: balanced`` takes exactly
 ``num_jets`` of each class; ``mix: natural`` takes up to ``num_jets`` of each (all a smaller file holds, so
@@ -32,7 +33,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from sparsegen.core.defaults import EXTENT, JET_TYPES, NPIX, NUM_PARTICLES
+from sparsegen.core.defaults import EXTENT, JET_TYPES, NPIX, NUM_PARTICLES, PRESET
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.io import jetnet_path
 from sparsegen.core.jets import Jets
@@ -99,7 +100,7 @@ class JetDataModule(pl.LightningDataModule):
         image_scale: float | None = None,
         mix: Literal["balanced", "natural"] = "balanced",
         conditions: Sequence[str] = (),
-        preset: str | None = None,
+        preset: str = PRESET,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -119,8 +120,7 @@ class JetDataModule(pl.LightningDataModule):
             raise SparsegenInputError("jet_types", f"repeated class in {types}")
         self.conditions = check_condition_names(conditions)
         self.mix = mix
-        if preset is not None:
-            preset_config(preset, types[0])  # unknown names fail here, before anything is generated
+        preset_config(preset, types[0])  # unknown names fail here, before anything is generated
         self.preset = preset
         self.jet_types = types
         self.num_jets = num_jets
@@ -149,10 +149,8 @@ class JetDataModule(pl.LightningDataModule):
         return [cached_jets_path(self.generation_config(t), self.num_jets, self.data_dir) for t in self.jet_types]
 
     def generation_config(self, jet_type: str) -> GenerationConfig:
-        """The generation settings of one class (the cache key): the default ones or those of ``preset``."""
-        if self.preset is not None:
-            return preset_config(self.preset, jet_type, num_particles=self.num_particles, seed=self.seed)
-        return GenerationConfig(jet_type, num_particles=self.num_particles, seed=self.seed)
+        """The generation settings of one class (the cache key): those of ``preset``."""
+        return preset_config(self.preset, jet_type, num_particles=self.num_particles, seed=self.seed)
 
     def prepare_data(self) -> None:
         """Generate missing cache files (real JetNet files must already be there)."""

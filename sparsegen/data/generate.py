@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sparsegen.core.defaults import JET_RADIUS, JET_TYPE_INDEX, NUM_PARTICLES
+from sparsegen.core.defaults import JET_TYPE_INDEX, NUM_PARTICLES
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.io import atomic_write, write_jetnet
 from sparsegen.core.kinematics import four_vector_kinematics, quiet_stdout, wrap_angle
@@ -63,7 +63,7 @@ class GenerationConfig:
     pt_min: float = 800.0
     pt_max: float = 1600.0
     eta_max: float = 2.5
-    jet_radius: float = JET_RADIUS
+    jet_radius: float = 0.8  # these field defaults are the ``r08`` jets; presets (e.g. the default jetnet) set them
     match_dr: float = 0.4
     jets_per_event: int = 2
     chunk_size: int = 500

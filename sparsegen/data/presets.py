@@ -1,8 +1,9 @@
 """Named generation presets: a name → the GenerationConfig settings and Pythia card lines it stands for.
 
-``jetnet``: jets equivalent to JetNet's (Kansal et al. 2021) g, q and t classes, as scored by JetNet's own
-FPND against its stored real-jet statistics (evidence and numbers: ``physics_data/README.md``). W and Z
-jets use the same settings (JetNet publishes no FPND statistics for them).
+``jetnet`` (the default dataset, `sparsegen.core.defaults.PRESET`): jets equivalent to JetNet's (Kansal et
+al. 2021) g, q and t classes, as scored by JetNet's own FPND against its stored real-jet statistics
+(evidence and numbers: ``physics_data/README.md``). W and Z jets use the same settings (JetNet publishes no
+FPND statistics for them). ``r08``: anti-kT R = 0.8 jets, `GenerationConfig`'s own field defaults.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
+    "r08": Preset(
+        description="anti-kT R = 0.8 jets (the radius JetNet's paper states), hard process at 950-1150 GeV, "
+                    "resonance decay quarks contained in the jet; not JetNet-equivalent (physics_data/README.md)",
+        overrides={},
+    ),
     "jetnet": Preset(
         description="JetNet-equivalent jets: anti-kT R = 0.4, hard partons at pT = 1 TeV within 1 %, "
                     "t / W / Z jets matched to the resonance's direction (decay products need not be inside)",

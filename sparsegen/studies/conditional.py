@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from sparsegen.core.defaults import JET_CLASS_NAMES
+from sparsegen.core.defaults import JET_CLASS_NAMES, PRESET
 from sparsegen.studies import report as R
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,12 +174,12 @@ def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
 def _prepare_data(s: Settings) -> None:
     """Generate the training and held-out jets once, before the timed runs."""
     from sparsegen.data.cache import ensure_generated
-    from sparsegen.data.generate import GenerationConfig
+    from sparsegen.data.presets import preset_config
 
     p = _config_particles(s)
     for t in s.jet_types:
         ensure_generated(
-            GenerationConfig(t, num_particles=p, seed=s.seed), s.num_jets, workers=2, progress=False
+            preset_config(PRESET, t, num_particles=p, seed=s.seed), s.num_jets, workers=2, progress=False
         )
         heldout_jets(s, t)
 

@@ -45,7 +45,8 @@ def test_jetnet_preset_settings():
         preset_config("nope", "g")
     with pytest.raises(SparsegenInputError, match="fixes jet_radius"):
         preset_config("jetnet", "g", jet_radius=0.8)
-    assert set(PRESETS) == {"jetnet"}
+    assert set(PRESETS) == {"jetnet", "r08"}
+    assert preset_config("r08", "g") == GenerationConfig("g", preset="r08")  # GenerationConfig's own defaults
 
 
 def test_resonance_matching_modes():
@@ -92,7 +93,7 @@ def test_cli_bad_preset_one_line(tmp_path, capsys):
     out = tmp_path / "x.h5"
     assert main(["data", "generate", "--preset", "cms", "--jet-type", "g", "--num-jets", "5", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["sparsegen: error: --preset: unknown preset 'cms' (one of jetnet)"]
+    assert err == ["sparsegen: error: --preset: unknown preset 'cms' (one of r08, jetnet)"]
     assert not out.exists() and not (tmp_path / "x.h5.parts").exists()
 
 
@@ -100,6 +101,9 @@ def test_datamodule_preset(tmp_path):
     dm = JetDataModule(jet_types=["g", "t"], num_jets=50, data_dir=str(tmp_path), preset="jetnet")
     assert dm.generation_config("t") == preset_config("jetnet", "t", num_particles=30, seed=0)
     assert dm.files()[0].name.endswith(f"{preset_config('jetnet', 'g').key()}.h5")
-    assert JetDataModule(jet_types="g", data_dir=str(tmp_path)).generation_config("g") == GenerationConfig("g")
+    default = JetDataModule(jet_types="g", data_dir=str(tmp_path)).generation_config("g")
+    assert default == preset_config("jetnet", "g", num_particles=30, seed=0)  # the default dataset
+    wide = JetDataModule(jet_types="g", data_dir=str(tmp_path), preset="r08").generation_config("g")
+    assert wide.jet_radius == 0.8 and wide.resonance_match == "contained"
     with pytest.raises(SparsegenInputError, match="unknown preset"):
         JetDataModule(jet_types="g", preset="jetnett")

@@ -70,8 +70,8 @@ def fit_and_sample(config: Path, root: Path, *extra: str, num_jets: int = 40) ->
 
 def check_gev(jets: Jets, info: dict) -> None:
     """Generated jets carry a jet pT from the training distribution and their particles' mass in GeV."""
-    pt_quantiles = info["conditions"]["quantiles"]["g"]["pt"]
-    lo, hi = pt_quantiles[0], pt_quantiles[-1]
+    per_class = info["conditions"]["quantiles"].values()
+    lo, hi = min(q["pt"][0] for q in per_class), max(q["pt"][-1] for q in per_class)
     assert np.all((jets.pt >= lo - 1e-3) & (jets.pt <= hi + 1e-3)) and lo > 500, (lo, hi)
     np.testing.assert_allclose(jets.mass, jets.relative_mass * jets.pt, rtol=1e-4, atol=1e-3)
     assert np.all(np.isfinite(jets.mass) & (jets.mass >= 0))
