@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 export WANDB_SILENT ?= true
 
-.PHONY: venv demo test bench studies lint clean
+.PHONY: venv demo test bench bench-fpnd studies lint gpu-check clean
 
 venv: $(STAMP)
 
@@ -25,14 +25,25 @@ demo: $(STAMP)
 test: $(STAMP)
 	WANDB_MODE=disabled MPLBACKEND=Agg $(BIN)/python -m pytest -q -n 2 tests $(wildcard notebooks/*.ipynb) --nbmake
 
+# every bench/*.py but the FPND exactness check, which needs the JetNet library in its own venv (bench-fpnd)
 bench: $(STAMP)
-	for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	for f in $(filter-out bench/fpnd_vs_jetnet.py,$(wildcard bench/*.py)); do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# FPND: sparsegen vs the JetNet library on the same jets (makes .venv-jetnet once; FILES=... to score your own)
+bench-fpnd: $(STAMP)
+	test -x .venv-jetnet/bin/python || bash bench/jetnet_env.sh
+	$(BIN)/python bench/fpnd_vs_jetnet.py $(if $(FILES),--files $(FILES),)
 
 # the comparison studies behind docs/results.md (~90 min on a 2-core CPU; each resumes/reruns independently)
 studies: $(STAMP)
 	$(BIN)/sparsegen study generative --minutes 5 --jobs 2
 	$(BIN)/sparsegen study sparse-input
 	$(BIN)/sparsegen study sparse-coding
+
+# every config a few hundred steps on CUDA (mixed precision where safe), 100k jets sampled per model, sparse convs on
+# the GPU; on a machine without CUDA it says so in one line (install a CUDA torch first: see TORCH above)
+gpu-check: $(STAMP)
+	$(BIN)/python bench/gpu_check.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check sparsegen tests bench

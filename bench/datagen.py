@@ -39,23 +39,41 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for workers in (1, 2):
             start = time.perf_counter()
-            res = generate(cfg, args.num_jets, os.path.join(tmp, f"w{workers}.h5"), workers=workers, progress=False)
+            res = generate(
+                cfg, args.num_jets, os.path.join(tmp, f"w{workers}.h5"), workers=workers, progress=False
+            )
             dt = time.perf_counter() - start
-            rows[workers] = {"seconds": dt, "jets_per_s": res["jets"] / dt, "events_per_s": res["events"] / dt,
-                             "events": res["events"]}
+            rows[workers] = {
+                "seconds": dt,
+                "jets_per_s": res["jets"] / dt,
+                "events_per_s": res["events"] / dt,
+                "events": res["events"],
+            }
             print(f"{workers} worker(s): {res['jets']} jets from {res['events']} events in {dt:.1f} s "
                   f"-> {rows[workers]['jets_per_s']:.0f} jets/s")
     bare = bare_pythia_events_per_s(cfg, rows[1]["events"])
     overhead = bare / rows[1]["events_per_s"] - 1.0
-    print(f"bare Pythia loop: {bare:.0f} events/s; full pipeline (1 worker): {rows[1]['events_per_s']:.0f} events/s "
-          f"-> overhead {100 * overhead:.0f}%")
-    print(json.dumps({
-        "bench": "datagen", "jet_type": args.jet_type, "num_jets": args.num_jets, "cpu_count": os.cpu_count(),
-        "jets_per_s_1_worker": round(rows[1]["jets_per_s"], 1), "jets_per_s_2_workers": round(rows[2]["jets_per_s"], 1),
-        "speedup_2_workers": round(rows[2]["jets_per_s"] / rows[1]["jets_per_s"], 2),
-        "bare_pythia_events_per_s": round(bare, 1), "pipeline_events_per_s": round(rows[1]["events_per_s"], 1),
-        "overhead_vs_bare_pythia": round(overhead, 3),
-    }))
+    print(
+        f"bare Pythia loop: {bare:.0f} events/s; full pipeline (1 worker): {rows[1]['events_per_s']:.0f} "
+        "events/s "
+        f"-> overhead {100 * overhead:.0f}%"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "datagen",
+                "jet_type": args.jet_type,
+                "num_jets": args.num_jets,
+                "cpu_count": os.cpu_count(),
+                "jets_per_s_1_worker": round(rows[1]["jets_per_s"], 1),
+                "jets_per_s_2_workers": round(rows[2]["jets_per_s"], 1),
+                "speedup_2_workers": round(rows[2]["jets_per_s"] / rows[1]["jets_per_s"], 2),
+                "bare_pythia_events_per_s": round(bare, 1),
+                "pipeline_events_per_s": round(rows[1]["events_per_s"], 1),
+                "overhead_vs_bare_pythia": round(overhead, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""How fast do the point models sample, against Pythia8+FastJet and an MPGAN-sized generator? jets/s and ratios.
+"""How fast do the point models sample, against Pythia8+FastJet and an MPGAN-sized generator? jets/s and
+ratios.
 
 In one run, on the same machine and the same number of cores:
 
@@ -68,8 +69,14 @@ def jets_per_s(model: GenerativeModel, num_jets: int, batch_size: int, seed: int
 
 def best_by_fpd(results: Path) -> str | None:
     """The point config with the lowest FPD among the study's ``<results>/<config>/result.json``."""
-    rows = [json.loads(f.read_text()) for f in sorted(results.glob("*/result.json"))] if results.is_dir() else []
-    scored = [r for r in rows if r.get("family") == "points" and r["metrics"].get("fpd", {}).get("value") is not None]
+    rows = (
+        [json.loads(f.read_text()) for f in sorted(results.glob("*/result.json"))] if results.is_dir() else []
+    )
+    scored = [
+        r
+        for r in rows
+        if r.get("family") == "points" and r["metrics"].get("fpd", {}).get("value") is not None
+    ]
     return min(scored, key=lambda r: r["metrics"]["fpd"]["value"])["config"] if scored else None
 
 
@@ -77,16 +84,22 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--num-jets", type=int, default=10_000, help="jets sampled per point model")
     p.add_argument("--batch-size", type=int, default=10_000, help="sample() batch size")
-    p.add_argument("--mp-batch-size", type=int, default=1000,
-                   help="sample() batch size of message-passing generators (their (B, P, P, edge) tensors take "
-                        "GBs at 10k jets)")
+    p.add_argument(
+        "--mp-batch-size",
+        type=int,
+        default=1000,
+        help="sample() batch size of message-passing generators (their (B, P, P, edge) tensors take "
+        "GBs at 10k jets)",
+    )
     p.add_argument("--mpgan-jets", type=int, default=1000, help="jets sampled from the MPGAN-sized generator")
     p.add_argument("--pythia-jets", type=int, default=500, help="jets generated with Pythia8+FastJet")
     p.add_argument("--train-steps", type=int, default=5)
     p.add_argument("--train-jets", type=int, default=10_000, help="cached gluon jets for the training steps")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads for the models")
     p.add_argument("--configs", nargs="*", default=None, help="config stems (default: all in configs/points)")
-    p.add_argument("--results", default="runs/study_generative/g", help="generative-study runs of one jet class")
+    p.add_argument(
+        "--results", default="runs/study_generative/g", help="generative-study runs of one jet class"
+    )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -109,7 +122,10 @@ def main() -> None:
         mpgan.data_info = datamodule.data_info()
         mpgan.on_data_info()
     mpgan_rate = jets_per_s(mpgan, args.mpgan_jets, min(args.batch_size, args.mp_batch_size, 500), args.seed)
-    print(f"MPGAN-sized generator (fe=[96,160,192], fn=[256,256], 2 iterations): {mpgan_rate:.0f} jets/s", flush=True)
+    print(
+        f"MPGAN-sized generator (fe=[96,160,192], fn=[256,256], 2 iterations): {mpgan_rate:.0f} jets/s",
+        flush=True,
+    )
 
     print("\n| model | jets/s | × Pythia8+FastJet | × MPGAN-sized generator |\n|---|---|---|---|")
     for name, r in rates.items():
@@ -118,11 +134,22 @@ def main() -> None:
     print(f"| Pythia8+FastJet | {pythia:.0f} | 1 | {pythia / mpgan_rate:.2f} |")
     best = best_by_fpd(Path(args.results))
     summary = {
-        "bench": "sampling_speed", "threads": args.threads, "cpu_count": os.cpu_count(), "num_jets": args.num_jets,
-        "batch_size": args.batch_size, "train_steps": args.train_steps, "pythia_jets_per_s": round(pythia, 1),
+        "bench": "sampling_speed",
+        "threads": args.threads,
+        "cpu_count": os.cpu_count(),
+        "num_jets": args.num_jets,
+        "batch_size": args.batch_size,
+        "train_steps": args.train_steps,
+        "pythia_jets_per_s": round(pythia, 1),
         "mpgan_sized_jets_per_s": round(mpgan_rate, 1),
-        "models": {k: {"jets_per_s": round(v, 1), "vs_pythia": round(v / pythia, 2), "vs_mpgan_sized": round(v / mpgan_rate, 2)}
-                   for k, v in rates.items()},
+        "models": {
+            k: {
+                "jets_per_s": round(v, 1),
+                "vs_pythia": round(v / pythia, 2),
+                "vs_mpgan_sized": round(v / mpgan_rate, 2),
+            }
+            for k, v in rates.items()
+        },
         "best_by_fpd": best,
     }
     if best in rates:

@@ -87,7 +87,8 @@ def random_sites(b: int, h: int, w: int, num_active: int, channels: int, seed: i
 
 def clustered_sites(b: int, h: int, w: int, num_active: int, channels: int, seed: int,
                     device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Jet-like sites: per sample, ``num_active // b`` distinct pixels drawn from a Gaussian core (σ = H/8)."""
+    """Jet-like sites: per sample, ``num_active // b`` distinct pixels drawn from a Gaussian core (σ =
+    H/8)."""
     g = torch.Generator().manual_seed(seed)
     yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
     r2 = (yy - (h - 1) / 2) ** 2 + (xx - (w - 1) / 2) ** 2
@@ -151,7 +152,9 @@ def bench_case(grid: int, num_active: int, args: argparse.Namespace, device: tor
             "dense_ms": 1e3 * t["dense"], "speedup": t["dense"] / t["sparse"]}
 
 
-def bench_fixed_active(num_active: int, args: argparse.Namespace, device: torch.device) -> list[dict[str, object]]:
+def bench_fixed_active(
+    num_active: int, args: argparse.Namespace, device: torch.device
+) -> list[dict[str, object]]:
     """Sparse time at the same number of active sites on growing grids (timed round-robin)."""
     cases = {grid: make_case(grid, num_active, args, device) for grid in FIXED_GRIDS}
     fns = {f"{g}/{k}": steps[k] for g, (_, steps) in cases.items() for k in ("sparse", "rulebook")}
@@ -167,11 +170,17 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--channels", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--max-seconds", type=float, default=8.0, help="time cap per measurement (min 3 repeats)")
+    parser.add_argument(
+        "--max-seconds", type=float, default=8.0, help="time cap per measurement (min 3 repeats)"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads for both sparse and dense (0: torch's default). 1 by default: "
-                             "on a loaded shared machine multi-threaded small ops stall on scheduling")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads for both sparse and dense (0: torch's default). 1 by default: "
+        "on a loaded shared machine multi-threaded small ops stall on scheduling",
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if args.threads > 0:
@@ -185,8 +194,14 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     fixed_m = round(args.batch * 64 * 64 * 0.025)
     fixed = bench_fixed_active(fixed_m, args, device)
 
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
-    print(f"SubmanifoldConv2d x2 (+ReLU) fwd+bwd vs nn.Conv2d, B={args.batch}, C={args.channels}, k=3, {name}")
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"cpu ({torch.get_num_threads()} threads)"
+    )
+    print(
+        f"SubmanifoldConv2d x2 (+ReLU) fwd+bwd vs nn.Conv2d, B={args.batch}, C={args.channels}, k=3, {name}"
+    )
     print(f"{'grid':>6} {'sites':>9} {'occupancy':>10} {'active':>7} {'pairs/site':>10} {'sparse ms':>10} "
           f"{'(rulebook)':>11} {'dense ms':>10} {'speedup':>8}")
     for r in rows + fixed:

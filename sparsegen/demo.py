@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from sparsegen import plotting
-from sparsegen.core.defaults import EXTENT, JET_CLASS_NAMES, JET_TYPES, NPIX, NUM_PARTICLES
+from sparsegen.core.defaults import EXTENT, JET_CLASS_NAMES, JET_TYPES, NPIX, NUM_PARTICLES, PRESET
 from sparsegen.core.errors import ArgumentParser, SparsegenInputError
 from sparsegen.core.io import atomic_write, write_text
 from sparsegen.core.jets import Jets
+from sparsegen.data.presets import preset_names
 
 ROOT = Path(__file__).resolve().parents[1]
 HELP = "the main job: data, training, sampling and evaluation (make demo)"
@@ -39,12 +40,18 @@ HELP = "the main job: data, training, sampling and evaluation (make demo)"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jet-type", default="g", choices=JET_TYPES, help="class of the training jets")
     p.add_argument("--num-jets", type=int, default=10_000, help="training jets (split 0.7/0.15/0.15)")
-    p.add_argument("--per-class", type=int, default=1_000, help="jets of each other class for the comparison plots")
+    p.add_argument(
+        "--per-class", type=int, default=1_000, help="jets of each other class for the comparison plots"
+    )
     p.add_argument("--num-particles", type=int, default=NUM_PARTICLES, help="constituents kept per jet")
+    p.add_argument("--preset", default=PRESET, choices=preset_names(),
+                   help=f"generation settings (default {PRESET}: JetNet-equivalent jets; r08: anti-kT R = 0.8)")
     p.add_argument("--workers", type=int, default=max(1, min(2, os.cpu_count() or 1)),
                    help="generation processes")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--heldout", type=int, default=4_000, help="independent real jets (seed + 1) for evaluation")
+    p.add_argument(
+        "--heldout", type=int, default=4_000, help="independent real jets (seed + 1) for evaluation"
+    )
     p.add_argument("--config", default=str(ROOT / "configs" / "quickstart.yaml"))
     p.add_argument("--max-time", default=None, help="override the training budget, DD:HH:MM:SS")
     p.add_argument("--no-wandb", action="store_true", help="log with CSV instead of wandb (offline)")
@@ -55,7 +62,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _check(args: argparse.Namespace) -> None:
     for name in ("num_jets", "per_class", "num_particles", "workers", "heldout"):
         if getattr(args, name) < 1:
-            raise SparsegenInputError(f"--{name.replace('_', '-')}", f"must be >= 1, got {getattr(args, name)}")
+            raise SparsegenInputError(
+                f"--{name.replace('_', '-')}", f"must be >= 1, got {getattr(args, name)}"
+            )
     if not Path(args.config).is_file():
         raise SparsegenInputError(args.config, "config file not found")
 
@@ -63,12 +72,12 @@ def _check(args: argparse.Namespace) -> None:
 def physics_data(args: argparse.Namespace) -> dict[str, Jets]:
     """The training class and one sample per other class (cached), all with ``--num-particles``."""
     from sparsegen.data.cache import cached_jets_path, ensure_generated
-    from sparsegen.data.generate import GenerationConfig
+    from sparsegen.data.presets import preset_config
 
     jets = {}
     for t in JET_TYPES:
         n = args.num_jets if t == args.jet_type else args.per_class
-        cfg = GenerationConfig(t, num_particles=args.num_particles, seed=args.seed)
+        cfg = preset_config(args.preset, t, num_particles=args.num_particles, seed=args.seed)
         print(f"[{t}] {n} {JET_CLASS_NAMES[t]} jets -> {cached_jets_path(cfg, n)}")
         jets[t] = Jets.load(ensure_generated(cfg, n, workers=args.workers))
     return jets
@@ -82,18 +91,38 @@ def make_plots(jets: dict[str, Jets], out: Path) -> list[Path]:
     images = {t: j.to_images(npix=NPIX, extent=EXTENT) for t, j in jets.items()}
     for t, img in images.items():
         path = plots / f"jet_images_{t}.png"
-        plotting.image_grid(img[:12], title=f"{JET_CLASS_NAMES[t]} jets ({NPIX}x{NPIX}, ptrel per pixel)", path=path)
+        plotting.image_grid(
+            img[:12], title=f"{JET_CLASS_NAMES[t]} jets ({NPIX}x{NPIX}, ptrel per pixel)", path=path
+        )
         written.append(path)
     path = plots / "average_images.png"
     plotting.average_images({JET_CLASS_NAMES[t]: img for t, img in images.items()}, path=path)
     written.append(path)
     for name, values, bins, label in (
-        ("mass", {JET_CLASS_NAMES[t]: j.mass for t, j in jets.items()}, np.linspace(0, 300, 61), "jet mass [GeV]"),
-        ("pt", {JET_CLASS_NAMES[t]: j.pt for t, j in jets.items()}, np.linspace(750, 1650, 46), "jet pT [GeV]"),
-        ("multiplicity", {JET_CLASS_NAMES[t]: j.num_particles for t, j in jets.items()},
-         np.arange(0.5, max(j.max_particles for j in jets.values()) + 1.5), "constituents kept"),
-        ("occupancy", {JET_CLASS_NAMES[t]: (img > 0).mean((1, 2)) for t, img in images.items()},
-         np.linspace(0, 0.05, 51), f"fraction of non-zero pixels ({NPIX}x{NPIX})"),
+        (
+            "mass",
+            {JET_CLASS_NAMES[t]: j.mass for t, j in jets.items()},
+            np.linspace(0, 300, 61),
+            "jet mass [GeV]",
+        ),
+        (
+            "pt",
+            {JET_CLASS_NAMES[t]: j.pt for t, j in jets.items()},
+            np.linspace(750, 1650, 46),
+            "jet pT [GeV]",
+        ),
+        (
+            "multiplicity",
+            {JET_CLASS_NAMES[t]: j.num_particles for t, j in jets.items()},
+            np.arange(0.5, max(j.max_particles for j in jets.values()) + 1.5),
+            "constituents kept",
+        ),
+        (
+            "occupancy",
+            {JET_CLASS_NAMES[t]: (img > 0).mean((1, 2)) for t, img in images.items()},
+            np.linspace(0, 0.05, 51),
+            f"fraction of non-zero pixels ({NPIX}x{NPIX})",
+        ),
     ):
         path = plots / f"{name}.png"
         plotting.histograms(values, bins=bins, xlabel=label, path=path)
@@ -103,23 +132,28 @@ def make_plots(jets: dict[str, Jets], out: Path) -> list[Path]:
 
 def summary_table(jets: dict[str, Jets]) -> str:
     """Markdown table: mass peak / quantiles and multiplicity per class."""
-    rows = [f"| class | jets | mass mode [GeV] | mass 16/50/84 % [GeV] | multiplicity (kept) | occupancy {NPIX}x{NPIX} |",
-            "|---|---|---|---|---|---|"]
+    rows = [
+        "| class | jets | mass mode [GeV] | mass 16/50/84 % [GeV] | multiplicity (kept) | occupancy "
+        f"{NPIX}x{NPIX} |",
+        "|---|---|---|---|---|---|",
+    ]
     for t, j in jets.items():
         hist, edges = np.histogram(j.mass, bins=np.arange(0, 400, 5))
         mode = edges[hist.argmax()] + 2.5
         q = np.percentile(j.mass, [16, 50, 84])
         occ = (j.to_images() > 0).mean()
-        rows.append(f"| {JET_CLASS_NAMES[t]} | {len(j)} | {mode:.0f} | {q[0]:.0f} / {q[1]:.0f} / {q[2]:.0f} | "
-                    f"{j.num_particles.mean():.1f} ± {j.num_particles.std():.1f} | {occ:.3f} |")
+        rows.append(
+            f"| {JET_CLASS_NAMES[t]} | {len(j)} | {mode:.0f} | {q[0]:.0f} / {q[1]:.0f} / {q[2]:.0f} | "
+            f"{j.num_particles.mean():.1f} ± {j.num_particles.std():.1f} | {occ:.3f} |"
+        )
     return "\n".join(rows)
 
 
 def training_overrides(args: argparse.Namespace) -> list[str]:
     """The LightningCLI arguments that make the config train on the demo's data."""
-    argv = ["--data.init_args.jet_types", args.jet_type, "--data.init_args.num_jets", str(args.num_jets),
-            "--data.init_args.num_particles", str(args.num_particles), "--data.init_args.seed", str(args.seed),
-            "--data.init_args.generation_workers", str(args.workers)]
+    data = {"jet_types": args.jet_type, "num_jets": args.num_jets, "num_particles": args.num_particles,
+            "seed": args.seed, "generation_workers": args.workers, "preset": args.preset}
+    argv = [item for key, value in data.items() for item in (f"--data.init_args.{key}", str(value))]
     if args.max_time:
         argv += ["--trainer.max_time", args.max_time]
     return argv
@@ -155,7 +189,9 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     out = Path(args.out)
     jets = physics_data(args)
-    heldout = load_or_generate(args.jet_type, args.heldout, args.num_particles, args.seed + 1, workers=args.workers)
+    heldout = load_or_generate(
+        args.jet_type, args.heldout, args.num_particles, args.seed + 1, workers=args.workers, preset=args.preset
+    )
     written = make_plots(jets, out)
     write_text(out / "physics_summary.md", summary_table(jets) + "\n")
     print(summary_table(jets))
@@ -168,10 +204,14 @@ def run(args: argparse.Namespace) -> int:
     heldout.save(out / "real_heldout.h5")
     gen.save(out / "generated.h5", attrs={"checkpoint": best, "seed": args.seed})
     real, gen = Jets.load(out / "real_heldout.h5"), Jets.load(out / "generated.h5")
-    metrics = evaluate(real, gen, seed=args.seed, quick=args.quick_metrics, progress=True, plots_dir=out / "plots")
+    metrics = evaluate(
+        real, gen, seed=args.seed, quick=args.quick_metrics, progress=True, plots_dir=out / "plots"
+    )
     write_metrics(out / "metrics.json", metrics)
 
-    Console().print(metrics_table(metrics, title=f"quickstart: {n_gen} generated vs {n_gen} held-out real jets"))
+    Console().print(
+        metrics_table(metrics, title=f"quickstart: {n_gen} generated vs {n_gen} held-out real jets")
+    )
     print(f"\nplots: {out / 'plots'}/ (metrics), {out / 'physics'}/ (data); metrics: {out / 'metrics.json'}")
     bindir = Path(sys.executable).parent
     if bindir.resolve().is_relative_to(Path.cwd().resolve()):

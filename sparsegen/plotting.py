@@ -75,7 +75,9 @@ def average_images(panels: dict[str, np.ndarray], extent: float = EXTENT, differ
         a, b = means
         rel = np.divide(b - a, a, out=np.zeros_like(a), where=a > 0)
         ax = axes[0, -1]
-        im = ax.imshow(rel, origin="lower", cmap="RdBu_r", vmin=-1, vmax=1, extent=(-extent, extent, -extent, extent))
+        im = ax.imshow(
+            rel, origin="lower", cmap="RdBu_r", vmin=-1, vmax=1, extent=(-extent, extent, -extent, extent)
+        )
         ax.set_title(f"({names[1]} - {names[0]}) / {names[0]}")
         fig.colorbar(im, ax=ax, fraction=0.046)
     return _finish(fig, path)
@@ -118,8 +120,12 @@ def _log_bins(values: Sequence[np.ndarray], bins: int = 50) -> np.ndarray:
     return np.logspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
 
 
-def evaluation_plots(out_dir: str | os.PathLike, samples: dict[str, dict[str, np.ndarray]], extent: float = EXTENT,
-                     threshold: float = 0.0) -> list[str]:
+def evaluation_plots(
+    out_dir: str | os.PathLike,
+    samples: dict[str, dict[str, np.ndarray]],
+    extent: float = EXTENT,
+    threshold: float = 0.0,
+) -> list[str]:
     """Real-vs-generated PNGs for ``sparsegen evaluate``; returns the written paths.
 
     ``samples`` maps a label ("real", "generated") to arrays: mass [GeV] and relative pt of the particles
@@ -145,7 +151,10 @@ def evaluation_plots(out_dir: str | os.PathLike, samples: dict[str, dict[str, np
         save(histograms(pick(key), xlabel=label), f"{key}.png")
     mult = pick("multiplicity")
     top = max(int(np.max(v)) if len(v) else 0 for v in mult.values())
-    save(histograms(mult, bins=np.arange(-0.5, top + 1.5, 1.0), xlabel="particle multiplicity"), "multiplicity.png")
+    save(
+        histograms(mult, bins=np.arange(-0.5, top + 1.5, 1.0), xlabel="particle multiplicity"),
+        "multiplicity.png",
+    )
 
     fig, axes = _panels(3)
     histograms(pick("etarel"), xlabel=r"particle $\eta^{rel}$", ax=axes[0])
@@ -165,8 +174,12 @@ def evaluation_plots(out_dir: str | os.PathLike, samples: dict[str, dict[str, np
     for k, img in images.items():
         zero = float((img == 0).mean())
         active[f"{k} (zero pixels {100 * zero:.1f}%)"] = img[img > threshold]
-    fig = histograms(active, bins=_log_bins(list(active.values())), xlabel="pixel intensity (ptrel), active pixels",
-                     logy=True)
+    fig = histograms(
+        active,
+        bins=_log_bins(list(active.values())),
+        xlabel="pixel intensity (ptrel), active pixels",
+        logy=True,
+    )
     fig.axes[0].set_xscale("log")
     save(fig, "pixel_intensity.png")
 
@@ -229,7 +242,9 @@ def average_image_grid(means: dict[str, np.ndarray], extent: float = EXTENT, nco
                        path: str | os.PathLike | None = None) -> plt.Figure:
     """Precomputed average images, one panel each, on one shared log colour scale."""
     arrays = [np.asarray(m, dtype=np.float64) for m in means.values()]
-    positive = np.concatenate([m[m > 0] for m in arrays]) if any((m > 0).any() for m in arrays) else np.ones(1)
+    positive = (
+        np.concatenate([m[m > 0] for m in arrays]) if any((m > 0).any() for m in arrays) else np.ones(1)
+    )
     norm = LogNorm(vmin=max(float(np.quantile(positive, 0.01)), 1e-7), vmax=float(positive.max()))
     fig, axes = _grid(len(means), ncols, 2.6, 2.6)
     for ax, (name, mean) in zip(axes, zip(means, arrays)):
@@ -243,8 +258,13 @@ def average_image_grid(means: dict[str, np.ndarray], extent: float = EXTENT, nco
     return _finish(fig, path)
 
 
-def line_panels(panels: dict[str, dict[str, Sequence[float]]], xlabel: str | dict[int, str] = "epoch", ncols: int = 2,
-                logy: dict[int, bool] | bool = False, path: str | os.PathLike | None = None) -> plt.Figure:
+def line_panels(
+    panels: dict[str, dict[str, Sequence[float]]],
+    xlabel: str | dict[int, str] = "epoch",
+    ncols: int = 2,
+    logy: dict[int, bool] | bool = False,
+    path: str | os.PathLike | None = None,
+) -> plt.Figure:
     """One panel per title, a line per series (x = 1, 2, …): loss and validation curves.
 
     ``xlabel`` and ``logy`` are one value for every panel or {panel index: value}.

@@ -33,7 +33,9 @@ def import_graph() -> dict[str, set[str]]:
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
                 if node.level:
-                    base = module.split(".")[: len(module.split(".")) - node.level + (path.name == "__init__.py")]
+                    base = module.split(".")[
+                        : len(module.split(".")) - node.level + (path.name == "__init__.py")
+                    ]
                     names = [".".join(base + ([node.module] if node.module else []))]
                 elif node.module:
                     names = [node.module]
@@ -47,8 +49,11 @@ def import_graph() -> dict[str, set[str]]:
 
 
 def test_every_package_has_a_layer():
-    packages = {p.stem if p.is_file() else p.name for p in ROOT.iterdir()
-                if (p.is_dir() and (p / "__init__.py").exists()) or (p.suffix == ".py" and p.stem != "__init__")}
+    packages = {
+        p.stem if p.is_file() else p.name
+        for p in ROOT.iterdir()
+        if (p.is_dir() and (p / "__init__.py").exists()) or (p.suffix == ".py" and p.stem != "__init__")
+    }
     assert packages == set(LAYER), packages ^ set(LAYER)
 
 

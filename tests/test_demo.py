@@ -18,11 +18,40 @@ def test_demo_pipeline_and_reproduction_from_checkpoint(tmp_path, monkeypatch, c
     monkeypatch.setenv("SPARSEGEN_DATA", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "quick"
-    assert demo(["--num-jets", "300", "--per-class", "60", "--heldout", "200", "--workers", "1", "--num-particles", "20",
-                 "--max-time", "00:00:00:08", "--no-wandb", "--quick-metrics", "--out", str(out)]) == 0
+    assert (
+        demo(
+            [
+                "--num-jets",
+                "300",
+                "--per-class",
+                "60",
+                "--heldout",
+                "200",
+                "--workers",
+                "1",
+                "--num-particles",
+                "20",
+                "--max-time",
+                "00:00:00:08",
+                "--no-wandb",
+                "--quick-metrics",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
-    for name in ("metrics.json", "config.yaml", "checkpoints/best.ckpt", "checkpoints/last.ckpt", "generated.h5",
-                 "real_heldout.h5", "physics/mass.png", "physics/average_images.png"):
+    for name in (
+        "metrics.json",
+        "config.yaml",
+        "checkpoints/best.ckpt",
+        "checkpoints/last.ckpt",
+        "generated.h5",
+        "real_heldout.h5",
+        "physics/mass.png",
+        "physics/average_images.png",
+    ):
         assert (out / name).exists(), name
     assert list((out / "plots").glob("*.png"))
     metrics = json.loads((out / "metrics.json").read_text())
@@ -41,7 +70,22 @@ def test_demo_pipeline_and_reproduction_from_checkpoint(tmp_path, monkeypatch, c
 
     assert main(["sample", "--ckpt", str(out / "checkpoints/best.ckpt"), "--num-jets", "100", "--seed", "0",
                  "--images", "--no-progress", "--out", str(tmp_path / "gen.h5")]) == 0
-    assert main(["evaluate", "--real", str(out / "real_heldout.h5"), "--gen", str(tmp_path / "gen.h5"), "--seed", "0",
-                 "--quick", "--out", str(tmp_path / "again.json")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--real",
+                str(out / "real_heldout.h5"),
+                "--gen",
+                str(tmp_path / "gen.h5"),
+                "--seed",
+                "0",
+                "--quick",
+                "--out",
+                str(tmp_path / "again.json"),
+            ]
+        )
+        == 0
+    )
     again = json.loads((tmp_path / "again.json").read_text())
     assert again == metrics

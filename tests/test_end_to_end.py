@@ -39,13 +39,40 @@ def test_ddp_fit_on_two_cpu_processes(tmp_path):
     """`--trainer.strategy ddp` with 2 CPU processes (gloo): the multi-process path keeps working and
     the rank-0 metrics callback stays in step (a deadlock or mismatch would fail or time out)."""
     env = dict(os.environ, SPARSEGEN_DATA=str(tmp_path / "data"), WANDB_MODE="disabled", OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "sparsegen.cli", "fit", "--config", str(ROOT / "configs/images/vae_dense.yaml"),
-           "--data.init_args.num_jets", "80", "--data.init_args.batch_size", "8",
-           "--data.init_args.generation_workers", "1",
-           "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp",
-           "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "2",
-           "--trainer.logger", "pytorch_lightning.loggers.CSVLogger", "--trainer.logger.save_dir", str(tmp_path / "run"),
-           "--trainer.default_root_dir", str(tmp_path / "run"), "--trainer.enable_progress_bar", "false"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sparsegen.cli",
+        "fit",
+        "--config",
+        str(ROOT / "configs/images/vae_dense.yaml"),
+        "--data.init_args.num_jets",
+        "80",
+        "--data.init_args.batch_size",
+        "8",
+        "--data.init_args.generation_workers",
+        "1",
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        "2",
+        "--trainer.strategy",
+        "ddp",
+        "--trainer.max_epochs",
+        "1",
+        "--trainer.limit_train_batches",
+        "2",
+        "--trainer.limit_val_batches",
+        "2",
+        "--trainer.logger",
+        "pytorch_lightning.loggers.CSVLogger",
+        "--trainer.logger.save_dir",
+        str(tmp_path / "run"),
+        "--trainer.default_root_dir",
+        str(tmp_path / "run"),
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
     res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "world_size=2" in res.stderr + res.stdout or "distributed_backend=gloo" in res.stderr + res.stdout

@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 
-from sparsegen.core.defaults import JET_TYPES, NUM_PARTICLES
+from sparsegen.core.defaults import JET_TYPES, NUM_PARTICLES, PRESET
 from sparsegen.core.errors import ArgumentParser, SparsegenInputError
 
 HELP = "make or inspect JetNet-layout HDF5 files"
@@ -20,6 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--num-particles", type=int, default=NUM_PARTICLES,
                      help="constituents kept per jet (30 or 150 in JetNet)")
     gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--preset", default=PRESET, metavar="NAME",
+                     help=f"named settings (default '{PRESET}': JetNet-equivalent anti-kT R = 0.4 jets, see "
+                          "physics_data/README.md; 'r08': anti-kT R = 0.8 jets); the jet radius, truth matching "
+                          "and hard-process window come from the preset")
     gen.add_argument("--workers", type=int, default=1, help="parallel processes (the output does not depend on it)")
     gen.add_argument("--shard", default="0/1", help="I/N: make only the I-th of N contiguous parts (merge them later)")
     gen.add_argument("--pt-min", type=float, default=800.0)
@@ -62,21 +66,17 @@ def _parse_shard(text: str) -> tuple[int, int]:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from sparsegen.data.generate import GenerationConfig, generate
+    from sparsegen.data.generate import generate
+    from sparsegen.data.presets import preset_config
 
-    cfg = GenerationConfig(
-        jet_type=args.jet_type,
-        num_particles=args.num_particles,
-        seed=args.seed,
-        pt_min=args.pt_min,
-        pt_max=args.pt_max,
-        chunk_size=args.chunk_size,
-        extra_settings=tuple(args.pythia),
-    )
+    settings = {"num_particles": args.num_particles, "seed": args.seed, "pt_min": args.pt_min,
+                "pt_max": args.pt_max, "chunk_size": args.chunk_size, "extra_settings": tuple(args.pythia)}
+    cfg = preset_config(args.preset, args.jet_type, **settings)
     start = time.perf_counter()
     res = generate(cfg, args.num_jets, args.out, workers=args.workers, shard=_parse_shard(args.shard),
                    progress=not args.no_progress)
     dt = time.perf_counter() - start
-    print(f"wrote {res['out']}: {res['jets']} {cfg.jet_type} jets from {res['events']} events in {dt:.1f} s "
+    preset = f" (preset {cfg.preset})" if cfg.preset else ""
+    print(f"wrote {res['out']}: {res['jets']} {cfg.jet_type} jets{preset} from {res['events']} events in {dt:.1f} s "
           f"({res['jets'] / dt:.0f} jets/s)")
     return 0

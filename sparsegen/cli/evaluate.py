@@ -1,10 +1,14 @@
 """``sparsegen evaluate --real R.h5 --gen G.h5 [--out metrics.json] [--plots DIR] [--num-jets N] [--seed S]
-[--quick]``: print the metrics table, write the JSON and the plots."""
+[--quick] [--fpnd DIR]``: print the metrics table, write the JSON and the plots. When the real file holds
+several classes, each class is also scored on its own (with its own truth floor): JSON key ``by_class``, one
+table; FPND (``--fpnd``) is then computed per class."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
+import warnings
 
 from sparsegen.core.errors import SparsegenInputError
 
@@ -17,18 +21,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="metrics JSON path (written atomically)")
     parser.add_argument("--plots", default=None, help="folder for comparison PNGs")
     parser.add_argument("--num-jets", type=int, default=None,
-                        help="N generated jets vs N real jets, truth floor from another N real (default: all)")
+                        help="N generated jets vs N real jets, truth floor from another N real (default: JetNet's "
+                             "50 000, capped by the files)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smaller sample sizes (not for publication)")
     parser.add_argument("--no-classifier", action="store_true", help="skip the classifier two-sample test")
+    parser.add_argument("--fpnd", default=None, metavar="DIR",
+                        help="also FPND against real JetNet jets of the real file's class (g/q/t, 30 particles); "
+                             "DIR = jetnet/evaluation/fpnd_resources of the unzipped jetnet wheel")
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from sparsegen.core.jets import Jets
-    from sparsegen.metrics.evaluation import MIN_JETS, evaluate
-    from sparsegen.metrics.report import metrics_table, write_metrics
+    from sparsegen.metrics.evaluation import MIN_JETS, PUBLISHED, QUICK, SmallSampleWarning, evaluate_by_class
+    from sparsegen.metrics.report import class_table, metrics_table, write_metrics
 
     if args.num_jets is not None and args.num_jets < MIN_JETS:
         raise SparsegenInputError("--num-jets", f"must be at least {MIN_JETS}, got {args.num_jets}")
@@ -42,11 +50,18 @@ def run(args: argparse.Namespace) -> int:
         raise SparsegenInputError(args.real, f"has {len(real)} jets; evaluation needs at least {2 * MIN_JETS} real jets")
     if len(gen) < MIN_JETS:
         raise SparsegenInputError(args.gen, f"has {len(gen)} jets; evaluation needs at least {MIN_JETS}")
-    metrics = evaluate(real, gen, num_jets=args.num_jets, seed=args.seed, quick=args.quick,
-                       classifier=not args.no_classifier, progress=True, plots_dir=args.plots)
-    n = min(len(real) // 2, len(gen), args.num_jets or len(gen))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SmallSampleWarning)
+        metrics = evaluate_by_class(real, gen, num_jets=args.num_jets, seed=args.seed, quick=args.quick,
+                                    classifier=not args.no_classifier, progress=True, plots_dir=args.plots,
+                                    fpnd_dir=args.fpnd)
+    for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, SmallSampleWarning)):
+        print(f"sparsegen evaluate: warning: {message}", file=sys.stderr)
+    n = min(len(real) // 2, len(gen), args.num_jets or (QUICK if args.quick else PUBLISHED).max_jets)
     Console().print(metrics_table(metrics, title=f"sparsegen evaluate: {n} jets per sample, seed {args.seed}"
                                                  f"{', quick' if args.quick else ''}"))
+    if "by_class" in metrics:
+        Console().print(class_table(metrics, title="by class: generated vs real (truth floor)"))
     if args.out is not None:
         write_metrics(args.out, metrics)
     return 0

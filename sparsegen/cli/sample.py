@@ -1,8 +1,12 @@
-"""``sparsegen sample --ckpt CKPT --num-jets N --out FILE [--seed S] [--images]``.
+"""``sparsegen sample --ckpt CKPT --num-jets N --out FILE [--jet-type t] [--pt GeV] [--eta] [--mass GeV]
+[--multiplicity n] [--conditions-from real.h5] [--allow-extrapolation] [--seed S] [--images]``.
 
 Loads any sparsegen checkpoint safely (`sparsegen.models.spec.load_model`: weights-only, the model is
 rebuilt from the spec stored in the checkpoint), samples in batches with a progress bar and writes the
-JetNet-layout HDF5 atomically — jet pt and mass in GeV, image models' pixels too with ``--images``.
+JetNet-layout HDF5 atomically — jet class, pt and eta from the conditions, mass in GeV from the generated
+particles, image models' pixels too with ``--images``. A conditional model takes the given conditions (the
+others are drawn from the training distribution of the jet's class); ``--conditions-from`` takes the
+conditions of a real file's jets one by one (its class mix and pT spectrum are reproduced exactly).
 """
 
 from __future__ import annotations
@@ -10,15 +14,28 @@ from __future__ import annotations
 import argparse
 import time
 
+from sparsegen.core.defaults import JET_TYPES
 from sparsegen.core.errors import SparsegenInputError
 
-HELP = "sample jets from a checkpoint"
+HELP = "sample jets from a checkpoint (conditional models: --jet-type, --pt, ... or --conditions-from)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ckpt", required=True, help="a checkpoint written by `sparsegen fit`")
-    p.add_argument("--num-jets", required=True, type=int)
+    p.add_argument("--num-jets", type=int, default=None,
+                   help="jets to generate (required unless --conditions-from: default all of its jets)")
     p.add_argument("--out", required=True, help="output HDF5 (JetNet layout)")
+    p.add_argument("--jet-type", choices=JET_TYPES, default=None, help="class of every generated jet")
+    p.add_argument("--pt", type=float, default=None, help="jet pT [GeV] of every generated jet")
+    p.add_argument("--eta", type=float, default=None, help="jet eta of every generated jet")
+    p.add_argument("--mass", type=float, default=None, help="jet mass [GeV] (models conditioned on mass)")
+    p.add_argument(
+        "--multiplicity", type=int, default=None, help="particles per jet (models conditioned on it)"
+    )
+    p.add_argument("--conditions-from", default=None, metavar="FILE",
+                   help="take the conditions of this file's jets one by one (JetNet layout)")
+    p.add_argument("--allow-extrapolation", action="store_true",
+                   help="accept conditions outside the training range")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--images", action="store_true", help="also store image models' pixels (dataset 'images')")
@@ -29,20 +46,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from sparsegen.core.jets import Jets
     from sparsegen.models.spec import load_model
 
-    if args.num_jets < 1:
+    given = {"class": args.jet_type, "pt": args.pt, "eta": args.eta, "mass": args.mass,
+             "multiplicity": args.multiplicity}
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.conditions_from and given:
+        raise SparsegenInputError("--conditions-from", f"cannot be combined with --{next(iter(given))}")
+    if args.num_jets is None and not args.conditions_from:
+        raise SparsegenInputError("--num-jets", "is required (unless --conditions-from)")
+    if args.num_jets is not None and args.num_jets < 1:
         raise SparsegenInputError("--num-jets", f"must be >= 1, got {args.num_jets}")
     if args.batch_size < 1:
         raise SparsegenInputError("--batch-size", f"must be >= 1, got {args.batch_size}")
+    conditions = Jets.load(args.conditions_from) if args.conditions_from else given
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_model(args.ckpt, device=device)
     start = time.perf_counter()
-    jets = model.sample(args.num_jets, batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
+    jets = model.sample(args.num_jets, conditions, batch_size=args.batch_size, seed=args.seed,
+                        progress=not args.no_progress, allow_extrapolation=args.allow_extrapolation)
     dt = time.perf_counter() - start
     if not args.images:
         jets.images = None
-    jets.save(args.out, attrs={"generator": f"sparsegen {type(model).__name__}", "checkpoint": str(args.ckpt),
-                               "seed": args.seed, "units": "jet pt and mass in GeV"})
+    attrs = {
+        "generator": f"sparsegen {type(model).__name__}",
+        "checkpoint": str(args.ckpt),
+        "seed": args.seed,
+        "units": "jet pt and mass in GeV",
+        "conditions": args.conditions_from or given,
+    }
+    jets.save(args.out, attrs=attrs)
     print(f"wrote {args.out}: {len(jets)} jets in {dt:.1f} s ({len(jets) / dt:.0f} jets/s)")
     return 0

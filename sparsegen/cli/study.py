@@ -1,4 +1,5 @@
-"""``sparsegen study generative|sparse-input|sparse-coding [--quick] …``: run a study, update the results file."""
+"""``sparsegen study generative|sparse-input|sparse-coding [--quick] …``: run a study, update the results
+file."""
 
 from __future__ import annotations
 
@@ -25,9 +26,13 @@ def _positive(kind: type):
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="study", required=True, parser_class=ArgumentParser)
     common = ArgumentParser(add_help=False)
-    common.add_argument("--quick", action="store_true", help="test scale (seconds): tiny data, one short epoch")
+    common.add_argument(
+        "--quick", action="store_true", help="test scale (seconds): tiny data, one short epoch"
+    )
     common.add_argument("--seed", type=int, default=0)
-    common.add_argument("--results", default=None, help="results file (default docs/results.md; --quick: OUT/results.md)")
+    common.add_argument(
+        "--results", default=None, help="results file (default docs/results.md; --quick: OUT/results.md)"
+    )
     common.add_argument("--threads", type=_positive(int), default=1, help="torch threads per run")
     common.add_argument("--no-progress", action="store_true")
 
@@ -38,11 +43,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--jet-types", nargs="+", default=["g", "t"], choices=JET_TYPES)
     g.add_argument("--family", choices=("images", "points"), default=None,
                    help="only this family's configs (its own section of the results file)")
-    g.add_argument("--configs", nargs="+", default=None, help="config stems (default: every image and point config)")
+    g.add_argument(
+        "--configs", nargs="+", default=None, help="config stems (default: every image and point config)"
+    )
     g.add_argument("--jobs", type=_positive(int), default=1, help="runs at a time (processes)")
     g.add_argument("--out", default="runs/study_generative")
-    g.add_argument("--rescore", action="store_true",
-                   help="sample and score finished runs again from their best checkpoints (after a metrics change)")
+    g.add_argument(
+        "--rescore",
+        action="store_true",
+        help="sample and score finished runs again from their best checkpoints (after a metrics change)",
+    )
 
     si = sub.add_parser("sparse-input", parents=[common], help="does a CNN with sparse input converge?")
     si.add_argument("--epochs", type=_positive(int), default=10)
@@ -51,38 +61,112 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     sc = sub.add_parser("sparse-coding", parents=[common], help="deep sparse coding taggers")
     sc.add_argument("--epochs", type=_positive(int), default=15)
-    sc.add_argument("--num-jets", type=_positive(int), default=5_000, help="jets per label (QCD: half gluon, half quark)")
-    sc.add_argument("--penalties", type=float, nargs="+", default=[0.0, 0.5, 2.0], help="l1 feature-penalty weights")
+    sc.add_argument(
+        "--num-jets", type=_positive(int), default=5_000, help="jets per label (QCD: half gluon, half quark)"
+    )
+    sc.add_argument(
+        "--penalties", type=float, nargs="+", default=[0.0, 0.5, 2.0], help="l1 feature-penalty weights"
+    )
     sc.add_argument("--out", default="runs/study_sparse_coding")
+
+    co = sub.add_parser("conditional", parents=[common],
+                        help="one conditional model vs one model per class, equal total budget")
+    co.add_argument("--minutes", type=_positive(float), default=15.0,
+                    help="wall clock of the conditional model; each per-class model gets minutes / #classes")
+    co.add_argument("--num-jets", type=_positive(int), default=10_000, help="training jets per class")
+    co.add_argument(
+        "--heldout", type=_positive(int), default=4_000, help="independent held-out jets per class"
+    )
+    co.add_argument("--jet-types", nargs="+", default=list(JET_TYPES), choices=JET_TYPES)
+    co.add_argument("--config", default="configs/points/flow_matching_conditional.yaml")
+    co.add_argument("--jobs", type=_positive(int), default=1, help="runs at a time (processes)")
+    co.add_argument("--out", default="runs/study_conditional")
 
 
 def run(args: argparse.Namespace) -> int:
-    minimum = {"generative": 400, "sparse-input": 40, "sparse-coding": 40}[args.study]
+    minimum = {"generative": 400, "sparse-input": 40, "sparse-coding": 40, "conditional": 100}[args.study]
     if args.num_jets < minimum:
-        raise SparsegenInputError("--num-jets", f"the {args.study} study needs at least {minimum} jets per class "
-                                                f"(held-out splits must hold both classes / enough jets to score), "
-                                                f"got {args.num_jets}")
+        raise SparsegenInputError(
+            "--num-jets",
+            f"the {args.study} study needs at least {minimum} jets per class "
+            f"(held-out splits must hold both classes / enough jets to score), "
+            f"got {args.num_jets}",
+        )
     results = args.results or ("docs/results.md" if not args.quick else f"{args.out}/results.md")
     progress = not args.no_progress
     if args.study == "generative":
         from sparsegen.studies import generative as G
 
-        s = G.Settings(out=args.out, results=results, jet_types=args.jet_types, configs=args.configs,
-                       family=args.family, minutes=args.minutes, num_jets=args.num_jets if not args.quick else min(args.num_jets, 400),
-                       seed=args.seed, jobs=args.jobs, threads=args.threads, quick=args.quick)
+        s = G.Settings(
+            out=args.out,
+            results=results,
+            jet_types=args.jet_types,
+            configs=args.configs,
+            family=args.family,
+            minutes=args.minutes,
+            num_jets=args.num_jets if not args.quick else min(args.num_jets, 400),
+            seed=args.seed,
+            jobs=args.jobs,
+            threads=args.threads,
+            quick=args.quick,
+        )
         G.run(s, progress=progress, rescore=args.rescore)
     elif args.study == "sparse-input":
         from sparsegen.studies import sparse_input as S
 
-        S.run(S.Settings(out=args.out, results=results, epochs=args.epochs, num_jets=args.num_jets, seed=args.seed,
-                         threads=args.threads, quick=args.quick), progress=progress)
+        S.run(
+            S.Settings(
+                out=args.out,
+                results=results,
+                epochs=args.epochs,
+                num_jets=args.num_jets,
+                seed=args.seed,
+                threads=args.threads,
+                quick=args.quick,
+            ),
+            progress=progress,
+        )
     elif args.study == "sparse-coding":
         from sparsegen.studies import sparse_coding as C
 
         if any(not p >= 0 for p in args.penalties):
             raise SparsegenInputError("--penalties", f"weights must be >= 0, got {args.penalties}")
-        C.run(C.Settings(out=args.out, results=results, epochs=args.epochs, num_jets=args.num_jets, seed=args.seed,
-                         threads=args.threads, quick=args.quick, penalties=tuple(args.penalties)), progress=progress)
+        C.run(
+            C.Settings(
+                out=args.out,
+                results=results,
+                epochs=args.epochs,
+                num_jets=args.num_jets,
+                seed=args.seed,
+                threads=args.threads,
+                quick=args.quick,
+                penalties=tuple(args.penalties),
+            ),
+            progress=progress,
+        )
+    elif args.study == "conditional":
+        from sparsegen.studies import conditional as D
+
+        if len(args.jet_types) < 2 or len(set(args.jet_types)) != len(args.jet_types):
+            raise SparsegenInputError(
+                "--jet-types", f"needs at least two different classes, got {args.jet_types}"
+            )
+        D.run(
+            D.Settings(
+                out=args.out,
+                results=results,
+                config=args.config,
+                jet_types=args.jet_types,
+                minutes=args.minutes,
+                num_jets=args.num_jets if not args.quick else min(args.num_jets, 150),
+                heldout=args.heldout,
+                seed=args.seed,
+                jobs=args.jobs,
+                threads=args.threads,
+                quick=args.quick,
+            ),
+            progress=progress,
+        )
     else:  # pragma: no cover - argparse restricts the choices
         raise SparsegenInputError("sparsegen study", f"unknown study '{args.study}'")
     print(f"wrote {results}")

@@ -13,16 +13,18 @@ JET_TYPES: tuple[str, ...] = ("g", "q", "t", "w", "z")
 JET_TYPE_INDEX: dict[str, int] = {name: i for i, name in enumerate(JET_TYPES)}
 JET_CLASS_NAMES: dict[str, str] = {"g": "gluon", "q": "light quark", "t": "top", "w": "W", "z": "Z"}
 
+PRESET = "jetnet"
+"""The default dataset: JetNet-equivalent jets (`sparsegen.data.presets`: anti-kT R = 0.4, partons at 1 TeV,
+resonances matched by direction), proven with JetNet's own FPND (physics_data/README.md); ``r08`` gives the
+anti-kT R = 0.8 jets instead."""
 NUM_PARTICLES = 30
 """Constituents kept per jet (JetNet-30: the 30 hardest)."""
 NPIX = 32
 """Jet-image size (pixels per axis)."""
-EXTENT = 0.8
-"""Jet images cover [-EXTENT, EXTENT]^2 in (etarel, phirel): ±R of the anti-kT R = 0.8 jets."""
-JET_RADIUS = 0.8
-"""Anti-kT jet radius of generated jets (FastJet)."""
+EXTENT = 0.4
+"""Jet images cover [-EXTENT, EXTENT]^2 in (etarel, phirel): ±R of the default dataset's R = 0.4 jets."""
 NSUBJETTINESS_R0 = 0.8
-"""Characteristic radius R0 of the normalized N-subjettiness measure."""
+"""Characteristic radius R0 of the normalized N-subjettiness measure (τ ratios do not depend on it)."""
 
 
 def jet_type_label(name: str) -> int:

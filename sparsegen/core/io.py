@@ -29,7 +29,9 @@ PARTICLE_FEATURES = ("etarel", "phirel", "ptrel", "mask")
 JET_FEATURES = ("type", "pt", "eta", "mass", "num_particles")
 
 
-def validate_arrays(particle_features: np.ndarray, jet_features: np.ndarray, source: str = "<arrays>") -> None:
+def validate_arrays(
+    particle_features: np.ndarray, jet_features: np.ndarray, source: str = "<arrays>"
+) -> None:
     """Check arrays against the JetNet layout; raise :class:`SparsegenInputError` naming the problem."""
     pf, jf = particle_features, jet_features
     if pf.ndim != 3 or pf.shape[-1] != 4:
@@ -53,7 +55,9 @@ def validate_arrays(particle_features: np.ndarray, jet_features: np.ndarray, sou
     m = mask.astype(bool)
     if (np.diff(m.astype(np.int8), axis=1) > 0).any():
         jet = int(np.argwhere((np.diff(m.astype(np.int8), axis=1) > 0).any(axis=1))[0, 0])
-        raise SparsegenInputError(source, f"mask is not prefix-contiguous (jet {jet} has a gap before a particle)")
+        raise SparsegenInputError(
+            source, f"mask is not prefix-contiguous (jet {jet} has a gap before a particle)"
+        )
     padding = pf[..., :3][~m]
     if padding.size and np.any(padding != 0):
         jet = int(np.argwhere(((pf[..., :3] != 0).any(-1) & ~m).any(axis=1))[0, 0])
@@ -66,12 +70,16 @@ def validate_arrays(particle_features: np.ndarray, jet_features: np.ndarray, sou
         )
     types = jf[:, 0]
     if jf.shape[0] and (not np.isin(types, np.arange(len(JET_TYPES))).all()):
-        raise SparsegenInputError(source, f"jet type must be one of 0..4 (g,q,t,w,z), got {np.unique(types)[:5]}")
+        raise SparsegenInputError(
+            source, f"jet type must be one of 0..4 (g,q,t,w,z), got {np.unique(types)[:5]}"
+        )
     if (pf[..., 2] < 0).any():
         raise SparsegenInputError(source, "ptrel must be non-negative")
 
 
-def read_jetnet(path: str | os.PathLike, validate: bool = True) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def read_jetnet(
+    path: str | os.PathLike, validate: bool = True
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Read (particle_features, jet_features, attrs) from a JetNet-layout HDF5 file, validating it."""
     path = str(path)
     if not os.path.exists(path):
@@ -161,7 +169,9 @@ def read_extra(path: str | os.PathLike, key: str) -> np.ndarray | None:
             n = f["particle_features"].shape[0] if "particle_features" in f else None
     except Exception as exc:
         text = " ".join(str(exc).split())[:160]
-        raise SparsegenInputError(str(path), f"cannot read dataset '{key}' ({exc.__class__.__name__}: {text})") from exc
+        raise SparsegenInputError(
+            str(path), f"cannot read dataset '{key}' ({exc.__class__.__name__}: {text})"
+        ) from exc
     if key == "images":
         if arr.ndim != 3 or (n is not None and arr.shape[0] != n):
             raise SparsegenInputError(str(path), f"images must have shape (N={n}, H, W), got {arr.shape}")

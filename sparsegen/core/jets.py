@@ -43,21 +43,32 @@ class Jets:
         self.particles = as_numpy(self.particles).astype(np.float32, copy=False)
         self.mask = as_numpy(self.mask).astype(bool, copy=False)
         if self.particles.ndim != 3 or self.particles.shape[-1] != 3:
-            raise SparsegenInputError("Jets", f"particles must have shape (N, P, 3), got {self.particles.shape}")
+            raise SparsegenInputError(
+                "Jets", f"particles must have shape (N, P, 3), got {self.particles.shape}"
+            )
         if self.mask.shape != self.particles.shape[:2]:
-            raise SparsegenInputError("Jets", f"mask shape {self.mask.shape} != particles {self.particles.shape[:2]}")
+            raise SparsegenInputError(
+                "Jets", f"mask shape {self.mask.shape} != particles {self.particles.shape[:2]}"
+            )
         if self.jet_features is None:
-            raise SparsegenInputError("Jets", "jet_features (GeV) are required: build jets from bare particles with "
-                                              "Jets.from_particles(particles, mask, pt=...)")
+            raise SparsegenInputError(
+                "Jets",
+                "jet_features (GeV) are required: build jets from bare particles with "
+                "Jets.from_particles(particles, mask, pt=...)",
+            )
         self.jet_features = as_numpy(self.jet_features).astype(np.float32, copy=False)
         if self.jet_features.shape != (len(self), 5):
-            raise SparsegenInputError("Jets", f"jet_features must have shape (N, 5), got {self.jet_features.shape}")
+            raise SparsegenInputError(
+                "Jets", f"jet_features must have shape (N, 5), got {self.jet_features.shape}"
+            )
         if self.images is not None:
             self.images = as_numpy(self.images).astype(np.float32, copy=False)
             if self.images.ndim == 4 and self.images.shape[1] == 1:
                 self.images = self.images[:, 0]
             if self.images.ndim != 3 or self.images.shape[0] != len(self):
-                raise SparsegenInputError("Jets", f"images must have shape (N, H, W), got {self.images.shape}")
+                raise SparsegenInputError(
+                    "Jets", f"images must have shape (N, H, W), got {self.images.shape}"
+                )
 
     @classmethod
     def from_particles(cls, particles: Any, mask: Any, pt: float | np.ndarray, eta: float | np.ndarray = 0.0,
@@ -185,7 +196,9 @@ class Jets:
         write_jetnet(path, pf, jf, {**self.attrs, **(attrs or {})}, extra=extra)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, num_jets: int | None = None, jet_types: Sequence[str] | None = None) -> Jets:
+    def load(
+        cls, path: str | os.PathLike, num_jets: int | None = None, jet_types: Sequence[str] | None = None
+    ) -> Jets:
         """Read and validate a JetNet-layout file (ours or a real JetNet ``g.hdf5`` … ``z150.hdf5``)."""
         pf, jf, attrs = read_jetnet(path)
         images = read_extra(path, "images")
@@ -195,7 +208,9 @@ class Jets:
             jets = jets[np.flatnonzero(keep)]
         if num_jets is not None:
             if num_jets > len(jets):
-                raise SparsegenInputError(str(path), f"asked for {num_jets} jets but the file has {len(jets)}")
+                raise SparsegenInputError(
+                    str(path), f"asked for {num_jets} jets but the file has {len(jets)}"
+                )
             jets = jets[:num_jets]
         return jets
 
@@ -233,7 +248,9 @@ class Jets:
             imgs = imgs[:, 0]
         if imgs.ndim != 3:
             raise SparsegenInputError("images", f"expected (N, H, W) or (N, 1, H, W), got {imgs.shape}")
-        parts, mask = _img.images_to_particles(imgs, extent=extent, num_particles=num_particles, threshold=threshold)
+        parts, mask = _img.images_to_particles(
+            imgs, extent=extent, num_particles=num_particles, threshold=threshold
+        )
         return cls.from_particles(parts, mask, pt=pt, eta=eta, jet_type=jet_type, images=imgs)
 
 

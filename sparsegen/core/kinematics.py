@@ -132,7 +132,9 @@ def nsubjettiness(particles: Any, mask: Any = None, n_max: int = 3, beta: float 
     return taus
 
 
-def tau_ratios(particles: Any, mask: Any = None, beta: float = 1.0, r0: float = NSUBJETTINESS_R0) -> tuple[np.ndarray, np.ndarray]:
+def tau_ratios(
+    particles: Any, mask: Any = None, beta: float = 1.0, r0: float = NSUBJETTINESS_R0
+) -> tuple[np.ndarray, np.ndarray]:
     """(tau21, tau32) per jet (N,) each; a ratio with a zero denominator is 0."""
     taus = nsubjettiness(particles, mask, n_max=3, beta=beta, r0=r0)
     return _safe_ratio(taus[:, 1], taus[:, 0]), _safe_ratio(taus[:, 2], taus[:, 1])

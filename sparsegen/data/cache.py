@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sparsegen.core.defaults import NUM_PARTICLES
+from sparsegen.core.defaults import NUM_PARTICLES, PRESET
 from sparsegen.core.jets import Jets
 from sparsegen.data.generate import GenerationConfig, generate
+from sparsegen.data.presets import preset_config
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "physics_data" / "cache"
 
@@ -36,8 +37,16 @@ def ensure_generated(cfg: GenerationConfig, num_jets: int, folder: str | os.Path
     return path
 
 
-def load_or_generate(jet_type: str, num_jets: int, num_particles: int = NUM_PARTICLES, seed: int = 0,
-                     folder: str | os.PathLike | None = None, workers: int = 1, progress: bool = True) -> Jets:
-    """Generated jets of one class from the cache, generating them first when missing."""
-    cfg = GenerationConfig(jet_type=jet_type, num_particles=num_particles, seed=seed)
+def load_or_generate(
+    jet_type: str,
+    num_jets: int,
+    num_particles: int = NUM_PARTICLES,
+    seed: int = 0,
+    folder: str | os.PathLike | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    preset: str = PRESET,
+) -> Jets:
+    """Generated jets of one class (settings of ``preset``) from the cache, generating them first when missing."""
+    cfg = preset_config(preset, jet_type, num_particles=num_particles, seed=seed)
     return Jets.load(ensure_generated(cfg, num_jets, folder, workers, progress))

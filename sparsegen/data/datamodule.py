@@ -5,13 +5,21 @@ Where the data comes from:
 * ``jetnet_dir`` set: real JetNet files ``{type}.hdf5`` / ``{type}150.hdf5`` from that directory (no
   download; validated like our own files);
 * otherwise Pythia8 + FastJet jets generated in ``prepare_data`` into the generation cache
-  (`sparsegen.data.cache`), one file per class, reused when present.
+  (`sparsegen.data.cache`), one file per class, reused when present; ``preset`` names the generation
+  settings (`sparsegen.data.presets`): ``jetnet`` (the default: JetNet-equivalent anti-kT R = 0.4 jets) or
+  ``r08`` (anti-kT R = 0.8).
+
+Several classes are served at once with ``jet_types: [g, q, t, w, z]``: ``mix: balanced`` takes exactly
+``num_jets`` of each class; ``mix: natural`` takes up to ``num_jets`` of each (all a smaller file holds, so
+real files keep their own proportions).
 
 Batches are dicts: points → ``particles`` (B,P,3) normalized, ``mask`` (B,P) bool, ``label`` (B,),
-``jet_features`` (B,5); images → ``images`` (B,1,H,W) normalized, ``label``, ``jet_features``.
-Normalization: `sparsegen.data.normalization.Normalizer`, fitted on the training split; images are pixel
-pT / jet pT over [-extent, extent]² (default extent: the jet radius R of the data, so the image covers the
-whole jet), thresholded and intensity-transformed (``transform`` none / log / logit with ``floor``).
+``jet_features`` (B,5); images → ``images`` (B,1,H,W) normalized, ``label``, ``jet_features``; with
+``conditions`` (e.g. ``[class, pt, multiplicity]``) also ``cond`` (B, C), the normalized condition vector
+(`sparsegen.data.conditions`). Normalization: `sparsegen.data.normalization.Normalizer`, fitted on the
+training split, like the condition transform; images are pixel pT / jet pT over [-extent, extent]²
+(default extent 0.4: the jet radius R of the default dataset, so the image covers the whole jet),
+thresholded and intensity-transformed (``transform`` none / log / logit with ``floor``).
 
 A model learns everything it needs about the data from one method, `JetDataModule.data_info`.
 """
@@ -27,14 +35,16 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from sparsegen.core.defaults import EXTENT, JET_TYPES, NPIX, NUM_PARTICLES
+from sparsegen.core.defaults import EXTENT, JET_TYPES, NPIX, NUM_PARTICLES, PRESET
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.io import jetnet_path
 from sparsegen.core.jets import Jets
 from sparsegen.data.cache import cached_jets_path, ensure_generated
+from sparsegen.data.conditions import ConditionSpec, check_condition_names, raw_conditions
 from sparsegen.data.generate import GenerationConfig
 from sparsegen.data.info import DataInfo, quantiles
 from sparsegen.data.normalization import DEFAULT_FLOOR, IMAGE_THRESHOLD, Normalizer, check_image_settings
+from sparsegen.data.presets import preset_config
 
 
 def image_info(images: torch.Tensor, normalizer: Normalizer) -> dict:
@@ -92,7 +102,7 @@ class JetDataModule(pl.LightningDataModule):
         num_particles: int = NUM_PARTICLES,
         representation: Literal["points", "images"] = "points",
         npix: int = NPIX,
-        extent: float | None = None,
+        extent: float = EXTENT,
         preprocess_images: bool = True,
         data_dir: str | None = None,
         jetnet_dir: str | None = None,
@@ -103,6 +113,9 @@ class JetDataModule(pl.LightningDataModule):
         generation_workers: int = 1,
         normalize: bool = True,
         image_scale: float | None = None,
+        mix: Literal["balanced", "natural"] = "balanced",
+        conditions: Sequence[str] = (),
+        preset: str = PRESET,
         transform: str = "none",
         floor: float = DEFAULT_FLOOR,
         threshold: float = IMAGE_THRESHOLD,
@@ -120,8 +133,16 @@ class JetDataModule(pl.LightningDataModule):
         if num_jets < 3:
             raise SparsegenInputError("num_jets", f"must be >= 3, got {num_jets}")
         check_image_settings(transform, floor, threshold)
-        if extent is not None and not extent > 0:
+        if not extent > 0:
             raise SparsegenInputError("extent", f"must be > 0, got {extent}")
+        if mix not in ("balanced", "natural"):
+            raise SparsegenInputError("mix", f"must be 'balanced' or 'natural', got '{mix}'")
+        if len(set(types)) != len(types):
+            raise SparsegenInputError("jet_types", f"repeated class in {types}")
+        self.conditions = check_condition_names(conditions)
+        self.mix = mix
+        preset_config(preset, types[0])  # unknown names fail here, before anything is generated
+        self.preset = preset
         self.jet_types = types
         self.num_jets = num_jets
         self.num_particles = num_particles
@@ -130,9 +151,7 @@ class JetDataModule(pl.LightningDataModule):
         self.jetnet_dir = jetnet_dir
         self.seed = seed
         self.npix, self.preprocess_images = npix, preprocess_images
-        # the image covers the whole jet: ±R of the generated jets (JetNet files: R = 0.8)
-        self.extent = float(extent) if extent is not None else (
-            EXTENT if jetnet_dir else self.generation_config(types[0]).jet_radius)
+        self.extent = float(extent)
         self.transform, self.floor, self.threshold = transform, float(floor), float(threshold)
         self.split = tuple(split)
         self.batch_size = batch_size
@@ -141,6 +160,7 @@ class JetDataModule(pl.LightningDataModule):
         self.normalize = normalize
         self.image_scale = image_scale
         self.normalizer: Normalizer | None = None
+        self.condition_spec: ConditionSpec | None = None
         self.splits: dict[str, Jets] = {}
         self.datasets: dict[str, JetDataset] = {}
 
@@ -152,8 +172,8 @@ class JetDataModule(pl.LightningDataModule):
         return [cached_jets_path(self.generation_config(t), self.num_jets, self.data_dir) for t in self.jet_types]
 
     def generation_config(self, jet_type: str) -> GenerationConfig:
-        """The generation settings of one class (the cache key)."""
-        return GenerationConfig(jet_type, num_particles=self.num_particles, seed=self.seed)
+        """The generation settings of one class (the cache key): those of ``preset``."""
+        return preset_config(self.preset, jet_type, num_particles=self.num_particles, seed=self.seed)
 
     def prepare_data(self) -> None:
         """Generate missing cache files (real JetNet files must already be there)."""
@@ -169,8 +189,9 @@ class JetDataModule(pl.LightningDataModule):
         parts = []
         for t, path in zip(self.jet_types, self.files()):
             jets = Jets.load(path, jet_types=[t] if self.jetnet_dir else None)
-            if len(jets) < self.num_jets:
-                raise SparsegenInputError(str(path), f"has {len(jets)} jets of class {t}, {self.num_jets} requested")
+            if len(jets) < self.num_jets and self.mix == "balanced":
+                raise SparsegenInputError(str(path), f"has {len(jets)} jets of class {t}, {self.num_jets} requested "
+                                                     "(mix: natural takes what each file holds)")
             parts.append(jets[: self.num_jets].hardest(self.num_particles))
         return Jets.concat(parts)
 
@@ -190,6 +211,8 @@ class JetDataModule(pl.LightningDataModule):
                                              self.floor, self.threshold)
         else:
             self.normalizer = Normalizer.identity()
+        self.condition_spec = ConditionSpec.fit(self.conditions, self.splits["train"], self.jet_types,
+                                                self.num_particles)
         self.datasets = {name: self._tensors(split) for name, split in self.splits.items()}
 
     def images_of(self, jets: Jets) -> np.ndarray:
@@ -205,19 +228,23 @@ class JetDataModule(pl.LightningDataModule):
             out["mask"] = mask
         else:
             out["images"] = self.normalizer.images(torch.as_tensor(self.images_of(jets)))[:, None]
+        if self.conditions:
+            assert self.condition_spec is not None
+            out["cond"] = torch.as_tensor(self.condition_spec.encode(raw_conditions(jets)))
         return JetDataset(out)
 
     def data_info(self) -> DataInfo:
         """Everything a model needs to know about this data (stored in its checkpoints; see `DataInfo`).
 
         Representation and geometry (``representation``, ``num_particles``, ``npix``, ``extent``), the
-        classes, the fitted `Normalizer`, and training distributions: multiplicity histogram, mean image
-        occupancy, per-pixel occupancy and value maps and pixel-sum quantiles (images), jet pT and eta
-        quantiles (GeV scale of generated jets).
+        classes, the fitted `Normalizer`, the training multiplicity histogram, image statistics (mean and
+        per-pixel occupancy, per-pixel value maps, pixel-sum quantiles), and the `ConditionSpec`: the
+        conditions with their transform and the per-class training distributions of class, pT, eta, mass and
+        multiplicity that generated jets are drawn from.
         """
         if not self.datasets:
             self.setup()
-        assert self.normalizer is not None
+        assert self.normalizer is not None and self.condition_spec is not None
         train = self.splits["train"]
         counts = np.bincount(train.num_particles, minlength=self.num_particles + 1)[: self.num_particles + 1]
         stats = image_info(self.datasets["train"].tensors["images"], self.normalizer) \
@@ -225,8 +252,8 @@ class JetDataModule(pl.LightningDataModule):
         return DataInfo(
             representation=self.representation, num_particles=self.num_particles, npix=self.npix,
             extent=self.extent, jet_types=list(self.jet_types), normalizer=self.normalizer.state_dict(),
-            multiplicity=(counts / max(1, counts.sum())).tolist(), pt_quantiles=quantiles(train.pt),
-            eta_quantiles=quantiles(train.eta), **stats)
+            multiplicity=(counts / max(1, counts.sum())).tolist(), conditions=self.condition_spec.to_dict(),
+            **stats)
 
     def real_jets(self, split: str = "test") -> Jets:
         """Un-normalized real jets of a split (for metrics)."""

@@ -1,4 +1,5 @@
-"""Operations on JetNet-layout files: merge generation shards, summarize a file (``sparsegen data merge|info``)."""
+"""Operations on JetNet-layout files: merge generation shards, summarize a file (``sparsegen data
+merge|info``)."""
 
 from __future__ import annotations
 
@@ -26,11 +27,15 @@ def merge_files(inputs: Sequence[str], out: str) -> None:
     first = shards[0][4]
     for rng, path, _, _, attrs in shards:
         if attrs["config_key"] != first["config_key"] or attrs["num_jets_total"] != first["num_jets_total"]:
-            raise SparsegenInputError(path, "shard from a different generation (settings, seed or num_jets differ)")
+            raise SparsegenInputError(
+                path, "shard from a different generation (settings, seed or num_jets differ)"
+            )
     for (a, pa, *_), (b, pb, *_) in zip(shards, shards[1:]):
         if a[1] != b[0]:
             what = "overlap" if a[1] > b[0] else "leave a gap"
-            raise SparsegenInputError(pb, f"chunks {a} ({pa}) and {b} {what}: shards must tile the chunks exactly once")
+            raise SparsegenInputError(
+                pb, f"chunks {a} ({pa}) and {b} {what}: shards must tile the chunks exactly once"
+            )
     pf = np.concatenate([s[2] for s in shards])
     jf = np.concatenate([s[3] for s in shards])
     attrs = dict(first)
@@ -70,7 +75,13 @@ def format_info(summary: dict) -> str:
     for name, s in summary["per_class"].items():
         lines.append(f"  class {name}: {summary['classes'][name]} jets")
         lines.append(f"    multiplicity {s['multiplicity_mean']:.1f} ± {s['multiplicity_std']:.1f}")
-        lines.append("    pt   [GeV] quantiles 5/16/50/84/95%: " + " ".join(f"{v:.0f}" for v in s["pt_quantiles"].values()))
-        lines.append("    mass [GeV] quantiles 5/16/50/84/95%: " + " ".join(f"{v:.1f}" for v in s["mass_quantiles"].values()))
+        lines.append(
+            "    pt   [GeV] quantiles 5/16/50/84/95%: "
+            + " ".join(f"{v:.0f}" for v in s["pt_quantiles"].values())
+        )
+        lines.append(
+            "    mass [GeV] quantiles 5/16/50/84/95%: "
+            + " ".join(f"{v:.1f}" for v in s["mass_quantiles"].values())
+        )
     return "\n".join(lines)
 

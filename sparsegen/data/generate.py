@@ -8,7 +8,11 @@ Physics (see ``physics_data/README.md`` for the full provenance):
   each event are candidates; a jet is kept when 800 <= pT <= 1600 GeV, |eta| < 2.5 and it is truth-matched:
   g / q jets: the nearest outgoing hard-process parton within dR < 0.4 (= R/2) is a gluon / a light
   (u, d, s) quark; W / Z jets: both decay quarks of the boson within dR < R of the jet axis;
-  t jets: the b and both W decay quarks of the same top within dR < R.
+  t jets: the b and both W decay quarks of the same top within dR < R (``resonance_match="contained"``), or
+  the top itself within dR < match_dr (``"axis"``, used by the ``jetnet`` preset, which matches W and Z jets
+  to their boson the same way), or only the b quark of a top (``"b"``).
+* presets (``sparsegen.data.presets``, e.g. ``jetnet``: R = 0.4, hard process at 1 TeV within 1 %) set
+  fields and add card lines; they are recorded in the file attributes (``preset``, ``preset_settings``).
 * the P highest-pT constituents are kept: etarel = eta_i - eta_jet, phirel = wrapped phi_i - phi_jet,
   ptrel = pT_i / pT_jet; jet_features = [type, pt, eta, mass, num_particles] of the full jet.
 
@@ -24,6 +28,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -31,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sparsegen.core.defaults import JET_RADIUS, JET_TYPE_INDEX, NUM_PARTICLES
+from sparsegen.core.defaults import JET_TYPE_INDEX, NUM_PARTICLES
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.io import atomic_write, write_jetnet
 from sparsegen.core.kinematics import four_vector_kinematics, quiet_stdout, wrap_angle
@@ -40,6 +45,12 @@ CARD_DIR = Path(__file__).resolve().parents[2] / "physics_data" / "cards"
 NEUTRINOS = (12, 14, 16)
 LIGHT_QUARKS = (1, 2, 3)
 PYTHIA_MAX_SEED = 900_000_000
+RESONANCE_MATCHES = ("contained", "axis", "b")
+"""Truth matching of top, W and Z jets: ``contained`` = every decay quark of the resonance (top: the b and both
+W quarks) within ΔR < R of the jet axis; ``axis`` = the resonance itself (the sum of its decay partons'
+momenta) within ΔR < match_dr, its decay products need not be inside; ``b`` (tops only) = the b quark of a
+top within ΔR < match_dr."""
+PRESET_ERA_DEFAULTS: dict[str, object] = {"preset": None, "preset_settings": (), "resonance_match": "contained"}
 
 
 @dataclass(frozen=True)
@@ -52,12 +63,17 @@ class GenerationConfig:
     pt_min: float = 800.0
     pt_max: float = 1600.0
     eta_max: float = 2.5
-    jet_radius: float = JET_RADIUS
+    jet_radius: float = 0.8  # these field defaults are the ``r08`` jets; presets (e.g. the default jetnet) set them
     match_dr: float = 0.4
     jets_per_event: int = 2
     chunk_size: int = 500
     events_per_batch: int = 100
     extra_settings: tuple[str, ...] = field(default_factory=tuple)
+    # added with the presets (sparsegen.data.presets); at their defaults they are left out of key() and
+    # provenance, so files and cache keys made before them stay byte-for-byte the same
+    preset: str | None = None
+    preset_settings: tuple[str, ...] = field(default_factory=tuple)
+    resonance_match: str = "contained"
 
     def __post_init__(self) -> None:
         if self.jet_type not in JET_TYPE_INDEX:
@@ -71,18 +87,31 @@ class GenerationConfig:
             raise SparsegenInputError("pt window", f"need 0 < pt_min < pt_max, got {self.pt_min}, {self.pt_max}")
         if self.chunk_size < 1 or self.events_per_batch < 1 or self.jets_per_event < 1:
             raise SparsegenInputError("generation config", "chunk_size, events_per_batch, jets_per_event must be >= 1")
+        if self.resonance_match not in RESONANCE_MATCHES:
+            raise SparsegenInputError("resonance_match", f"unknown resonance matching '{self.resonance_match}' "
+                                                   f"(one of {', '.join(RESONANCE_MATCHES)})")
 
     def card_text(self) -> str:
         """The Pythia settings: ``common.cmnd`` + the class card + extra settings."""
         parts = [_read_card("common"), _read_card(self.jet_type)]
+        if self.preset_settings:
+            parts.append(f"! preset {self.preset}\n" + "\n".join(self.preset_settings) + "\n")
         if self.extra_settings:
             parts.append("! extra settings\n" + "\n".join(self.extra_settings) + "\n")
         return "\n".join(parts)
 
     def key(self) -> str:
         """Short hash of every setting and the card text (cache file names, merge/resume checks)."""
-        blob = json.dumps({**asdict(self), "card": self.card_text()}, sort_keys=True)
+        blob = json.dumps({**self.settings(), "card": self.card_text()}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def settings(self) -> dict[str, object]:
+        """Every field, less the preset-era fields left at their defaults (keeps older keys unchanged)."""
+        out = asdict(self)
+        for name, default in PRESET_ERA_DEFAULTS.items():
+            if out[name] == default:
+                del out[name]
+        return out
 
     def chunk_seed(self, chunk: int) -> int:
         """Pythia seed of chunk ``chunk`` (1..900000000), distinct per (seed, jet type, chunk)."""
@@ -175,7 +204,8 @@ class JetMaker:
                 if not (cfg.pt_min <= jpt[j] <= cfg.pt_max and abs(jeta[j]) < cfg.eta_max):
                     continue
                 dr = np.hypot(peta - jeta[j], wrap_angle(pphi - jphi[j]))
-                if not _truth_match(cfg, part_id[p0:p1], part_mid[p0:p1], dr):
+                if not _truth_match(cfg, part_id[p0:p1], part_mid[p0:p1], dr,
+                                    _resonance_dr(part_p[p0:p1], jeta[j], jphi[j])):
                     continue
                 k = j0 + j
                 pf = _constituent_features(cons_p4[cons_off[k]: cons_off[k + 1]], jpt[j], jeta[j], jphi[j],
@@ -187,8 +217,13 @@ class JetMaker:
         return np.stack(out_pf).astype(np.float32), np.asarray(out_jf, dtype=np.float32)
 
 
-def _truth_match(cfg: GenerationConfig, pid: np.ndarray, mid: np.ndarray, dr: np.ndarray) -> bool:
-    """Is the jet (with distances ``dr`` to the hard partons) of the configured class?"""
+def _truth_match(cfg: GenerationConfig, pid: np.ndarray, mid: np.ndarray, dr: np.ndarray,
+                 resonance_dr: Callable[[np.ndarray], float]) -> bool:
+    """Is the jet (with distances ``dr`` to the hard partons) of the configured class?
+
+    ``resonance_dr(group)``: ΔR between the jet axis and the summed momentum of the partons in ``group``
+    (a boolean mask), i.e. the direction of the resonance they came from.
+    """
     kind = cfg.jet_type
     if kind in ("g", "q"):
         outgoing = ~np.isin(np.abs(mid), (6, 23, 24))
@@ -202,13 +237,36 @@ def _truth_match(cfg: GenerationConfig, pid: np.ndarray, mid: np.ndarray, dr: np
     if kind in ("w", "z"):
         boson = 24 if kind == "w" else 23
         quarks = np.abs(mid) == boson
-        return bool(quarks.sum() == 2 and (dr[quarks] < cfg.jet_radius).all())
+        if quarks.sum() != 2:
+            return False
+        if cfg.resonance_match == "axis":
+            return bool(resonance_dr(quarks) < cfg.match_dr)
+        return bool((dr[quarks] < cfg.jet_radius).all())
+    if cfg.resonance_match == "b":
+        b_quarks = (np.abs(pid) == 5) & (np.abs(mid) == 6)
+        return bool(b_quarks.any() and dr[b_quarks].min() < cfg.match_dr)
     # top: the b and the two W quarks of the same top (grouped by charge sign: t -> W+ b, tbar -> W- bbar)
     for sign in (1, -1):
         group = ((pid == 5 * sign) & (mid == 6 * sign)) | (mid == 24 * sign)
-        if group.sum() == 3 and (dr[group] < cfg.jet_radius).all():
+        if group.sum() != 3:
+            continue
+        if cfg.resonance_match == "axis":
+            if resonance_dr(group) < cfg.match_dr:
+                return True
+        elif (dr[group] < cfg.jet_radius).all():
             return True
     return False
+
+
+def _resonance_dr(momenta: np.ndarray, jet_eta: float, jet_phi: float) -> Callable[[np.ndarray], float]:
+    """ΔR between the jet axis and the summed 3-momentum of a group of partons (lazily, per group)."""
+
+    def dr(group: np.ndarray) -> float:
+        p = momenta[group].sum(0)
+        _, eta, phi, _ = four_vector_kinematics(np.append(p, 0.0)[None])
+        return float(np.hypot(eta[0] - jet_eta, wrap_angle(phi[0] - jet_phi)))
+
+    return dr
 
 
 def _constituent_features(p4: np.ndarray, jet_pt: float, jet_eta: float, jet_phi: float, num: int) -> np.ndarray:
@@ -330,7 +388,7 @@ def generate(
 def provenance(cfg: GenerationConfig, num_jets: int, chunks: range, shard: tuple[int, int]) -> dict[str, object]:
     """File attributes: generator, card, seeds, jet definition, cuts, versions, chunk range."""
     versions = pythia_versions()
-    return {
+    attrs: dict[str, object] = {
         "generator": f"Pythia {versions['pythia8mc']} (pythia8mc) + FastJet {versions['fastjet']}",
         "sparsegen_version": versions["sparsegen"],
         "process_card": cfg.card_text(),
@@ -347,9 +405,15 @@ def provenance(cfg: GenerationConfig, num_jets: int, chunks: range, shard: tuple
         "chunk_size": cfg.chunk_size,
         "chunk_range": [chunks.start, chunks.stop],
         "shard": [shard[0], shard[1]],
-        "config": json.dumps(asdict(cfg), sort_keys=True),
+        "config": json.dumps(cfg.settings(), sort_keys=True),
         "config_key": cfg.key(),
     }
+    if cfg.preset is not None:
+        attrs["preset"] = cfg.preset
+        attrs["preset_settings"] = "\n".join(cfg.preset_settings)
+    if cfg.preset is not None or cfg.resonance_match != PRESET_ERA_DEFAULTS["resonance_match"]:
+        attrs["resonance_match"] = cfg.resonance_match
+    return attrs
 
 
 def _valid_part(path: str, key: str, num_jets: int) -> bool:

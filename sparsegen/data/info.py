@@ -2,9 +2,10 @@
 
 A model receives it when fitting and stores it in every checkpoint (``checkpoint["sparsegen_data_info"]``),
 so a checkpoint alone turns samples back into `Jets` in physical units: the representation and its
-geometry (particles per jet, image size and extent), the classes, the `Normalizer`, and the training
-distributions a generator draws from — multiplicity, image occupancy and pixel sum, and the jet pT and eta
-that give a generated jet its GeV scale (ptrel × pT).
+geometry (particles per jet, image size and extent), the classes, the `Normalizer`, the training
+multiplicity and image statistics (occupancy, per-pixel occupancy and value maps, pixel-sum quantiles), and
+the `ConditionSpec`: the model's conditions (none for an unconditional model) with the per-class training
+distributions that give every generated jet its class, multiplicity and GeV scale (ptrel × pT).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import torch
 
 from sparsegen.core.defaults import EXTENT, JET_TYPE_INDEX, JET_TYPES, NPIX, NUM_PARTICLES
 from sparsegen.core.errors import SparsegenInputError
+from sparsegen.data.conditions import ConditionSpec
 from sparsegen.data.normalization import Normalizer
 
 NOMINAL_JET_PT = 1000.0
 """GeV; the jet pT given to samples of checkpoints written before pT distributions were stored."""
-QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
-LINKED_SETTINGS = ("npix", "extent", "num_particles")
+LINKED_SETTINGS = ("npix", "extent", "num_particles", "cond_dim")
 """Data settings that networks and callbacks take from the data (stated once, in the data config)."""
 
 
@@ -40,8 +41,6 @@ class DataInfo:
     """Training multiplicity histogram, P(n) for n = 0..num_particles."""
     occupancy: float | None = None
     """Mean fraction of non-zero pixels of the training images (image data only)."""
-    pt_quantiles: list[float] | None = None
-    """Training jet pT [GeV] at the quantile levels 0, 0.01, ..., 1."""
     occupancy_map: list[list[float]] | None = None
     """Probability that each pixel is active in a training image (npix × npix; images only)."""
     value_map: list[list[float]] | None = None
@@ -51,18 +50,35 @@ class DataInfo:
     """Standard deviation of each pixel's network-space value where it is active (npix × npix; images only):
     where generators' per-pixel noise amplitudes start."""
     pixel_sum_quantiles: list[float] | None = None
-    """Training jet image pixel sums [ptrel] at the quantile levels (images only; a little above 1, since the
-    scalar pT sum of the constituents exceeds the jet pT)."""
-    eta_quantiles: list[float] | None = None
+    """Training jet image pixel sums [ptrel] at the quantile levels 0, 0.01, ..., 1 (images only; a little
+    above 1, since the scalar pT sum of the constituents exceeds the jet pT)."""
+    conditions: dict[str, Any] | None = None
+    """`ConditionSpec` state: the model's conditions and the per-class training distributions."""
 
     @classmethod
     def from_dict(cls, state: dict[str, Any] | None) -> DataInfo:
-        """From a checkpoint entry (also the plain dicts of older checkpoints, which had one ``jet_type``)."""
+        """From a checkpoint entry (also the plain dicts of older checkpoints, which had one ``jet_type`` and
+        no condition spec: their jets get the nominal pT of 1 TeV)."""
         state = dict(state or {})
         if "jet_types" not in state and "jet_type" in state:
             state["jet_types"] = [JET_TYPES[int(state["jet_type"])]]
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in state.items() if k in known})
+
+    @property
+    def spec(self) -> ConditionSpec:
+        """The condition spec (for older checkpoints: unconditional, nominal pT, the stored multiplicity)."""
+        if self.conditions:
+            return ConditionSpec.from_dict(self.conditions)
+        hist = self.multiplicity or [0.0] * self.num_particles + [1.0]
+        flat = {"pt": [NOMINAL_JET_PT] * 101, "eta": [0.0] * 101, "mass": [0.0] * 101}
+        return ConditionSpec([], list(self.jet_types), {}, {}, [1.0 / len(self.jet_types)] * len(self.jet_types),
+                             {c: dict(flat) for c in self.jet_types}, {c: list(hist) for c in self.jet_types})
+
+    @property
+    def cond_dim(self) -> int:
+        """Length of the condition vector (0: unconditional)."""
+        return self.spec.dim
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,14 +90,6 @@ class DataInfo:
 
     def get_normalizer(self) -> Normalizer:
         return Normalizer.from_state_dict(self.normalizer)
-
-    # ------------------------------------------------------------------ drawing
-    def draw_kinematics(self, num: int, generator: torch.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(pt [GeV], eta) of ``num`` generated jets, drawn from the training distributions (inverse CDF)."""
-        u = torch.rand(2, num, generator=generator, dtype=torch.float64).numpy()
-        pt = _inverse_cdf(self.pt_quantiles, u[0], NOMINAL_JET_PT)
-        eta = _inverse_cdf(self.eta_quantiles, u[1], 0.0)
-        return pt, eta
 
     # --------------------------------------------------------------- consistency
     def check_network(self, module: torch.nn.Module, name: str = "model") -> None:
@@ -96,23 +104,17 @@ class DataInfo:
                                   f"state {key} once, in the data config (it is linked to the model)")
 
 
-def quantiles(values: np.ndarray) -> list[float] | None:
-    """The 101 quantiles stored for a training distribution (None for an empty sample)."""
-    values = np.asarray(values, dtype=np.float64)
-    return np.quantile(values, QUANTILE_LEVELS).tolist() if len(values) else None
-
-
-def _inverse_cdf(q: list[float] | None, u: np.ndarray, fallback: float) -> np.ndarray:
-    if not q:
-        return np.full(len(u), fallback)
-    return np.interp(u, QUANTILE_LEVELS, np.asarray(q, dtype=np.float64))
-
-
 def linked_setting(key: str, value: int | float | None) -> int | float:
     """A network's data setting: the value LightningCLI linked in from the data config, else the default.
 
-    Networks take ``npix`` / ``num_particles`` as ``None`` by default; ``sparsegen fit`` fills them from the
+    Networks take ``npix`` / ``num_particles`` / ``cond_dim`` as ``None`` by default; ``sparsegen fit`` fills them from the
     data config, and `DataInfo.check_network` refuses a network built for other data.
     """
-    defaults = {"npix": NPIX, "extent": EXTENT, "num_particles": NUM_PARTICLES}
+    defaults = {"npix": NPIX, "extent": EXTENT, "num_particles": NUM_PARTICLES, "cond_dim": 0}
     return defaults[key] if value is None else value
+
+
+def quantiles(values: np.ndarray) -> list[float] | None:
+    """The 101 quantiles (levels 0, 0.01, ..., 1) stored for a training distribution (None if empty)."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.quantile(values, np.linspace(0.0, 1.0, 101)).tolist() if len(values) else None

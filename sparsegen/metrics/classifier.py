@@ -25,7 +25,9 @@ class DeepSets(nn.Module):
 
     def __init__(self, particle_dim: int = 3, jet_dim: int = 0, hidden: int = 64) -> None:
         super().__init__()
-        self.phi = nn.Sequential(nn.Linear(particle_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.phi = nn.Sequential(
+            nn.Linear(particle_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU()
+        )
         self.rho = nn.Sequential(nn.Linear(2 * hidden + jet_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, jet: torch.Tensor | None = None) -> torch.Tensor:
@@ -101,7 +103,9 @@ def classifier_auc(
     labels = np.concatenate([np.ones(n, np.float32), np.zeros(n, np.float32)])
     jets = None
     if jet_features_real is not None and jet_features_gen is not None:
-        jets = np.concatenate([np.asarray(jet_features_real)[ir], np.asarray(jet_features_gen)[ig]]).astype(np.float32)
+        jets = np.concatenate([np.asarray(jet_features_real)[ir], np.asarray(jet_features_gen)[ig]]).astype(
+            np.float32
+        )
 
     # stratified 60/20/20 split
     splits: list[list[np.ndarray]] = [[], [], []]
@@ -135,9 +139,22 @@ def classifier_auc(
     return auc, auc_standard_error(auc, n_pos, len(test) - n_pos)
 
 
-def _train_and_score(feats: torch.Tensor, mask: torch.Tensor, jets: torch.Tensor | None, labels: torch.Tensor,
-                     train: np.ndarray, val: np.ndarray, test: np.ndarray, hidden: int, lr: float, epochs: int,
-                     patience: int, batch_size: int, seed: int, progress: bool) -> np.ndarray:
+def _train_and_score(
+    feats: torch.Tensor,
+    mask: torch.Tensor,
+    jets: torch.Tensor | None,
+    labels: torch.Tensor,
+    train: np.ndarray,
+    val: np.ndarray,
+    test: np.ndarray,
+    hidden: int,
+    lr: float,
+    epochs: int,
+    patience: int,
+    batch_size: int,
+    seed: int,
+    progress: bool,
+) -> np.ndarray:
     """Train on ``train`` with early stopping on the ``val`` loss; return the logits of ``test``."""
 
     def logits(model: nn.Module, idx: np.ndarray) -> torch.Tensor:

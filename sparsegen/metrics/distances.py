@@ -75,12 +75,21 @@ def w1(real: Any, gen: Any, num_eval_samples: int = NUM_EVAL_SAMPLES, num_batche
     return float(vals.mean()), float(vals.std())
 
 
-def w1m(real: Any, gen: Any, mask_real: Any = None, mask_gen: Any = None,
-        num_eval_samples: int = NUM_EVAL_SAMPLES, num_batches: int = NUM_BATCHES, seed: int = 42) -> tuple[float, float]:
+def w1m(
+    real: Any,
+    gen: Any,
+    mask_real: Any = None,
+    mask_gen: Any = None,
+    num_eval_samples: int = NUM_EVAL_SAMPLES,
+    num_batches: int = NUM_BATCHES,
+    seed: int = 42,
+) -> tuple[float, float]:
     """W1 of the relative jet mass (JetNet ``w1m``; papers often quote it x 10^3)."""
     xr, mr = as_particles(real, mask_real)
     xg, mg = as_particles(gen, mask_gen)
-    return w1(relative_kinematics(xr, mr)[3], relative_kinematics(xg, mg)[3], num_eval_samples, num_batches, seed)
+    return w1(
+        relative_kinematics(xr, mr)[3], relative_kinematics(xg, mg)[3], num_eval_samples, num_batches, seed
+    )
 
 
 def w1p_batches(real: Any, gen: Any, mask_real: Any = None, mask_gen: Any = None, exclude_zeros: bool = True,
@@ -108,13 +117,22 @@ def w1p_batches(real: Any, gen: Any, mask_real: Any = None, mask_gen: Any = None
 def w1p_features(real: Any, gen: Any, mask_real: Any = None, mask_gen: Any = None, exclude_zeros: bool = True,
                  num_eval_samples: int = NUM_EVAL_SAMPLES, num_batches: int = NUM_BATCHES,
                  seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature W1 of particle (etarel, phirel, ptrel), masked particles dropped: (means (3,), stds (3,))."""
+    """Per-feature W1 of particle (etarel, phirel, ptrel), masked particles dropped: (means (3,), stds
+    (3,))."""
     vals = w1p_batches(real, gen, mask_real, mask_gen, exclude_zeros, num_eval_samples, num_batches, seed)
     return vals.mean(0), vals.std(0)
 
 
-def w1p(real: Any, gen: Any, mask_real: Any = None, mask_gen: Any = None, exclude_zeros: bool = True,
-        num_eval_samples: int = NUM_EVAL_SAMPLES, num_batches: int = NUM_BATCHES, seed: int = 42) -> tuple[float, float]:
+def w1p(
+    real: Any,
+    gen: Any,
+    mask_real: Any = None,
+    mask_gen: Any = None,
+    exclude_zeros: bool = True,
+    num_eval_samples: int = NUM_EVAL_SAMPLES,
+    num_batches: int = NUM_BATCHES,
+    seed: int = 42,
+) -> tuple[float, float]:
     """W1P: mean over the 3 particle features of the per-feature W1 (error: std of per-batch means)."""
     vals = w1p_batches(real, gen, mask_real, mask_gen, exclude_zeros, num_eval_samples, num_batches, seed)
     per_batch = vals.mean(1)
@@ -133,8 +151,15 @@ def w1efp_features(real: Any, gen: Any, mask_real: Any = None, mask_gen: Any = N
     return vals.mean(0), vals.std(0)
 
 
-def w1efp(real: Any, gen: Any, mask_real: Any = None, mask_gen: Any = None,
-          num_eval_samples: int = NUM_EVAL_SAMPLES, num_batches: int = NUM_BATCHES, seed: int = 42) -> tuple[float, float]:
+def w1efp(
+    real: Any,
+    gen: Any,
+    mask_real: Any = None,
+    mask_gen: Any = None,
+    num_eval_samples: int = NUM_EVAL_SAMPLES,
+    num_batches: int = NUM_BATCHES,
+    seed: int = 42,
+) -> tuple[float, float]:
     """W1EFP: mean over the 5 EFPs of the per-EFP W1 (error: std of per-batch means)."""
     from sparsegen.metrics.efp import efps
 
@@ -185,8 +210,16 @@ def fpd_batch_sizes(num_real: int, num_gen: int, min_samples: int = 20_000, max_
     return (1 / np.linspace(1.0 / min_samples, 1.0 / max_samples, num_points)).astype("int32")
 
 
-def fpd(real_features: Any, gen_features: Any, min_samples: int = 20_000, max_samples: int = 50_000,
-        num_batches: int = 20, num_points: int = 10, normalise: bool = True, seed: int = 42) -> tuple[float, float]:
+def fpd(
+    real_features: Any,
+    gen_features: Any,
+    min_samples: int = 20_000,
+    max_samples: int = 50_000,
+    num_batches: int = 20,
+    num_points: int = 10,
+    normalise: bool = True,
+    seed: int = 42,
+) -> tuple[float, float]:
     """Fréchet physics distance between (N, F) feature sets: intercept ± error of FD vs 1/N."""
     x, y = _features(real_features), _features(gen_features)
     if normalise:
@@ -199,7 +232,9 @@ def fpd(real_features: Any, gen_features: Any, min_samples: int = 20_000, max_sa
         for _ in range(num_batches):
             sx = x[rng.choice(len(x), size=batch_size)]
             sy = y[rng.choice(len(y), size=batch_size)]
-            points.append(frechet_distance(sx.mean(0), np.cov(sx, rowvar=False), sy.mean(0), np.cov(sy, rowvar=False)))
+            points.append(
+                frechet_distance(sx.mean(0), np.cov(sx, rowvar=False), sy.mean(0), np.cov(sy, rowvar=False))
+            )
         vals.append(np.mean(points))
     return _intercept_fit(1.0 / np.asarray(batches, dtype=np.float64), np.asarray(vals, dtype=np.float64))
 
@@ -267,6 +302,8 @@ def kpd(real_features: Any, gen_features: Any, num_batches: int = 10, batch_size
     vals = []
     for i in range(num_batches):
         rng = np.random.default_rng(seed + i * 1000)  # JetNet seeds each batch this way
-        vals.append(mmd_poly_unbiased(x[rng.choice(len(x), size=batch_size)], y[rng.choice(len(y), size=batch_size)]))
+        vals.append(
+            mmd_poly_unbiased(x[rng.choice(len(x), size=batch_size)], y[rng.choice(len(y), size=batch_size)])
+        )
     lo, hi = np.percentile(vals, [16.275, 83.725])
     return float(np.median(vals)), float((hi - lo) / 2)

@@ -175,7 +175,9 @@ def thetas(yphi: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
 def _resolve_graphs(efpset: str | Sequence[Sequence[tuple[int, int]]]) -> tuple[Graph, ...]:
     if isinstance(efpset, str):
         if efpset not in EFPSETS:
-            raise ValueError(f"unknown efpset {efpset!r}; use one of {sorted(EFPSETS)} or a list of edge lists")
+            raise ValueError(
+                f"unknown efpset {efpset!r}; use one of {sorted(EFPSETS)} or a list of edge lists"
+            )
         return EFPSETS[efpset]
     return tuple(tuple((int(a), int(b)) for a, b in g) for g in efpset)
 
@@ -339,7 +341,9 @@ def _plan(graphs: tuple[Graph, ...]) -> _Plan:
     outputs = []
     for graph in graphs:
         comps = sorted(planner.connected(_canonical(c)) for c in _components(graph))
-        outputs.append(comps[0] if len(comps) == 1 else planner.emit("<prod " + " ".join(comps) + ">", "prod", *comps))
+        outputs.append(
+            comps[0] if len(comps) == 1 else planner.emit("<prod " + " ".join(comps) + ">", "prod", *comps)
+        )
     keep = set(outputs)
     last_use: dict[str, int] = {}
     for i, op in enumerate(planner.ops):

@@ -21,6 +21,11 @@ sample's particle count P per jet, the hardest first (JetNet's convention: JetNe
 particles). This matters for image models, whose every non-zero pixel is a particle: a generator that
 fills empty pixels with noise keeps its mass but not its multiplicity, occupancy and intensity spectrum,
 which are computed on the full sample.
+
+FPND (optional, ``fpnd_dir`` = JetNet's ``fpnd_resources`` folder; :mod:`sparsegen.metrics.fpnd`): scores
+against JetNet's stored statistics of real JetNet jets of the real sample's class (g, q or t, 30
+particles), not against ``real``. Value: FPND of the generated subset G (n jets); truth floor: FPND of the
+held-out real half B (n jets), i.e. how far the real sample itself is from JetNet at the same n.
 """
 
 from __future__ import annotations
@@ -28,13 +33,14 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from sparsegen.core.defaults import EXTENT, NPIX
+from sparsegen.core.defaults import EXTENT, JET_TYPES, NPIX
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.jets import Jets
 from sparsegen.core.kinematics import relative_kinematics, tau_ratios
@@ -42,6 +48,7 @@ from sparsegen.metrics import distances as D
 from sparsegen.metrics import sparsity as S
 from sparsegen.metrics.classifier import classifier_auc
 from sparsegen.metrics.efp import W1EFP_INDICES, efps
+from sparsegen.metrics.fpnd import FPND_CLASSES, FPNDScorer, check_jets
 
 METRIC_NAMES: tuple[str, ...] = (
     "w1m", "w1p", "w1efp", "fpd", "kpd", "w1_multiplicity", "w1_occupancy", "w1_pixel_intensity",
@@ -49,12 +56,32 @@ METRIC_NAMES: tuple[str, ...] = (
 )
 EXTRA_NAMES: tuple[str, ...] = ("w1p_etarel", "w1p_phirel", "w1p_ptrel", "occupancy_map_diff", "zero_fraction")
 MIN_JETS = 50
+MEANINGFUL_JETS: dict[str, int] = {"fpd": 20_000, "kpd": 20_000}
+"""Jets per sample below which a metric cannot separate close distributions (at 3 000 jets the FPD of gluon
+vs gluon equals that of gluon vs quark; JetNet fits FPD between 20 000 and 50 000 jets)."""
+
+
+class SmallSampleWarning(UserWarning):
+    """A metric was computed on fewer jets than it needs to be meaningful (`MEANINGFUL_JETS`)."""
+
+
+def warn_small_sample(n: int) -> None:
+    """One warning naming every metric whose meaningful size exceeds the ``n`` jets per sample."""
+    short = [name.upper() for name, need in MEANINGFUL_JETS.items() if n < need]
+    if short:
+        need = max(MEANINGFUL_JETS[name.lower()] for name in short)
+        warnings.warn(SmallSampleWarning(f"{n} jets per sample: {' and '.join(short)} need ~{need} to be meaningful "
+                                         "(JetNet evaluates 50 000); read them with their truth floor"), stacklevel=3)
 
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """Sample sizes of every metric (see :mod:`sparsegen.metrics.distances` for their meaning)."""
+    """Sample sizes of every metric (see :mod:`sparsegen.metrics.distances` for their meaning).
 
+    ``max_jets``: jets per sample compared (JetNet: 50 000), capped by the inputs.
+    """
+
+    max_jets: int = 50_000
     num_eval_samples: int = 50_000
     num_batches: int = 5
     fpd_min_samples: int = 20_000
@@ -68,7 +95,7 @@ class EvalSettings:
 
 
 PUBLISHED = EvalSettings()
-QUICK = EvalSettings(num_eval_samples=10_000, num_batches=5, fpd_min_samples=5_000, fpd_max_samples=10_000,
+QUICK = EvalSettings(max_jets=10_000, num_eval_samples=10_000, num_batches=5, fpd_min_samples=5_000, fpd_max_samples=10_000,
                      fpd_num_batches=10, fpd_num_points=5, kpd_num_batches=10, kpd_batch_size=1_000,
                      classifier_max_jets=5_000, classifier_epochs=10)
 
@@ -207,6 +234,7 @@ def evaluate(
     classifier: bool = True,
     progress: bool = False,
     plots_dir: str | os.PathLike | None = None,
+    fpnd_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Score generated jets against real ones; returns the metrics dict (see module docstring).
 
@@ -217,9 +245,12 @@ def evaluate(
         settings: explicit sample sizes (overrides ``quick``).
         threshold: pixel read-out threshold (ptrel units) for the occupancy / intensity metrics.
         plots_dir: if given, write the comparison PNGs there.
+        fpnd_dir: if given, JetNet's FPND resources: adds ``fpnd`` (see module docstring).
     """
     cfg = settings or (QUICK if quick else PUBLISHED)
-    ref, floor, other = split_samples(real, gen, num_jets, seed)
+    scorer = FPNDScorer(fpnd_dir, check_jets(real)) if fpnd_dir is not None else None  # fail before any work
+    ref, floor, other = split_samples(real, gen, min(num_jets or cfg.max_jets, cfg.max_jets), seed)
+    warn_small_sample(len(ref))
     step = _Steps(progress)
     try:
         step("pixelizing")
@@ -239,6 +270,11 @@ def evaluate(
             s_floor = _prepare(floor, floor_img, cap)
             metrics["truth_floor"] = _score(s_ref, s_floor, cfg, seed, threshold, classifier,
                                             lambda what: step(f"truth floor: {what}"))
+        if scorer is not None:
+            step("FPND")
+            metrics["fpnd"] = _entry(scorer(s_other.jets), math.nan)
+            if truth_floor:
+                metrics["truth_floor"]["fpnd"] = _entry(scorer(s_floor.jets), math.nan)
         if plots_dir is not None:
             from sparsegen.plotting import evaluation_plots
 
@@ -248,6 +284,36 @@ def evaluate(
     finally:
         step.close()
     return metrics
+
+
+def evaluate_by_class(real: Jets, gen: Jets, plots_dir: str | os.PathLike | None = None,
+                      fpnd_dir: str | os.PathLike | None = None, **kwargs: Any) -> dict[str, Any]:
+    """`evaluate` on the whole samples (the combined row, at the top level of the result) and, when the real
+    jets hold several classes, on each class separately with its own truth floor (``result["by_class"]``).
+
+    Every class of the real sample must be in the generated one (a conditional model sampled with the real
+    file's conditions, ``sparsegen sample --conditions-from``). Plots: combined in ``plots_dir``, each
+    class in ``plots_dir/<class>``. FPND (``fpnd_dir``) is a per-class score: with several classes it is
+    computed for each of g, q and t, not for the combined row.
+    """
+    classes = [int(c) for c in np.unique(real.labels)]
+    if len(classes) < 2:
+        return evaluate(real, gen, plots_dir=plots_dir, fpnd_dir=fpnd_dir, **kwargs)
+    if fpnd_dir is not None:
+        FPNDScorer(fpnd_dir, "g")  # a missing or foreign folder fails before any work
+    result = evaluate(real, gen, plots_dir=plots_dir, **kwargs)
+    missing = [JET_TYPES[c] for c in classes if not np.any(gen.labels == c)]
+    if missing:
+        raise SparsegenInputError("evaluate", f"the generated jets hold no {', '.join(missing)} jets, the real ones "
+                                              "do (sample a conditional model with --conditions-from the real file)")
+    result["by_class"] = {}
+    for c in classes:
+        name = JET_TYPES[c]
+        sub_plots = None if plots_dir is None else os.path.join(os.fspath(plots_dir), name)
+        result["by_class"][name] = evaluate(real[np.flatnonzero(real.labels == c)],
+                                            gen[np.flatnonzero(gen.labels == c)], plots_dir=sub_plots,
+                                            fpnd_dir=fpnd_dir if name in FPND_CLASSES else None, **kwargs)
+    return result
 
 
 def _plot_data(s: _Sample) -> dict[str, np.ndarray]:
@@ -262,6 +328,7 @@ __all__ = [
     "QUICK",
     "EvalSettings",
     "evaluate",
+    "evaluate_by_class",
     "split_samples",
 ]
 

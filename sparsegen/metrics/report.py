@@ -35,9 +35,29 @@ def metrics_table(metrics: dict[str, Any], title: str = "sparsegen evaluate") ->
     table.add_column("generated vs real", justify="right")
     table.add_column("truth floor (real vs real)", justify="right")
     floor = metrics.get("truth_floor", {})
-    for name in METRIC_NAMES + EXTRA_NAMES:
+    for name in METRIC_NAMES + EXTRA_NAMES + ("fpnd",):
         if name in metrics:
             table.add_row(name, format_entry(metrics[name]), format_entry(floor.get(name)))
+    return table
+
+
+def class_table(metrics: dict[str, Any], title: str = "by class") -> Any:
+    """A rich Table of a multi-class result: metric × (combined, each class), "generated (floor)" per cell."""
+    from rich.table import Table
+
+    columns = {"combined": metrics, **metrics.get("by_class", {})}
+    table = Table(title=title)
+    table.add_column("metric")
+    for name in columns:
+        table.add_column(f"{name}: generated (floor)", justify="right")
+    for metric in METRIC_NAMES:
+        if metric in metrics:
+            cells = [
+                f"{format_entry(m.get(metric), digits=3)} "
+                f"({format_entry(m.get('truth_floor', {}).get(metric), digits=2)})"
+                for m in columns.values()
+            ]
+            table.add_row(metric, *cells)
     return table
 
 

@@ -79,7 +79,9 @@ def w1_occupancy(real_images: Any, gen_images: Any, threshold: float = DEFAULT_T
               num_batches, seed)
 
 
-def _active_log_intensities(images: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _active_log_intensities(
+    images: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flat log10 intensities of active pixels, with per-image offsets and counts."""
     flat = images.reshape(len(images), -1)
     active = flat > max(threshold, 0.0)
@@ -134,11 +136,15 @@ def w1_tau21(real: Any, gen: Any, mask_real: Any = None, mask_gen: Any = None,
              num_eval_samples: int = NUM_EVAL_SAMPLES, num_batches: int = NUM_BATCHES,
              seed: int = 42) -> tuple[float, float]:
     """W1 of tau21 = tau2 / tau1 (beta=1, R0=0.8, exclusive-kT axes)."""
-    return w1(tau_ratios(real, mask_real)[0], tau_ratios(gen, mask_gen)[0], num_eval_samples, num_batches, seed)
+    return w1(
+        tau_ratios(real, mask_real)[0], tau_ratios(gen, mask_gen)[0], num_eval_samples, num_batches, seed
+    )
 
 
 def w1_tau32(real: Any, gen: Any, mask_real: Any = None, mask_gen: Any = None,
              num_eval_samples: int = NUM_EVAL_SAMPLES, num_batches: int = NUM_BATCHES,
              seed: int = 42) -> tuple[float, float]:
     """W1 of tau32 = tau3 / tau2 (beta=1, R0=0.8, exclusive-kT axes)."""
-    return w1(tau_ratios(real, mask_real)[1], tau_ratios(gen, mask_gen)[1], num_eval_samples, num_batches, seed)
+    return w1(
+        tau_ratios(real, mask_real)[1], tau_ratios(gen, mask_gen)[1], num_eval_samples, num_batches, seed
+    )

@@ -3,9 +3,13 @@
 * **Data info**: when fitting, the model takes `JetDataModule.data_info()` (representation, image size
   and extent, particles per jet, classes, normalizer, training distributions), checks that its networks
   were built for the same data, and stores it in every checkpoint.
-* **Sampling**: ``sample(num_jets) -> Jets`` in physical units whatever the representation: the
-  normalization is undone and every generated jet gets a jet pT (and eta) drawn from the training
-  distribution, so ``jets.pt`` and ``jets.mass`` are GeV like those of real jets (ptrel × pT).
+* **Sampling**: ``sample(num_jets, conditions) -> Jets`` in physical units whatever the representation. Every
+  generated jet has a class, a jet pT and eta and a multiplicity: the ones given (``conditions``: a dict
+  such as ``{"class": "t", "pt": 1200}``, or real `Jets` whose conditions are taken one by one), the others
+  drawn from the training distribution of its class (`ConditionSpec.resolve`). A conditional model is fed
+  the normalized condition vector; every model gets the multiplicity (point models use it as the mask).
+  The normalization is undone, so ``jets.pt`` and ``jets.mass`` are GeV like those of real jets
+  (mass of the jet's own particles, ptrel × pT).
 * **EMA** (one policy for every model that keeps an exponential moving average of a network):
   θ_ema ← d θ_ema + (1 − d) θ with d = min(decay, (1 + k)/(10 + k)) at EMA step k, so a short run never
   samples weights that are still mostly their initialization (0.999^360 ≈ 0.70 without the warm-up).
@@ -24,7 +28,9 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.jets import Jets
+from sparsegen.data.conditions import Raw, raw_conditions
 from sparsegen.data.info import DataInfo
 from sparsegen.data.normalization import Normalizer
 from sparsegen.models.spec import Component, jsonable
@@ -53,12 +59,25 @@ class GenerativeModel(pl.LightningModule):
             return
         self.data_info = dm.data_info()
         self.data_info.check_network(self, type(self).__name__)
+        cond_dim = self.data_info.cond_dim
+        for name, net in self.conditional_networks().items() if cond_dim else ():
+            if getattr(net, "cond_dim", 0) != cond_dim:
+                raise SparsegenInputError(
+                    "config",
+                    f"the data has conditions {self.data_info.spec.names} but the "
+                    f"{name} ({type(net).__name__}) does not take them: use a "
+                    "conditional network (one with cond_dim)",
+                )
         self.on_data_info()
         if stage == "fit":
             # fresh fits only: a resumed run's weights are restored after setup, overriding this
             for module in self.modules():
                 if module is not self and hasattr(module, "init_from_data"):
                     module.init_from_data(self.data_info)
+
+    def conditional_networks(self) -> dict[str, nn.Module]:
+        """The networks that must read the condition vector when the data has conditions."""
+        return {}
 
     def on_data_info(self) -> None:
         """Hand ``data_info`` to every sub-module with a ``set_data_info(info)`` method (the point
@@ -113,6 +132,11 @@ class GenerativeModel(pl.LightningModule):
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {decay}")
         return copy.deepcopy(net).requires_grad_(False)
 
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        """Checkpoints from before the shared EMA counter (GANs had none): the average counts as warmed up."""
+        state_dict.setdefault(prefix + "ema_steps", torch.tensor(10**6))
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
     @torch.no_grad()
     def update_ema(self, ema: nn.Module | None, net: nn.Module, decay: float | None) -> None:
         """One EMA step with the warm-up policy of the module docstring (no-op without an EMA)."""
@@ -135,46 +159,92 @@ class GenerativeModel(pl.LightningModule):
         return batch["particles"], batch["mask"]
 
     # --------------------------------------------------------------- sampling
-    def generate(self, num: int, generator: torch.Generator | None = None) -> Sample:
-        """``num`` samples in the normalized training representation (implemented by subclasses)."""
+    def generate(self, num: int, generator: torch.Generator | None = None, cond: Tensor | None = None,
+                 counts: Tensor | None = None) -> Sample:
+        """``num`` samples in the normalized training representation (implemented by subclasses).
+
+        ``cond`` (num, C): normalized condition vectors (conditional models); ``counts`` (num,): the jets'
+        multiplicities (used by models that build particle masks).
+        """
         raise NotImplementedError
 
+    def resolve_conditions(
+        self,
+        num_jets: int | None,
+        conditions: dict[str, Any] | Jets | None,
+        generator: torch.Generator | None = None,
+        allow_extrapolation: bool = False,
+    ) -> Raw:
+        """Complete raw conditions (class, pt, eta, mass, multiplicity) of the jets to generate.
+
+        ``conditions`` may name only the model's conditions (and its training class); real `Jets` give their
+        class, pT and eta (and the model's other conditions) jet by jet, their first ``num_jets`` (default:
+        all); values outside the training range need ``allow_extrapolation`` (real jets are taken as they
+        are).
+        """
+        spec = self.data_info.spec
+        if isinstance(conditions, Jets):
+            n = len(conditions) if num_jets is None else num_jets
+            if n > len(conditions):
+                raise SparsegenInputError("--conditions-from", f"holds {len(conditions)} jets, {n} requested")
+            raw = raw_conditions(conditions[:n])
+            given = {k: raw[k] for k in ("class", "pt", "eta", *spec.names)}
+            return spec.resolve(given, n, generator, allow_extrapolation=True)
+        given = dict(conditions or {})
+        if "jet_type" in given:
+            given["class"] = given.pop("jet_type")
+        given = {k: v for k, v in given.items() if v is not None}
+        single_class = "class" in given and len(spec.classes) == 1
+        extra = sorted(k for k in given if k not in spec.names and not (k == "class" and single_class))
+        if extra:
+            raise SparsegenInputError(f"--{extra[0].replace('class', 'jet-type')}",
+                                      f"this model is not conditioned on {extra[0]} (its conditions: "
+                                      f"{spec.names or 'none'}; trained on classes {spec.classes})")
+        if num_jets is None or num_jets < 1:
+            raise SparsegenInputError("--num-jets", f"must be >= 1, got {num_jets}")
+        return spec.resolve(given, num_jets, generator, allow_extrapolation)
+
     @torch.no_grad()
-    def sample(self, num_jets: int, batch_size: int = 1000, seed: int | None = None, progress: bool = False) -> Jets:
-        """Generate ``num_jets`` jets (batched, seeded) as `Jets` in physical units (pt, mass in GeV)."""
-        if num_jets < 1:
-            raise ValueError(f"num_jets must be >= 1, got {num_jets}")
+    def sample(self, num_jets: int | None = None, conditions: dict[str, Any] | Jets | None = None,
+               batch_size: int = 1000, seed: int | None = None, progress: bool = False,
+               allow_extrapolation: bool = False) -> Jets:
+        """Generate jets (batched, seeded) as `Jets` in physical units (pt, mass in GeV) carrying their
+        conditions (class, pT, eta); see `resolve_conditions` for ``conditions``."""
+        kin_gen = torch.Generator().manual_seed(int(seed) + 7919) if seed is not None else None
+        raw = self.resolve_conditions(num_jets, conditions, kin_gen, allow_extrapolation)
+        num = len(raw["class"])
+        spec = self.data_info.spec
         was_training = self.training
         self.eval()
         gen = None
         if seed is not None:
             gen = torch.Generator(device=self.device)
             gen.manual_seed(int(seed))
-        sizes = [batch_size] * (num_jets // batch_size) + ([num_jets % batch_size] if num_jets % batch_size else [])
-        iterator = sizes
+        starts = range(0, num, batch_size)
         if progress:
             from tqdm.auto import tqdm
 
-            iterator = tqdm(sizes, desc="sampling", unit="batch")
+            starts = tqdm(starts, desc="sampling", unit="batch")
         parts = []
-        for n in iterator:
-            sample = self.generate(n, generator=gen)
-            kin_gen = None
-            if gen is not None:  # the jet kinematics draw on the CPU, seeded from the sampling stream
-                kin_gen = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=gen,
-                                                                          device=gen.device)))
-            parts.append(self.to_jets(sample, *self.data_info.draw_kinematics(n, kin_gen)))
+        for i in starts:
+            part = {k: v[i:i + batch_size] for k, v in raw.items()}
+            cond = torch.as_tensor(spec.encode(part), device=self.device) if spec.names else None
+            counts = torch.as_tensor(part["multiplicity"], device=self.device).long()
+            sample = self.generate(len(part["class"]), generator=gen, cond=cond, counts=counts)
+            parts.append(self.to_jets(sample, part))
         self.train(was_training)
         return Jets.concat(parts)
 
-    def to_jets(self, sample: Sample, pt: np.ndarray, eta: np.ndarray) -> Jets:
-        """Undo the normalization and build `Jets` with jet ``pt`` [GeV] and ``eta`` (images keep their pixels;
-        exact zeros stay zero)."""
+    def to_jets(self, sample: Sample, raw: Raw) -> Jets:
+        """Undo the normalization and build `Jets` with the raw conditions' class, pt [GeV] and eta (images
+        keep
+        their pixels; exact zeros stay zero)."""
         info, norm = self.data_info, self.normalizer
+        kin = {"pt": raw["pt"], "eta": raw["eta"], "jet_type": raw["class"]}
         if isinstance(sample, Tensor):
             images = norm.images_inverse(sample.float()).clamp(min=0.0)[:, 0].cpu().numpy()
-            return Jets.from_images(images, pt=pt, extent=info.extent, eta=eta, jet_type=info.jet_type)
+            return Jets.from_images(images, extent=info.extent, **kin)
         x, mask = sample
         particles = norm.points_inverse(x.float(), mask).cpu().numpy()
         particles[..., 2] = np.clip(particles[..., 2], 0.0, None)
-        return Jets.from_particles(particles, mask.cpu().numpy(), pt=pt, eta=eta, jet_type=info.jet_type).sorted()
+        return Jets.from_particles(particles, mask.cpu().numpy(), **kin).sorted()

@@ -1,4 +1,5 @@
-"""Lightning callbacks: periodic physics metrics with best-checkpoint selection, jet-image panels, activation sparsity.
+"""Lightning callbacks: periodic physics metrics with best-checkpoint selection, jet-image panels, activation
+sparsity.
 
 `PeriodicMetrics` samples a few thousand jets every N epochs, scores them against the validation split
 (W1 of the jet mass, W1 of the image occupancy, optionally FPD) and logs ``val/w1m``, ``val/w1_occupancy``
@@ -27,18 +28,28 @@ from sparsegen.core.jets import Jets
 from sparsegen.nn.activations import activation_of
 
 
-def _real_val(trainer: pl.Trainer, num: int) -> Jets | None:
+def _real_val(trainer: pl.Trainer, num: int, seed: int = 0) -> Jets | None:
+    """A seeded random subset of the validation jets (every class of a multi-class split)."""
     dm = getattr(trainer, "datamodule", None)
     if dm is None or not hasattr(dm, "real_jets"):
         return None
     real = dm.real_jets("val")
-    return real[: min(num, len(real))]
+    if len(real) <= num:
+        return real
+    return real[np.sort(np.random.default_rng(seed).choice(len(real), num, replace=False))]
+
+
+def _conditions(pl_module: pl.LightningModule, real: Jets) -> Jets | None:
+    """A conditional model generates with the conditions of the real jets it is compared with."""
+    return real if pl_module.data_info.spec.names else None
 
 
 class PeriodicMetrics(pl.Callback):
     """Every ``every_n_epochs`` epochs: sample ``num_jets`` jets and log cheap physics metrics."""
 
-    def __init__(self, every_n_epochs: int = 1, num_jets: int = 2000, fpd: bool = False, seed: int = 0) -> None:
+    def __init__(
+        self, every_n_epochs: int = 1, num_jets: int = 2000, fpd: bool = False, seed: int = 0
+    ) -> None:
         super().__init__()
         self.every_n_epochs = every_n_epochs
         self.num_jets = num_jets
@@ -74,9 +85,9 @@ class PeriodicMetrics(pl.Callback):
             return
         values = torch.zeros(3, device=pl_module.device)
         if trainer.is_global_zero:
-            real = _real_val(trainer, self.num_jets)
+            real = _real_val(trainer, self.num_jets, self.seed)
             if real is not None and len(real) >= 10:
-                gen = pl_module.sample(len(real), seed=self.seed)
+                gen = pl_module.sample(len(real), _conditions(pl_module, real), seed=self.seed)
                 info = pl_module.data_info
                 m = self.compute(real, gen, info.npix, info.extent)
                 values = torch.tensor([m["w1m"], m["w1_occupancy"], m.get("fpd", float("nan"))],
@@ -90,7 +101,8 @@ class PeriodicMetrics(pl.Callback):
 
 
 class JetImageLogger(pl.Callback):
-    """Every ``every_n_epochs`` epochs: image grid, average image (log) real vs generated, mass/multiplicity."""
+    """Every ``every_n_epochs`` epochs: image grid, average image (log) real vs generated,
+    mass/multiplicity."""
 
     def __init__(self, every_n_epochs: int = 1, num_jets: int = 500, seed: int = 0) -> None:
         super().__init__()
@@ -103,23 +115,28 @@ class JetImageLogger(pl.Callback):
         gen_img = gen.images if gen.images is not None else gen.to_images(npix, extent)
         return {
             "samples/generated_images": plotting.image_grid(gen_img[:12], extent=extent, title="generated"),
-            "samples/average_image": plotting.average_images({"real": real_img, "generated": gen_img},
-                                                              extent=extent, difference=True),
-            "samples/mass": plotting.histograms({"real": real.mass, "generated": gen.mass}, xlabel="jet mass [GeV]"),
-            "samples/multiplicity": plotting.histograms({"real": real.num_particles, "generated": gen.num_particles},
-                                                        bins=np.arange(-0.5, real.max_particles + 1.5),
-                                                        xlabel="multiplicity"),
+            "samples/average_image": plotting.average_images(
+                {"real": real_img, "generated": gen_img}, extent=extent, difference=True
+            ),
+            "samples/mass": plotting.histograms(
+                {"real": real.mass, "generated": gen.mass}, xlabel="jet mass [GeV]"
+            ),
+            "samples/multiplicity": plotting.histograms(
+                {"real": real.num_particles, "generated": gen.num_particles},
+                bins=np.arange(-0.5, real.max_particles + 1.5),
+                xlabel="multiplicity",
+            ),
         }
 
     @pl.utilities.rank_zero_only
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
             return
-        real = _real_val(trainer, self.num_jets)
+        real = _real_val(trainer, self.num_jets, self.seed)
         if real is None or len(real) == 0:
             return
         info = pl_module.data_info
-        gen = pl_module.sample(len(real), seed=self.seed)
+        gen = pl_module.sample(len(real), _conditions(pl_module, real), seed=self.seed)
         figs = self.figures(real, gen, info.npix, info.extent)
         step = int(getattr(pl_module, "gen_steps", trainer.global_step))
         self.log_figures(trainer, figs, step)
@@ -133,13 +150,18 @@ class JetImageLogger(pl.Callback):
         if wandb_logger is not None:
             import wandb
 
-            wandb_logger.experiment.log({k: wandb.Image(f) for k, f in figs.items()} | {"trainer/gen_step": step})
+            wandb_logger.experiment.log(
+                {k: wandb.Image(f) for k, f in figs.items()} | {"trainer/gen_step": step}
+            )
         else:
             folder = os.path.join(trainer.log_dir or trainer.default_root_dir, "images")
             os.makedirs(folder, exist_ok=True)
             for k, f in figs.items():
-                plotting.save_figure(f, os.path.join(folder, f"{k.split('/')[-1]}_epoch{trainer.current_epoch:03d}.png"),
-                                     dpi=90)
+                plotting.save_figure(
+                    f,
+                    os.path.join(folder, f"{k.split('/')[-1]}_epoch{trainer.current_epoch:03d}.png"),
+                    dpi=90,
+                )
         for f in figs.values():
             plt.close(f)
 
@@ -234,7 +256,9 @@ class ActivationSparsityMonitor(pl.Callback):
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self.detach()
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         self.reset()
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,

@@ -4,7 +4,10 @@ Training, per jet with real-particle mask m and multiplicity n:
 
     x1 = data (B, P, F), x0 ~ N(0, I) on the real slots, t ~ U(0, 1) per jet,
     x_t = (1 - t) x0 + t x1                    (straight-line interpolant, target velocity u = x1 - x0),
-    L = Σ_{i: m_i} ‖v_θ(x_t, t | n, class)_i - u_i‖² / (F Σ_i m_i).
+    L = Σ_{i: m_i} ‖v_θ(x_t, t | n, c)_i - u_i‖² / (F Σ_i m_i),
+
+c the jet's normalized condition vector for a conditional model (the data's ``conditions``: class, pT, …,
+embedded by the velocity network), absent otherwise.
 
 Coupling (``coupling="ot"``, equivariant OT flow matching, Klein et al. 2023; Song et al. 2023): the source
 particles of each jet are re-assigned to the data particles by an optimal matching (Hungarian algorithm on
@@ -13,10 +16,11 @@ unchanged and the network is permutation equivariant, so the flow still maps N(0
 conditional paths cross far less: the field is straighter and a few ODE steps suffice. ``"independent"``
 keeps the original pairing (plain CFM).
 
-Sampling: n ~ training multiplicity histogram (``data_info.multiplicity``), x0 ~ N(0, I) on the first n
-slots, then dx/dt = v_θ(x, t) integrated from t = 0 to 1 with a fixed-step solver (``solver="midpoint"``,
-second order, 2 evaluations per step; or ``"euler"``, 1) over ``num_steps`` steps, using the EMA weights.
-The network (``velocity``) is injected (``sparsegen.models.components.EPiCVelocity`` / ``TransformerVelocity``).
+Sampling: n = the jet's multiplicity (given as a condition, or drawn from the training multiplicity of its
+class by `GenerativeModel.sample`), x0 ~ N(0, I) on the first n slots, then dx/dt = v_θ(x, t) integrated
+from t = 0 to 1 with a fixed-step solver (``solver="midpoint"``, second order, 2 evaluations per step; or
+``"euler"``, 1) over ``num_steps`` steps, using the EMA weights. The network (``velocity``) is injected
+(``sparsegen.models.components.EPiCVelocity`` / ``TransformerVelocity``).
 ptrel is unconstrained along the flow; `to_jets` clips un-normalized ptrel at 0 (a few per mille of the
 particles of a short run land below; see docs/point_models.md).
 """
@@ -37,7 +41,8 @@ Velocity = Callable[[Tensor, Tensor], Tensor]  # (x, t (B,)) -> dx/dt
 
 
 def ot_permute_source(x0: Tensor, x1: Tensor, mask: Tensor) -> Tensor:
-    """x0 with each jet's real particles permuted to the minimum-cost matching onto x1's (cost ‖x0_i − x1_j‖²).
+    """x0 with each jet's real particles permuted to the minimum-cost matching onto x1's (cost ‖x0_i −
+    x1_j‖²).
 
     (B, P, F), (B, P, F), (B, P) → (B, P, F); padded slots untouched. Solved per jet on the CPU, no gradient.
     """
@@ -84,7 +89,6 @@ class FlowMatching(GenerativeModel):
         weight_decay: float = 0.0,
         warmup_steps: int = 100,
         ema_decay: float | None = 0.999,
-        conditional: bool = False,
         coupling: Literal["independent", "ot"] = "independent",
         chunk_size: int = 1024,
     ) -> None:
@@ -97,17 +101,15 @@ class FlowMatching(GenerativeModel):
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
         if coupling not in ("independent", "ot"):
             raise ValueError(f"coupling must be 'independent' or 'ot', got {coupling!r}")
-        if conditional and not getattr(velocity, "num_classes", 0):
-            raise ValueError("conditional=True needs a velocity network with num_classes > 0")
         self.save_hyperparameters(ignore=["velocity"])
         self.velocity = velocity
         self.velocity_ema = self.ema_copy(velocity, ema_decay)
 
-    # ----------------------------------------------------------------------------- training
-    def _labels(self, batch: dict[str, Tensor]) -> Tensor | None:
-        return batch["label"] if self.hparams.conditional else None
+    def conditional_networks(self) -> dict[str, nn.Module]:
+        return {"velocity": self.velocity}
 
-    def flow_matching_loss(self, x1: Tensor, mask: Tensor, label: Tensor | None = None,
+    # ----------------------------------------------------------------------------- training
+    def flow_matching_loss(self, x1: Tensor, mask: Tensor, cond: Tensor | None = None,
                            generator: torch.Generator | None = None, net: nn.Module | None = None) -> Tensor:
         """Masked CFM loss of one batch (normalized features x1 (B, P, F), mask (B, P))."""
         net = net or self.velocity
@@ -119,13 +121,13 @@ class FlowMatching(GenerativeModel):
         t = torch.rand(b, generator=generator, device=x1.device, dtype=x1.dtype)
         tt = t[:, None, None]
         xt = (1 - tt) * x0 + tt * x1
-        v = net(xt, mask, t, label)
+        v = net(xt, mask, t, cond)
         err = zero_padded((v - (x1 - x0)) ** 2, mask)
         return err.sum() / (mask.sum().clamp_min(1) * x1.shape[-1])
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         x1, mask = self.real_from_batch(batch)
-        loss = self.flow_matching_loss(x1, mask, self._labels(batch))
+        loss = self.flow_matching_loss(x1, mask, batch.get("cond"))
         check_finite(loss, "flow-matching loss", self.global_step)
         self.log("train/loss", loss.detach(), prog_bar=True, batch_size=x1.shape[0])
         return loss
@@ -137,7 +139,7 @@ class FlowMatching(GenerativeModel):
         x1, mask = self.real_from_batch(batch)
         gen = torch.Generator(device=x1.device).manual_seed(batch_idx)  # same noise every epoch
         net = self.velocity_ema if self.velocity_ema is not None else self.velocity
-        loss = self.flow_matching_loss(x1, mask, self._labels(batch), generator=gen, net=net)
+        loss = self.flow_matching_loss(x1, mask, batch.get("cond"), generator=gen, net=net)
         self.log("val/loss", loss, prog_bar=True, batch_size=x1.shape[0])
 
     def configure_optimizers(self) -> dict:
@@ -161,9 +163,13 @@ class FlowMatching(GenerativeModel):
             probs[-1] = 1.0
         return (probs / probs.sum()).float()
 
-    def generate(self, num: int, generator: torch.Generator | None = None,
-                 num_steps: int | None = None, solver: Literal["midpoint", "euler"] | None = None) -> tuple[Tensor, Tensor]:
+    def generate(self, num: int, generator: torch.Generator | None = None, cond: Tensor | None = None,
+                 counts: Tensor | None = None, num_steps: int | None = None,
+                 solver: Literal["midpoint", "euler"] | None = None) -> tuple[Tensor, Tensor]:
         """``num`` jets in normalized space: (x (num, P, F), mask (num, P)) by integrating the learned flow.
+
+        ``cond`` (num, C): normalized conditions of a conditional model; ``counts`` (num,): multiplicities
+        (default: drawn from the training histogram).
 
         The ODE runs on ``chunk_size`` jets at a time: every step sweeps the whole state several times, and
         ~1000 jets (a few MB) stay in CPU cache where 10k do not (1.8x faster on CPU; raise it on GPUs).
@@ -172,20 +178,18 @@ class FlowMatching(GenerativeModel):
         was_training = net.training
         net.eval()
         p = int(self.data_info.num_particles)
-        counts = torch.multinomial(self.multiplicity_probs().to(self.device), num, replacement=True,
-                                   generator=generator)
-        mask = prefix_mask(counts, p)
+        if counts is None:
+            counts = torch.multinomial(self.multiplicity_probs().to(self.device), num, replacement=True,
+                                       generator=generator)
+        mask = prefix_mask(counts.to(self.device), p)
         features = getattr(net, "features", 3)
         x0 = zero_padded(torch.randn(num, p, features, device=self.device, generator=generator), mask)
-        label = None
-        if self.hparams.conditional:
-            label = torch.full((num,), self.data_info.jet_type, dtype=torch.long, device=self.device)
         steps, method = num_steps or self.hparams.num_steps, solver or self.hparams.solver
         out = []
         with torch.inference_mode():
             for i in range(0, num, self.hparams.chunk_size):
                 sl = slice(i, i + self.hparams.chunk_size)
-                m, lab = mask[sl], None if label is None else label[sl]
-                out.append(odeint_fixed(lambda x, t, m=m, lab=lab: net(x, m, t, lab), x0[sl], steps, method))
+                m, c = mask[sl], None if cond is None else cond[sl].to(self.device)
+                out.append(odeint_fixed(lambda x, t, m=m, c=c: net(x, m, t, c), x0[sl], steps, method))
         net.train(was_training)
         return zero_padded(torch.cat(out).clone(), mask), mask

@@ -53,15 +53,28 @@ class Component(nn.Module):
                 bound = inspect.signature(init).bind(self, *args, **kw)
                 bound.apply_defaults()
                 init_args = {k: jsonable(v) for k, v in bound.arguments.items() if k != "self"}
-                object.__setattr__(self, "spec", {"class_path": f"{type(self).__module__}.{type(self).__qualname__}",
-                                                  "init_args": init_args})
+                object.__setattr__(
+                    self,
+                    "spec",
+                    {
+                        "class_path": f"{type(self).__module__}.{type(self).__qualname__}",
+                        "init_args": init_args,
+                    },
+                )
             init(self, *args, **kw)
 
         cls.__init__ = recording_init  # type: ignore[method-assign]
 
 
+RETIRED_ARGS: dict[str, Any] = {"num_classes": 0, "conditional": False}
+"""Init arguments of older checkpoints that conditioning replaced, with the value that meant "off"."""
+
+
 def instantiate(spec: Any) -> Any:
-    """Rebuild an object from a spec (recursively); only ``sparsegen.*`` classes are allowed."""
+    """Rebuild an object from a spec (recursively); only ``sparsegen.*`` classes are allowed.
+
+    A retired argument (`RETIRED_ARGS`) still at its "off" value is dropped, so unconditional checkpoints
+    written before conditioning existed keep loading."""
     if isinstance(spec, list):
         return [instantiate(v) for v in spec]
     if not isinstance(spec, dict):
@@ -74,6 +87,10 @@ def instantiate(spec: Any) -> Any:
     module, _, name = path.rpartition(".")
     cls = getattr(importlib.import_module(module), name)
     kwargs = {k: instantiate(v) for k, v in (spec.get("init_args") or {}).items()}
+    params = inspect.signature(cls.__init__).parameters
+    for key, off in RETIRED_ARGS.items():
+        if key in kwargs and key not in params and kwargs[key] == off:
+            del kwargs[key]
     return cls(**kwargs)
 
 
@@ -88,8 +105,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         detail = next((ln.strip() for ln in str(exc).splitlines() if "Unsupported" in ln), "rejected content")
-        raise SparsegenInputError(path, "refusing to load: the checkpoint holds pickled objects or code that the "
-                                        f"weights-only loader rejects ({detail[:100]})") from exc
+        raise SparsegenInputError(
+            path,
+            "refusing to load: the checkpoint holds pickled objects or code that the "
+            f"weights-only loader rejects ({detail[:100]})",
+        ) from exc
     except Exception as exc:
         text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise SparsegenInputError(path, f"not a readable checkpoint ({text[:120]})") from exc

@@ -6,9 +6,9 @@ Models and data are chosen by ``class_path`` (subclass mode): any `GenerativeMod
 wandb runs require); ``seed_everything`` defaults to 0.
 
 **Data settings are stated once**, in the data config: ``npix``, ``extent`` and ``num_particles`` of
-``data.init_args`` are linked into every network of the model that takes them (networks default to
-``None`` = "from the data"). A network given a different value by hand is a config error (one line,
-exit 2); callbacks read the model's ``data_info``.
+``data.init_args``, and ``cond_dim`` (the length of the condition vector of its ``conditions``), are linked
+into every network of the model that takes them (networks default to ``None`` = "from the data"). A network
+given a different value by hand is a config error (one line, exit 2); callbacks read the model's ``data_info``.
 
 `fit` is the one "train a config (optionally for a wall-clock budget) and keep its best checkpoint"
 used by the demo, the studies and the benches.
@@ -33,10 +33,18 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.jets import Jets
+from sparsegen.data.conditions import condition_dim
 from sparsegen.data.info import LINKED_SETTINGS
 from sparsegen.models.base import GenerativeModel
 
-QUICK_TRAINER = ("--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1")
+QUICK_TRAINER = (
+    "--trainer.max_epochs",
+    "1",
+    "--trainer.limit_train_batches",
+    "2",
+    "--trainer.limit_val_batches",
+    "1",
+)
 """Test scale: one short epoch instead of a wall-clock budget."""
 
 
@@ -75,13 +83,20 @@ def _items(node: Any) -> list[tuple[str, Any]]:
 
 
 def link_data_settings(model: Any, data: Any, path: str = "model") -> None:
-    """Fill ``npix`` / ``extent`` / ``num_particles`` of every network spec under ``model`` from ``data``.
+    """Fill ``npix`` / ``extent`` / ``num_particles`` / ``cond_dim`` of every network spec under ``model``
+    from
+    ``data`` (``cond_dim``: the length of the condition vector of the data's ``conditions``).
 
     ``model`` and ``data`` are parsed ``{"class_path", "init_args"}`` nodes. A network whose init takes a
     linked setting gets the data's value; one given a different value raises `ConfigError`.
     """
     data_args = _get(data, "init_args")
     values = {k: _get(data_args, k) for k in LINKED_SETTINGS} if data_args is not None else {}
+    conditions, jet_types = _get(data_args, "conditions"), _get(data_args, "jet_types")
+    if conditions is not None and jet_types is not None:
+        values["cond_dim"] = condition_dim(
+            conditions, [jet_types] if isinstance(jet_types, str) else jet_types
+        )
     values = {k: v for k, v in values.items() if v is not None}
     if values:
         _link(model, values, path)
@@ -102,8 +117,10 @@ def _link(node: Any, values: dict[str, Any], path: str) -> None:
             if given is None:
                 _set(init_args, key, value)
             elif given != value:
-                raise ConfigError(f"{path}.init_args.{key} is {given} but data.init_args.{key} is {value}: state "
-                                  f"{key} once, in the data config (it is linked to every network that takes it)")
+                raise ConfigError(
+                    f"{path}.init_args.{key} is {given} but data.init_args.{key} is {value}: state "
+                    f"{key} once, in the data config (it is linked to every network that takes it)"
+                )
         for key, child in _items(init_args):
             _link(child, values, f"{path}.init_args.{key}")
     elif isinstance(node, (list, tuple)):
@@ -193,7 +210,8 @@ class FitResult:
 def fit(config: str | os.PathLike, run_dir: str | os.PathLike, seed: int = 0, minutes: float | None = None,
         num_jets: int | None = None, logger: str = "csv", overrides: Sequence[str] = (),
         progress_bar: bool = False, save_config: bool = True) -> FitResult:
-    """Train ``config`` into ``run_dir`` and restore its best checkpoint (by the monitored metric, ``val/w1m``).
+    """Train ``config`` into ``run_dir`` and restore its best checkpoint (by the monitored metric,
+    ``val/w1m``).
 
     ``minutes`` sets a wall-clock budget (Lightning ``max_time``; epochs unbounded); ``num_jets`` overrides
     the data size; ``logger`` is "csv" (into ``run_dir``) or "wandb" (``configs/logger/wandb.yaml``,
@@ -201,8 +219,16 @@ def fit(config: str | os.PathLike, run_dir: str | os.PathLike, seed: int = 0, mi
     `QUICK_TRAINER`). The resolved config is written to ``run_dir/config.yaml``.
     """
     run_dir = Path(run_dir)
-    argv = ["--config", str(config), "--seed_everything", str(seed), "--trainer.default_root_dir", str(run_dir),
-            "--trainer.enable_progress_bar", str(progress_bar).lower()]
+    argv = [
+        "--config",
+        str(config),
+        "--seed_everything",
+        str(seed),
+        "--trainer.default_root_dir",
+        str(run_dir),
+        "--trainer.enable_progress_bar",
+        str(progress_bar).lower(),
+    ]
     if minutes is not None:
         argv += ["--trainer.max_time", max_time(minutes), "--trainer.max_epochs", "100000",
                  "--trainer.enable_model_summary", "false"]
@@ -213,7 +239,12 @@ def fit(config: str | os.PathLike, run_dir: str | os.PathLike, seed: int = 0, mi
         argv += ["--config", str(wandb_yaml), "--trainer.logger.init_args.save_dir", str(run_dir),
                  "--trainer.logger.init_args.name", run_dir.name]
     elif logger == "csv":
-        argv += ["--trainer.logger", "pytorch_lightning.loggers.CSVLogger", "--trainer.logger.save_dir", str(run_dir)]
+        argv += [
+            "--trainer.logger",
+            "pytorch_lightning.loggers.CSVLogger",
+            "--trainer.logger.save_dir",
+            str(run_dir),
+        ]
     else:
         raise SparsegenInputError("logger", f"must be 'csv' or 'wandb', got '{logger}'")
     cli = build_cli([*argv, *overrides], run=False)

@@ -74,8 +74,11 @@ class VAE(GenerativeModel):
                         for k, c in enumerate(m)}
             self.l1 = L1FeaturePenalty(expanded or targets, weights=l1_penalty)
 
-    def encode(self, x: Sample) -> tuple[Tensor, Tensor]:
-        h = self.encoder(x)
+    def conditional_networks(self) -> dict[str, nn.Module]:
+        return {"encoder": self.encoder, "decoder": self.decoder}
+
+    def encode(self, x: Sample, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        h = self.encoder(x) if cond is None else self.encoder(x, cond)
         return self.to_mu(h), self.to_logvar(h).clamp(-12.0, 8.0)
 
     def recon_loss(self, out: Tensor, x: Sample) -> Tensor:
@@ -86,9 +89,10 @@ class VAE(GenerativeModel):
 
     def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         x = self.real_from_batch(batch)
-        mu, logvar = self.encode(x)
+        cond = batch.get("cond")
+        mu, logvar = self.encode(x, cond)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        out = self.decoder(z)
+        out = self._decode(z, cond)
         rec = self.recon_loss(out, x)
         kl = kl_divergence(mu, logvar)
         beta = self.hparams.beta * min(1.0, (self.global_step + 1) / max(1, self.hparams.warmup_steps))
@@ -134,9 +138,15 @@ class VAE(GenerativeModel):
         self.prior_mean.copy_(mean)
         self.prior_scale_tril.copy_(torch.linalg.cholesky(cov).to(means.dtype))
 
-    def generate(self, num: int, generator: torch.Generator | None = None) -> Sample:
+    def _decode(self, z: Tensor, cond: Tensor | None = None) -> Sample:
+        return self.decoder(z) if cond is None else self.decoder(z, cond)
+
+    def generate(self, num: int, generator: torch.Generator | None = None, cond: Tensor | None = None,
+                 counts: Tensor | None = None) -> Sample:
+        """Decode z from the sampling prior (for a conditional model with conditions ``cond``); ``counts`` is
+        not used: a decoder sets its own multiplicity."""
         eps = torch.randn(num, self.hparams.latent_dim, device=self.device, generator=generator)
         z = self.prior_mean + eps @ self.prior_scale_tril.T
-        raw = self.decoder(z)
+        raw = self._decode(z, cond)
         to_sample = getattr(self.decoder, "to_sample", None)
         return to_sample(raw, generator) if to_sample is not None else raw

@@ -16,6 +16,7 @@ The gradient penalty λ·E[(‖∇D(x̂)‖ − 1)²] applies to all three when 
 
 from __future__ import annotations
 
+import inspect
 from typing import Literal
 
 import torch
@@ -58,6 +59,9 @@ class WGANGP(GenerativeModel):
         self.register_buffer("gen_steps", torch.zeros((), dtype=torch.long))
         self.register_buffer("critic_steps", torch.zeros((), dtype=torch.long))
 
+    def conditional_networks(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator, "critic": self.critic}
+
     # ------------------------------------------------------------------ training
     def configure_optimizers(self):
         hp = self.hparams
@@ -65,12 +69,21 @@ class WGANGP(GenerativeModel):
         opt_c = torch.optim.Adam(self.critic.parameters(), lr=hp.lr_critic, betas=tuple(hp.betas))
         return [opt_g, opt_c]
 
-    def _fake(self, n: int, net: nn.Module | None = None) -> Sample:
+    def _fake(self, n: int, net: nn.Module | None = None, cond: Tensor | None = None, counts: Tensor | None = None,
+              generator: torch.Generator | None = None) -> Sample:
+        """Generated samples; conditional: for conditions ``cond`` (and point masks of multiplicity ``counts``)."""
         net = net or self.generator
-        return net(net.sample_noise(n, self.device))
+        if counts is None:
+            noise = net.sample_noise(n, self.device, generator)
+        else:
+            noise = net.sample_noise(n, self.device, generator, counts=counts)
+        return net(noise, generator=generator) if cond is None else net(noise, generator=generator, cond=cond)
 
-    def critic_loss(self, real: Sample, fake: Sample) -> tuple[Tensor, dict[str, Tensor]]:
-        d_real, d_fake = self.critic(real), self.critic(fake)
+    def _score(self, sample: Sample, cond: Tensor | None = None) -> Tensor:
+        return self.critic(sample) if cond is None else self.critic(sample, cond)
+
+    def critic_loss(self, real: Sample, fake: Sample, cond: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        d_real, d_fake = self._score(real, cond), self._score(fake, cond)
         logs: dict[str, Tensor] = {"wasserstein": (d_real.mean() - d_fake.mean()).detach()}
         kind = self.hparams.loss
         if kind == "wgan":
@@ -80,7 +93,7 @@ class WGANGP(GenerativeModel):
         else:
             loss = 0.5 * ((d_real - 1) ** 2).mean() + 0.5 * (d_fake**2).mean()
         if self.hparams.gp_lambda > 0:
-            gp = gradient_penalty(self.critic, real, fake)
+            gp = gradient_penalty(lambda s: self._score(s, cond), real, fake)
             loss = loss + self.hparams.gp_lambda * gp
             logs["gp"] = gp.detach()
         if self.hparams.drift > 0:
@@ -88,8 +101,8 @@ class WGANGP(GenerativeModel):
         logs["critic_loss"] = loss.detach()
         return loss, logs
 
-    def generator_loss(self, fake: Sample) -> Tensor:
-        d_fake = self.critic(fake)
+    def generator_loss(self, fake: Sample, cond: Tensor | None = None) -> Tensor:
+        d_fake = self._score(fake, cond)
         kind = self.hparams.loss
         if kind == "wgan":
             return -d_fake.mean()
@@ -101,9 +114,10 @@ class WGANGP(GenerativeModel):
         opt_g, opt_c = self.optimizers()
         real = self.real_from_batch(batch)
         n = (real if isinstance(real, Tensor) else real[0]).shape[0]
+        cond, counts = self._conditions_of(batch, real)
         with torch.no_grad():
-            fake = self._fake(n)
-        loss_c, logs = self.critic_loss(real, fake)
+            fake = self._fake(n, cond=cond, counts=counts)
+        loss_c, logs = self.critic_loss(real, fake, cond)
         check_finite(loss_c, "critic loss", int(self.critic_steps))
         opt_c.zero_grad(set_to_none=True)
         self.manual_backward(loss_c)
@@ -112,7 +126,7 @@ class WGANGP(GenerativeModel):
         if int(self.critic_steps) % self.hparams.n_critic or int(self.critic_steps) <= self.hparams.critic_warmup:
             return
         for _ in range(self.hparams.n_generator):
-            loss_g = self.generator_loss(self._fake(n))
+            loss_g = self.generator_loss(self._fake(n, cond=cond, counts=counts), cond)
             check_finite(loss_g, "generator loss", int(self.gen_steps))
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
@@ -123,18 +137,30 @@ class WGANGP(GenerativeModel):
         self.log_dict({f"train/{k}": v for k, v in logs.items()}, prog_bar=False, batch_size=n)
         self.log("train/gen_steps", self.gen_steps.float(), batch_size=n)
 
+    @staticmethod
+    def _conditions_of(batch: dict[str, Tensor], real: Sample) -> tuple[Tensor | None, Tensor | None]:
+        """A conditional batch's conditions and, for point clouds, its multiplicities (fakes share both)."""
+        cond = batch.get("cond")
+        if cond is None or isinstance(real, Tensor):
+            return cond, None
+        return cond, real[1].sum(1)
+
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         real = self.real_from_batch(batch)
         n = (real if isinstance(real, Tensor) else real[0]).shape[0]
+        cond, counts = self._conditions_of(batch, real)
         with torch.no_grad():
-            w = self.critic(real).mean() - self.critic(self._fake(n)).mean()
+            w = self._score(real, cond).mean() - self._score(self._fake(n, cond=cond, counts=counts), cond).mean()
         self.log("val/wasserstein", w, batch_size=n)
 
     # ------------------------------------------------------------------ sampling
-    def generate(self, num: int, generator: torch.Generator | None = None) -> Sample:
+    def generate(self, num: int, generator: torch.Generator | None = None, cond: Tensor | None = None,
+                 counts: Tensor | None = None) -> Sample:
+        """``num`` samples of the (EMA) generator; point generators take the multiplicities ``counts``."""
         net = self.generator_ema if self.generator_ema is not None else self.generator
         net.eval()
-        out = net(net.sample_noise(num, self.device, generator), generator=generator)
+        takes_counts = "counts" in inspect.signature(net.sample_noise).parameters
+        out = self._fake(num, net, cond, counts if takes_counts else None, generator)
         net.train(self.training)
         return out
 

@@ -1,4 +1,5 @@
-"""Reading intermediate activations through forward hooks (the l1 feature penalty and the sparsity monitor)."""
+"""Reading intermediate activations through forward hooks (the l1 feature penalty and the sparsity
+monitor)."""
 
 from __future__ import annotations
 

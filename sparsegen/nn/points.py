@@ -47,7 +47,9 @@ def mlp(sizes: Sequence[int], act: type[nn.Module] | None = None, final_act: boo
 
 def _check(x: Tensor, mask: Tensor) -> Tensor:
     if x.ndim != 3 or mask.shape != x.shape[:2]:
-        raise ValueError(f"expected x (B, P, F) and mask (B, P), got {tuple(x.shape)} and {tuple(mask.shape)}")
+        raise ValueError(
+            f"expected x (B, P, F) and mask (B, P), got {tuple(x.shape)} and {tuple(mask.shape)}"
+        )
     return mask.bool()
 
 
@@ -192,8 +194,10 @@ class MessagePassingBlock(nn.Module):
     """Fully connected message passing (MPGAN, Kansal et al. 2021).
 
     .. math::
-        \\mathbf{m}_{ij} = f_e(\\mathbf{h}_i \\Vert \\mathbf{h}_j \\Vert \\lVert \\mathbf{x}_i - \\mathbf{x}_j \\rVert),\\quad
-        \\mathbf{h}'_i = f_n\\Big(\\mathbf{h}_i \\,\\Big\\Vert\\, \\square_{j \\ne i,\\, m_j} \\mathbf{m}_{ij}\\Big)
+        \\mathbf{m}_{ij} = f_e(\\mathbf{h}_i \\Vert \\mathbf{h}_j \\Vert \\lVert \\mathbf{x}_i -
+        \\mathbf{x}_j \\rVert),\\quad
+        \\mathbf{h}'_i = f_n\\Big(\\mathbf{h}_i \\,\\Big\\Vert\\, \\square_{j \\ne i,\\, m_j}
+        \\mathbf{m}_{ij}\\Big)
 
     over all real pairs (i, j) of a jet; □ = masked sum or mean; ``x`` = ``pos`` (default: ``h``).
     The first edge layer is split as :math:`W_a h_i + W_b h_j + w_d d_{ij}` so only (B, P, P, hidden)

@@ -95,7 +95,9 @@ class KeyLookup:
         self.table: Tensor | None = None
         if 0 < num_sites <= DENSE_TABLE_MAX:
             table = torch.full((num_sites,), -1, dtype=torch.int32, device=sorted_keys.device)
-            table[sorted_keys] = torch.arange(sorted_keys.numel(), dtype=torch.int32, device=sorted_keys.device)
+            table[sorted_keys] = torch.arange(
+                sorted_keys.numel(), dtype=torch.int32, device=sorted_keys.device
+            )
             self.table = table
 
     def __call__(self, query: Tensor) -> Tensor:
@@ -128,7 +130,8 @@ def _pairs_from_table(rows: Tensor, cols: Tensor) -> tuple[Tensor, Tensor, tuple
 def submanifold_rulebook(
     coords: Tensor, keys: Tensor, lookup: KeyLookup, spatial_shape: tuple[int, int, int], kernel_size: int
 ) -> Rulebook:
-    """Rulebook of a submanifold conv: outputs = inputs; input site = output site + (ky - p, kx - p), p = k // 2.
+    """Rulebook of a submanifold conv: outputs = inputs; input site = output site + (ky - p, kx - p), p = k
+    // 2.
 
     Only half of the offsets are looked up: if input i feeds output o through displacement δ, then o
     feeds i through −δ (offset K−1−k), so the second half of the pairs is the first half swapped. The
@@ -146,7 +149,9 @@ def submanifold_rulebook(
     nx = coords[None, :, 2] + dx
     inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
     query = torch.where(inside, keys[None, :] + dy * w + dx, -1)
-    in_half, out_half, counts_half = _pairs_from_table(lookup(query), torch.arange(m, device=coords.device)[None, :])
+    in_half, out_half, counts_half = _pairs_from_table(
+        lookup(query), torch.arange(m, device=coords.device)[None, :]
+    )
     in_groups, out_groups = in_half.split(counts_half), out_half.split(counts_half)
     # offsets 0..centre-1 as found, centre implicit, centre+1..K-1 mirror centre-1..0 with roles swapped
     in_rows = torch.cat([in_half, *reversed(out_groups)]) if m and centre else in_half

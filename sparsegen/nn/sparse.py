@@ -85,11 +85,15 @@ class SparseImage:
         if coords.ndim != 2 or coords.shape[1] != 3:
             raise ValueError(f"coords must have shape (M, 3), got {tuple(coords.shape)}")
         if features.ndim != 2 or features.shape[0] != coords.shape[0]:
-            raise ValueError(f"features must have shape (M, C) with M={coords.shape[0]}, got {tuple(features.shape)}")
+            raise ValueError(
+                f"features must have shape (M, C) with M={coords.shape[0]}, got {tuple(features.shape)}"
+            )
         coords = coords.long()
         if not assume_sorted and coords.shape[0] > 0:
             keys = linear_keys(coords, shape)  # type: ignore[arg-type]
-            if bool((coords < 0).any()) or bool((coords.max(0).values >= torch.tensor(shape, device=coords.device)).any()):
+            if bool((coords < 0).any()) or bool(
+                (coords.max(0).values >= torch.tensor(shape, device=coords.device)).any()
+            ):
                 raise ValueError(f"coords out of bounds for spatial shape {shape}")
             if not bool((keys[1:] > keys[:-1]).all()):
                 keys, order = torch.sort(keys)
@@ -171,11 +175,15 @@ class SparseImage:
                 self.coords, self.keys(), self.lookup(), self.spatial_shape, kernel_size)
         return self._cache.rulebooks[key]
 
-    def strided_rulebook(self, kernel_size: int, stride: int, padding: int) -> tuple[Tensor, tuple[int, int, int], Rulebook, _SiteCache]:
+    def strided_rulebook(
+        self, kernel_size: int, stride: int, padding: int
+    ) -> tuple[Tensor, tuple[int, int, int], Rulebook, _SiteCache]:
         """Cached output sites, output shape, rulebook and output-site cache of a strided sparse conv."""
         key = ("conv", kernel_size, stride, padding)
         if key not in self._cache.rulebooks:
-            out_coords, out_shape, rb = strided_rulebook(self.coords, self.spatial_shape, kernel_size, stride, padding)
+            out_coords, out_shape, rb = strided_rulebook(
+                self.coords, self.spatial_shape, kernel_size, stride, padding
+            )
             self._cache.rulebooks[key] = (out_coords, out_shape, rb, _SiteCache())
         return self._cache.rulebooks[key]
 
@@ -226,7 +234,9 @@ def rulebook_conv(features: Tensor, weight: Tensor, rulebook: Rulebook, transpos
     writes a discarded row). With ``transpose`` the pairs run backwards (``out[i] += W[k]^T in[o]``),
     the adjoint used by :class:`SparseInverseConv2d`. Returns (num_out, C_out) (num_in when transposed).
     """
-    src, dst = (rulebook.out_table, rulebook.in_table) if transpose else (rulebook.in_table, rulebook.out_table)
+    src, dst = (
+        (rulebook.out_table, rulebook.in_table) if transpose else (rulebook.in_table, rulebook.out_table)
+    )
     n_dst = rulebook.num_in if transpose else rulebook.num_out
     c_out = weight.shape[2]
     if rulebook.identity_offset is not None:
@@ -360,9 +370,13 @@ class SparseConv2d(_SparseConvBase):
 
     def forward(self, x: SparseImage) -> SparseImage:
         coords, shape, rb, cache = x.strided_rulebook(self.kernel_size, self.stride, self.padding)
-        record = _DownRecord(self.indice_key, self.kernel_size, x.coords, x.spatial_shape, x._cache, x._history, rb)
+        record = _DownRecord(
+            self.indice_key, self.kernel_size, x.coords, x.spatial_shape, x._cache, x._history, rb
+        )
         out = self._finish(rulebook_conv(x.features, self.weight, rb))
-        return SparseImage(coords, out, shape, assume_sorted=True, _cache=cache, _history=x._history + (record,))
+        return SparseImage(
+            coords, out, shape, assume_sorted=True, _cache=cache, _history=x._history + (record,)
+        )
 
     def as_dense_conv(self) -> nn.Conv2d:
         """An nn.Conv2d with the same geometry and copies of these weights."""
@@ -375,7 +389,10 @@ class SparseConv2d(_SparseConvBase):
         return conv
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", stride={self.stride}, padding={self.padding}, indice_key={self.indice_key!r}"
+        return (
+            super().extra_repr()
+            + f", stride={self.stride}, padding={self.padding}, indice_key={self.indice_key!r}"
+        )
 
 
 class SparseInverseConv2d(_SparseConvBase):
@@ -403,7 +420,9 @@ class SparseInverseConv2d(_SparseConvBase):
             raise ValueError(f"no SparseConv2d with indice_key={self.indice_key!r} in this image's history")
         rec = x._history[idx]
         if rec.kernel_size != self.kernel_size:
-            raise ValueError(f"inverse conv kernel_size {self.kernel_size} != strided conv's {rec.kernel_size}")
+            raise ValueError(
+                f"inverse conv kernel_size {self.kernel_size} != strided conv's {rec.kernel_size}"
+            )
         out = self._finish(rulebook_conv(x.features, self.weight, rec.rulebook, transpose=True))
         return SparseImage(rec.coords, out, rec.spatial_shape, assume_sorted=True, _cache=rec.cache,
                            _history=rec.history)

@@ -2,8 +2,10 @@
 
 ML-CSC (Papyan, Romano & Elad 2017) models a signal as :math:`Y = D_1 \\Gamma_1`,
 :math:`\\Gamma_1 = D_2 \\Gamma_2`, … with convolutional dictionaries :math:`D_i` and sparse codes
-:math:`\\Gamma_i`. The forward pass of a CNN with ReLU, :math:`\\Gamma_i = \\mathrm{ReLU}(W_i * \\Gamma_{i-1} + b_i)`,
-is the *layered non-negative soft thresholding* pursuit :math:`\\Gamma_i = S^+_{\\lambda_i}(D_i^T \\Gamma_{i-1})`
+:math:`\\Gamma_i`. The forward pass of a CNN with ReLU, :math:`\\Gamma_i = \\mathrm{ReLU}(W_i * \\Gamma_{i-1}
++ b_i)`,
+is the *layered non-negative soft thresholding* pursuit :math:`\\Gamma_i = S^+_{\\lambda_i}(D_i^T
+\\Gamma_{i-1})`
 with :math:`D_i^T = W_i *` and :math:`\\lambda_i = -b_i`. Unrolling ISTA per layer (layered ISTA, cf. Sulam
 et al. 2018) refines each code towards the lasso solution. Dictionaries are conv weights
 ``W_i`` (C_i, C_{i-1}, k, k): :math:`D_i^T` is ``conv2d(·, W_i)`` and :math:`D_i` the adjoint
@@ -35,7 +37,8 @@ def soft_threshold(x: Tensor, lam: Tensor | float) -> Tensor:
 
 
 def nonneg_soft_threshold(x: Tensor, lam: Tensor | float) -> Tensor:
-    """:math:`S^+_\\lambda(x) = \\max(x - \\lambda, 0)`, the prox of λ‖·‖₁ + indicator(x ≥ 0); = ReLU(x + b), b = -λ."""
+    """:math:`S^+_\\lambda(x) = \\max(x - \\lambda, 0)`, the prox of λ‖·‖₁ + indicator(x ≥ 0); = ReLU(x + b),
+    b = -λ."""
     return F.relu(x - lam)
 
 
@@ -50,9 +53,11 @@ class LayeredThresholding(nn.Module):
     """CNN forward pass read as ML-CSC layered thresholding.
 
     .. math::
-        \\Gamma_i = \\mathrm{ReLU}(W_i * \\Gamma_{i-1} + b_i) = S^+_{-b_i}(D_i^T \\Gamma_{i-1}), \\quad \\Gamma_0 = Y
+        \\Gamma_i = \\mathrm{ReLU}(W_i * \\Gamma_{i-1} + b_i) = S^+_{-b_i}(D_i^T \\Gamma_{i-1}), \\quad
+        \\Gamma_0 = Y
 
-    ``channels`` = (C_0, C_1, …, C_L); conv padding k // 2. ``forward(y, return_all)`` gives Γ_L or [Γ_1..Γ_L].
+    ``channels`` = (C_0, C_1, …, C_L); conv padding k // 2. ``forward(y, return_all)`` gives Γ_L or
+    [Γ_1..Γ_L].
     """
 
     def __init__(self, channels: Sequence[int], kernel_sizes: int | Sequence[int] = 3,
@@ -86,9 +91,11 @@ class LayeredISTA(nn.Module):
 
     .. math::
         \\Gamma^0 = S_{\\eta\\lambda}(\\eta D^T X), \\qquad
-        \\Gamma^t = S_{\\eta\\lambda}\\big(\\Gamma^{t-1} + \\eta D^T (X - D \\Gamma^{t-1})\\big), \\; t = 1..n_{iter}
+        \\Gamma^t = S_{\\eta\\lambda}\\big(\\Gamma^{t-1} + \\eta D^T (X - D \\Gamma^{t-1})\\big), \\; t =
+        1..n_{iter}
 
-    i.e. ISTA on :math:`\\min_\\Gamma \\tfrac12 \\lVert X - D\\Gamma \\rVert_2^2 + \\lambda \\lVert \\Gamma \\rVert_1`
+    i.e. ISTA on :math:`\\min_\\Gamma \\tfrac12 \\lVert X - D\\Gamma \\rVert_2^2 + \\lambda \\lVert \\Gamma
+    \\rVert_1`
     (S = :func:`nonneg_soft_threshold` when ``nonneg``). ``n_iter = 0`` with η = 1 is exactly
     :class:`LayeredThresholding` with bias −λ. ``step=None`` uses η = 1/L per layer, L ≈ ‖D‖² by
     power iteration (seeded, no gradient), which makes the layer objective non-increasing in t.
@@ -117,9 +124,12 @@ class LayeredISTA(nn.Module):
         self.power_iters = power_iters
         self.seed = seed
         self.weights = nn.ParameterList(
-            nn.Parameter(torch.empty(channels[i + 1], channels[i], k, k)) for i, k in enumerate(self.kernel_sizes)
+            nn.Parameter(torch.empty(channels[i + 1], channels[i], k, k))
+            for i, k in enumerate(self.kernel_sizes)
         )
-        self.lams = nn.ParameterList(nn.Parameter(torch.full((channels[i + 1],), float(lam))) for i in range(n))
+        self.lams = nn.ParameterList(
+            nn.Parameter(torch.full((channels[i + 1],), float(lam))) for i in range(n)
+        )
         self.taps = nn.ModuleList(nn.Identity() for _ in range(n))
         self._lipschitz_cache: dict[tuple[int, int, int, tuple[int, ...]], float] = {}
         self.reset_parameters()
@@ -141,11 +151,14 @@ class LayeredISTA(nn.Module):
         return F.conv2d(x, self.weights[i], stride=self.strides[i], padding=k // 2)
 
     def synthesis(self, i: int, gamma: Tensor, size: Sequence[int]) -> Tensor:
-        """:math:`D_i \\Gamma` = conv_transpose2d(Γ, W_i), the exact adjoint of :meth:`analysis`, at spatial ``size``."""
+        """:math:`D_i \\Gamma` = conv_transpose2d(Γ, W_i), the exact adjoint of :meth:`analysis`, at spatial
+        ``size``."""
         k, s = self.kernel_sizes[i], self.strides[i]
         base = [(g - 1) * s - 2 * (k // 2) + k for g in gamma.shape[-2:]]
         out_pad = [int(t) - b for t, b in zip(size, base)]
-        return F.conv_transpose2d(gamma, self.weights[i], stride=s, padding=k // 2, output_padding=tuple(out_pad))
+        return F.conv_transpose2d(
+            gamma, self.weights[i], stride=s, padding=k // 2, output_padding=tuple(out_pad)
+        )
 
     @torch.no_grad()
     def lipschitz(self, i: int, signal_shape: Sequence[int]) -> float:
@@ -185,7 +198,8 @@ class LayeredISTA(nn.Module):
         return 0.5 * r.pow(2).flatten(1).sum(1) + (lam * gamma.abs()).flatten(1).sum(1)
 
     def encode_layer(self, i: int, x: Tensor, n_iter: int | None = None) -> Tensor:
-        """Γ_i from X = Γ_{i-1} with ``n_iter`` (default ``self.n_iter``) ISTA steps after the thresholding init."""
+        """Γ_i from X = Γ_{i-1} with ``n_iter`` (default ``self.n_iter``) ISTA steps after the thresholding
+        init."""
         n_iter = self.n_iter if n_iter is None else n_iter
         eta = self.step if self.step is not None else 1.0 / (1.05 * self.lipschitz(i, x.shape))
         lam = self.lams[i] * eta
@@ -195,7 +209,9 @@ class LayeredISTA(nn.Module):
             gamma = self._threshold(gamma + eta * self.analysis(i, residual), lam)
         return self.taps[i](gamma)
 
-    def forward(self, y: Tensor, return_all: bool = False, n_iter: int | None = None) -> Tensor | list[Tensor]:
+    def forward(
+        self, y: Tensor, return_all: bool = False, n_iter: int | None = None
+    ) -> Tensor | list[Tensor]:
         codes = []
         x = y
         for i in range(self.num_layers):
@@ -204,7 +220,8 @@ class LayeredISTA(nn.Module):
         return codes if return_all else codes[-1]
 
     def reconstruct(self, codes: Sequence[Tensor], input_size: Sequence[int], from_layer: int = 1) -> Tensor:
-        """:math:`D_1 D_2 \\cdots D_\\ell \\Gamma_\\ell` with ℓ = ``from_layer`` (1-based), at the input's spatial size."""
+        """:math:`D_1 D_2 \\cdots D_\\ell \\Gamma_\\ell` with ℓ = ``from_layer`` (1-based), at the input's
+        spatial size."""
         sizes = [tuple(input_size[-2:])] + [tuple(c.shape[-2:]) for c in codes[:-1]]
         x = codes[from_layer - 1]
         for i in reversed(range(from_layer)):
@@ -235,6 +252,7 @@ def mutual_coherence(weight: Tensor, shifts: bool = False) -> Tensor:
 
 
 def uniqueness_bound(mu: Tensor | float) -> float:
-    """Sparsity below which the sparse representation is unique: :math:`\\lVert\\Gamma\\rVert_0 < \\tfrac12(1 + 1/\\mu)`."""
+    """Sparsity below which the sparse representation is unique: :math:`\\lVert\\Gamma\\rVert_0 < \\tfrac12(1
+    + 1/\\mu)`."""
     mu = float(mu)
     return math.inf if mu == 0.0 else 0.5 * (1.0 + 1.0 / mu)

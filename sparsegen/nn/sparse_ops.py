@@ -41,12 +41,15 @@ class SparseFeatureWise(nn.Module):
 
 
 class SparseBatchNorm(SparseFeatureWise):
-    """Batch norm over active sites: :math:`y = \\gamma (x - \\mu_c) / \\sqrt{\\sigma_c^2 + \\epsilon} + \\beta`.
+    """Batch norm over active sites: :math:`y = \\gamma (x - \\mu_c) / \\sqrt{\\sigma_c^2 + \\epsilon} +
+    \\beta`.
 
     :math:`\\mu_c, \\sigma_c^2` are taken over all active sites of the batch (inactive sites excluded).
     """
 
-    def __init__(self, num_channels: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True) -> None:
+    def __init__(
+        self, num_channels: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True
+    ) -> None:
         super().__init__(nn.BatchNorm1d(num_channels, eps=eps, momentum=momentum, affine=affine))
 
 
@@ -125,7 +128,9 @@ def sparse_global_pool(x: SparseImage, reduce: Reduce = "mean") -> Tensor:
             out = out / torch.bincount(idx, minlength=b).clamp_min(1).to(f.dtype)[:, None]
         return out
     if reduce == "max":
-        return f.new_zeros(b, c).scatter_reduce(0, idx[:, None].expand_as(f), f, reduce="amax", include_self=False)
+        return f.new_zeros(b, c).scatter_reduce(
+            0, idx[:, None].expand_as(f), f, reduce="amax", include_self=False
+        )
     raise ValueError(f"reduce must be 'sum', 'mean' or 'max', got {reduce!r}")
 
 

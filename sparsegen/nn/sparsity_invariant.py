@@ -45,7 +45,9 @@ class SparsityInvariantConv2d(nn.Module):
         self.stride = stride
         self.padding = kernel_size // 2 if padding is None else padding
         if self.padding > kernel_size // 2:
-            raise ValueError(f"padding {self.padding} > kernel_size // 2 is not supported by the mask max-pool")
+            raise ValueError(
+                f"padding {self.padding} > kernel_size // 2 is not supported by the mask max-pool"
+            )
         self.eps = eps
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
@@ -62,7 +64,9 @@ class SparsityInvariantConv2d(nn.Module):
         if mask.ndim == 3:
             mask = mask[:, None]
         if x.ndim != 4 or mask.shape != (x.shape[0], 1, *x.shape[2:]):
-            raise ValueError(f"expected x (B, C, H, W) and mask (B, 1, H, W), got {tuple(x.shape)}, {tuple(mask.shape)}")
+            raise ValueError(
+                f"expected x (B, C, H, W) and mask (B, 1, H, W), got {tuple(x.shape)}, {tuple(mask.shape)}"
+            )
         mask = mask.to(x.dtype)
         num = F.conv2d(x * mask, self.weight, None, self.stride, self.padding)
         den = F.conv2d(mask, self.norm_kernel.to(x.dtype), None, self.stride, self.padding)
@@ -73,5 +77,7 @@ class SparsityInvariantConv2d(nn.Module):
         return out, new_mask
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, eps={self.eps}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}, eps={self.eps}"
+        )

@@ -66,12 +66,14 @@ class Settings:
 
 
 def discover_configs(names: list[str] | None = None, family: str | None = None) -> list[Path]:
-    """Every image and point config (or one family's, or the named stems), images first."""
+    """Every image and point config (or one family's, or the named stems), images first; the multi-class
+    conditional configs have their own study (`sparsegen.studies.conditional`)."""
     from sparsegen.core.errors import SparsegenInputError
 
     if family is not None and family not in CONFIG_DIRS:
         raise SparsegenInputError("--family", f"unknown family '{family}' (one of {', '.join(CONFIG_DIRS)})")
-    found = [p for d in CONFIG_DIRS if family in (None, d) for p in sorted((ROOT / "configs" / d).glob("*.yaml"))]
+    found = [p for d in CONFIG_DIRS if family in (None, d) for p in sorted((ROOT / "configs" / d).glob("*.yaml"))
+             if not p.stem.endswith("_conditional")]
     if names:
         unknown = sorted(set(names) - {p.stem for p in found})
         if unknown:

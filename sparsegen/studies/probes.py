@@ -103,7 +103,11 @@ def train_epochs(model: nn.Module, step: Callable[[Tensor, Tensor], Tensor], opt
             losses.append(float(loss.detach()))
         model.eval()
         with torch.no_grad():
-            row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "epoch_s": time.perf_counter() - start}
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": float(np.mean(losses)),
+                "epoch_s": time.perf_counter() - start,
+            }
             row |= on_epoch(epoch + 1, row["train_loss"])
         history.append(row)
     return history
@@ -128,14 +132,20 @@ def auc_error(auc: float, labels: Tensor) -> float:
     return auc_standard_error(auc, n_pos, len(labels) - n_pos) if math.isfinite(auc) else math.nan
 
 
-def epochs_to_reach(values: Sequence[float], fraction: float = 0.98, higher_is_better: bool = True) -> int | None:
+def epochs_to_reach(
+    values: Sequence[float], fraction: float = 0.98, higher_is_better: bool = True
+) -> int | None:
     """First epoch (1-based) whose value is within ``fraction`` of the final one."""
     vals = [v for v in values if v is not None and math.isfinite(v)]
     if not vals:
         return None
     final = vals[-1]
     for i, v in enumerate(values, 1):
-        if v is not None and math.isfinite(v) and (v >= fraction * final if higher_is_better else v <= final / fraction):
+        if (
+            v is not None
+            and math.isfinite(v)
+            and (v >= fraction * final if higher_is_better else v <= final / fraction)
+        ):
             return i
     return None
 

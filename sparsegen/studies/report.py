@@ -46,7 +46,13 @@ def parse_table(text: str) -> tuple[list[str], list[list[str]]]:
     return cells[0], cells[2:]
 
 
-def update_section(results_md: str | os.PathLike, name: str, body: str, order: Sequence[str] = ()) -> None:
+SECTIONS = ("generative", "sparse_input", "sparse_coding", "conditional")
+"""The studies' sections of the results file, in order."""
+
+
+def update_section(
+    results_md: str | os.PathLike, name: str, body: str, order: Sequence[str] = SECTIONS
+) -> None:
     """Replace (or add) the section of study ``name`` in ``results_md``; sections follow ``order``."""
     path = Path(results_md)
     text = path.read_text() if path.exists() else HEADER
@@ -56,7 +62,11 @@ def update_section(results_md: str | os.PathLike, name: str, body: str, order: S
         head, rest = text.split(begin, 1)
         text = head + block + rest.split(end, 1)[1]
     else:
-        later = [o for o in order[order.index(name) + 1:] if f"<!-- BEGIN study:{o} -->" in text] if name in order else []
+        later = (
+            [o for o in order[order.index(name) + 1 :] if f"<!-- BEGIN study:{o} -->" in text]
+            if name in order
+            else []
+        )
         if later:
             marker = f"<!-- BEGIN study:{later[0]} -->"
             head, rest = text.split(marker, 1)

@@ -99,7 +99,8 @@ def local_sparsity(code: Tensor, kernel: int = KERNEL, stride: int = STRIDE) -> 
 
 @torch.no_grad()
 def code_statistics(model: Tagger, x: Tensor) -> list[dict[str, float]]:
-    """Per layer: zero fraction, mean ‖Γ‖₀,∞, μ(D) over shifts, the uniqueness bound, share of jets under it."""
+    """Per layer: zero fraction, mean ‖Γ‖₀,∞, μ(D) over shifts, the uniqueness bound, share of jets under
+    it."""
     stats = []
     layers = [P.predict(lambda b, i=i: model.codes(b)[i], x) for i in range(len(CHANNELS) - 1)]
     for code, weight in zip(layers, model.dictionaries()):
@@ -136,10 +137,18 @@ def run_variant(task: str, data: P.ImageSplits, kind: str, penalty: float, s: Se
         l1.remove()
     model.eval()
     auc, acc = P.auc_and_accuracy(data.y["test"], P.predict(model, data.x["test"]))
-    return {"task": task, "encoder": kind, "penalty": penalty, "auc": auc, "auc_error": P.auc_error(auc, data.y["test"]),
-            "accuracy": acc,
-            "layers": code_statistics(model, data.x["test"]), "history": history, "train_s": train_s,
-            "diverged": bool(history and history[-1].get("diverged"))}
+    return {
+        "task": task,
+        "encoder": kind,
+        "penalty": penalty,
+        "auc": auc,
+        "auc_error": P.auc_error(auc, data.y["test"]),
+        "accuracy": acc,
+        "layers": code_statistics(model, data.x["test"]),
+        "history": history,
+        "train_s": train_s,
+        "diverged": bool(history and history[-1].get("diverged")),
+    }
 
 
 def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
@@ -175,10 +184,19 @@ def table(rows: list[dict]) -> str:
     body = []
     for r in rows:
         L = r["layers"]
-        body.append([r["task"], _name(r), R.fmt({"value": r["auc"], "error": r.get("auc_error")}), R.fmt(r["accuracy"]),
-                     *[f"{x['zero_fraction']:.3f}" for x in L], *[f"{x['l0inf']:.3g}" for x in L],
-                     *[f"{x['mu']:.3f} / {x['bound']:.3f}" for x in L],
-                     f"{min(x['unique_fraction'] for x in L):.3f}", f"{r['train_s']:.0f}"])
+        body.append(
+            [
+                r["task"],
+                _name(r),
+                R.fmt({"value": r["auc"], "error": r.get("auc_error")}),
+                R.fmt(r["accuracy"]),
+                *[f"{x['zero_fraction']:.3f}" for x in L],
+                *[f"{x['l0inf']:.3g}" for x in L],
+                *[f"{x['mu']:.3f} / {x['bound']:.3f}" for x in L],
+                f"{min(x['unique_fraction'] for x in L):.3f}",
+                f"{r['train_s']:.0f}",
+            ]
+        )
     return R.markdown_table(header, body)
 
 
@@ -186,18 +204,26 @@ def findings(rows: list[dict]) -> list[str]:
     lines = []
     for task in dict.fromkeys(r["task"] for r in rows):
         for kind in ("thresholding", "ista"):
-            runs = sorted((r for r in rows if r["task"] == task and r["encoder"] == kind), key=lambda r: r["penalty"])
+            runs = sorted(
+                (r for r in rows if r["task"] == task and r["encoder"] == kind), key=lambda r: r["penalty"]
+            )
             if len(runs) < 2 or runs[0]["penalty"] != 0:
                 continue
-            zeros = " → ".join(f"{sum(x['zero_fraction'] for x in r['layers']) / len(r['layers']):.3f}" for r in runs)
+            zeros = " → ".join(
+                f"{sum(x['zero_fraction'] for x in r['layers']) / len(r['layers']):.3f}" for r in runs
+            )
             aucs = " → ".join(f"{r['auc']:.3f}" for r in runs)
             weights = ", ".join(f"{r['penalty']:g}" for r in runs)
-            lines.append(f"{task}, {_name(runs[0])}, l1 weight {weights}: mean zero fraction {zeros}, AUC {aucs}")
+            lines.append(
+                f"{task}, {_name(runs[0])}, l1 weight {weights}: mean zero fraction {zeros}, AUC {aucs}"
+            )
     bounds = [x["bound"] for r in rows for x in r["layers"]]
     l0 = [x["l0inf"] for r in rows for x in r["layers"]]
     if bounds:
-        lines.append(f"uniqueness bounds ½(1+1/μ) span {min(bounds):.2f}–{max(bounds):.2f} while the measured "
-                     f"‖Γ‖₀,∞ span {min(l0):.3g}–{max(l0):.3g}")
+        lines.append(
+            f"uniqueness bounds ½(1+1/μ) span {min(bounds):.2f}–{max(bounds):.2f} while the measured "
+            f"‖Γ‖₀,∞ span {min(l0):.3g}–{max(l0):.3g}"
+        )
     return lines
 
 
@@ -208,7 +234,9 @@ def write_report(rows: list[dict], s: Settings) -> str:
     plot_dir = results.parent / "results"
     panels: dict[str, dict[str, list[float]]] = {}
     for r in rows:
-        panels.setdefault(f"{r['task']}: validation AUC", {})[_name(r)] = [h.get("val_auc", math.nan) for h in r["history"]]
+        panels.setdefault(f"{r['task']}: validation AUC", {})[_name(r)] = [
+            h.get("val_auc", math.nan) for h in r["history"]
+        ]
     for r in rows:
         panels.setdefault(f"{r['task']}: zero fraction per layer (test)", {})[_name(r)] = \
             [x["zero_fraction"] for x in r["layers"]]
@@ -217,19 +245,29 @@ def write_report(rows: list[dict], s: Settings) -> str:
                 path=plot_dir / "sparse_coding.png")
     head = P.command_and_budget("sparse-coding", s, "label", optimizer=", Adam 1e-3",
                                 extra_args=f" --penalties {' '.join(f'{p:g}' for p in s.penalties)}")
-    body = "\n".join([
-        "## 3. Deep sparse coding taggers\n",
-        (f"{head} Data: generated jets, "
-         f"32×32 images, {s.num_jets if not s.quick else min(s.num_jets, 200)} jets per label (QCD = half gluon, "
-         "half quark), split 60/15/25 %. Encoder: 3 layers 1→16→32→64, 3×3 atoms, stride 2; layered ISTA with "
-         f"{s.ista_iters} iterations per layer (initial λ 0.01, learned); l1 penalty weights "
-         f"{', '.join(f'{p:g}' for p in s.penalties)} on each layer's mean |Γ_i| (summed over layers). "
-         "Zeros: fraction of exactly-zero code coefficients on the test set. ‖Γ‖₀,∞: mean over test jets of the "
-         "largest number of non-zeros in one stripe. μ: mutual coherence of the learned dictionary over all shifts; "
-         "bound = ½(1+1/μ).\n"),
-        table(rows), "",
-        "Findings (computed from the table): " + "; ".join(findings(rows)) + ".\n",
-        "![sparse_coding.png](results/sparse_coding.png)\n",
-    ])
+    body = "\n".join(
+        [
+            "## 3. Deep sparse coding taggers\n",
+            (
+                f"{head} Data: generated jets, "
+                f"32×32 images, {s.num_jets if not s.quick else min(s.num_jets, 200)} jets per label (QCD = "
+                "half gluon, "
+                "half quark), split 60/15/25 %. Encoder: 3 layers 1→16→32→64, 3×3 atoms, stride 2; layered "
+                "ISTA with "
+                f"{s.ista_iters} iterations per layer (initial λ 0.01, learned); l1 penalty weights "
+                f"{', '.join(f'{p:g}' for p in s.penalties)} on each layer's mean |Γ_i| (summed over "
+                "layers). "
+                "Zeros: fraction of exactly-zero code coefficients on the test set. ‖Γ‖₀,∞: mean over test "
+                "jets of the "
+                "largest number of non-zeros in one stripe. μ: mutual coherence of the learned dictionary "
+                "over all shifts; "
+                "bound = ½(1+1/μ).\n"
+            ),
+            table(rows),
+            "",
+            "Findings (computed from the table): " + "; ".join(findings(rows)) + ".\n",
+            "![sparse_coding.png](results/sparse_coding.png)\n",
+        ]
+    )
     R.update_section(results, "sparse_coding", body, order=ORDER)
     return body

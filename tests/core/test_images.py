@@ -89,7 +89,7 @@ def test_from_images_round_trip(toy_jets):
     assert np.all(np.diff(back.particles[..., 2], axis=1) <= 0)
     np.testing.assert_allclose(back.to_images(npix=32, extent=0.8, preprocess=False), img, rtol=1e-6)
     assert back.images is not None and back.images.shape == img.shape
-    scaled = Jets.from_images(img, pt=2000.0, jet_type=2)
+    scaled = Jets.from_images(img, pt=2000.0, extent=0.8, jet_type=2)
     np.testing.assert_allclose(scaled.mass, back.mass * 2.0, rtol=1e-5)  # GeV: mass scales with the jet pT
     np.testing.assert_allclose(back.mass, back.relative_mass * 1000.0, rtol=1e-5)
     assert np.all(scaled.labels == 2)

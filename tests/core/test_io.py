@@ -141,7 +141,8 @@ def test_interrupted_write_leaves_no_partial_file(tmp_path, monkeypatch):
 
 
 def test_real_jetnet_file_layout_is_read(tmp_path):
-    """JetNet's Zenodo files (g.hdf5, t150.hdf5 ...) carry the same two datasets, float64 allowed, no attrs."""
+    """JetNet's Zenodo files (g.hdf5, t150.hdf5 ...) carry the same two datasets, float64 allowed, no
+    attrs."""
     pf, jf = toy_arrays(30, 30)
     jf[:, 0] = 2.0
     path = jetnet_path(tmp_path, "t", 30)

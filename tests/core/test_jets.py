@@ -37,7 +37,9 @@ def test_from_particles_gives_gev_mass_from_the_particles_and_the_jet_pt():
     j = Jets.from_particles(parts, np.ones((1, 2), bool), pt=1000.0, eta=0.3, jet_type=3)
     np.testing.assert_allclose(j.relative_mass, 0.1, rtol=2e-3)
     np.testing.assert_allclose(j.mass, 100.0, rtol=2e-3)  # GeV
-    assert j.pt[0] == 1000.0 and j.eta[0] == np.float32(0.3) and j.labels[0] == 3 and j.jet_features[0, 4] == 2
+    assert (
+        j.pt[0] == 1000.0 and j.eta[0] == np.float32(0.3) and j.labels[0] == 3 and j.jet_features[0, 4] == 2
+    )
 
 
 def test_jets_without_a_pt_are_refused():

@@ -31,7 +31,9 @@ def test_inputs_jets_tensor_and_jetnet_arrays(real_jets) -> None:
     pf, _ = jets.to_jetnet_arrays()
     a = relative_mass(jets)
     np.testing.assert_allclose(relative_mass(pf), a)
-    np.testing.assert_allclose(relative_mass(torch.from_numpy(jets.particles), torch.from_numpy(jets.mask)), a)
+    np.testing.assert_allclose(
+        relative_mass(torch.from_numpy(jets.particles), torch.from_numpy(jets.mask)), a
+    )
     x, m = as_particles(jets.particles, jets.mask)
     assert x.shape == jets.particles.shape and m.dtype == bool
 
@@ -49,7 +51,9 @@ def _naive_exclusive_kt(p4: np.ndarray, n: int) -> np.ndarray:
             for j in range(i + 1, len(jets)):
                 (yi, pi), (yj, pj) = yphi(jets[i]), yphi(jets[j])
                 dphi = (pi - pj + np.pi) % (2 * np.pi) - np.pi
-                d = min(jets[i][0] ** 2 + jets[i][1] ** 2, jets[j][0] ** 2 + jets[j][1] ** 2) * ((yi - yj) ** 2 + dphi**2)
+                d = min(jets[i][0] ** 2 + jets[i][1] ** 2, jets[j][0] ** 2 + jets[j][1] ** 2) * (
+                    (yi - yj) ** 2 + dphi**2
+                )
                 if best is None or d < best[0]:
                     best = (d, i, j)
         _, i, j = best

@@ -29,7 +29,18 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys):
     for argv in (
         ["data", "generate", "--jet-type", "x", "--num-jets", "5", "--out", str(tmp_path / "a.h5")],
         ["data", "generate", "--jet-type", "g", "--num-jets", "-5", "--out", str(tmp_path / "a.h5")],
-        ["data", "generate", "--jet-type", "g", "--num-jets", "5", "--shard", "3/2", "--out", str(tmp_path / "a.h5")],
+        [
+            "data",
+            "generate",
+            "--jet-type",
+            "g",
+            "--num-jets",
+            "5",
+            "--shard",
+            "3/2",
+            "--out",
+            str(tmp_path / "a.h5"),
+        ],
         ["data", "info", str(tmp_path / "nope.h5")],
         ["data", "frobnicate"],
     ):
@@ -40,7 +51,12 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys):
 
 
 def test_console_script_exit_status(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "sparsegen.cli", "data", "info", str(tmp_path / "missing.h5")],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "sparsegen.cli", "data", "info", str(tmp_path / "missing.h5")],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 2
-    assert res.stderr.strip().count("\n") == 0 and "missing.h5" in res.stderr and "Traceback" not in res.stderr
+    assert (
+        res.stderr.strip().count("\n") == 0 and "missing.h5" in res.stderr and "Traceback" not in res.stderr
+    )

@@ -20,7 +20,9 @@ def test_roc_auc_known_values() -> None:
     rng = np.random.default_rng(0)
     labels, scores = rng.integers(0, 2, 200), rng.normal(size=200).round(1)
     pos, neg = scores[labels == 1], scores[labels == 0]
-    brute = ((pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum()) / (len(pos) * len(neg))
+    brute = ((pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum()) / (
+        len(pos) * len(neg)
+    )
     assert roc_auc(labels, scores) == pytest.approx(brute)
     assert 0 < auc_standard_error(0.5, 300, 300) < 0.05
 

@@ -160,7 +160,8 @@ def test_one_dimensional_features() -> None:
 
 
 def test_fpd_fit_matches_curve_fit_and_survives_huge_scales() -> None:
-    """The intercept fit equals JetNet's bounded curve_fit where that converges, and stays right at FD ~ 1e14."""
+    """The intercept fit equals JetNet's bounded curve_fit where that converges, and stays right at FD ~
+    1e14."""
     from scipy.optimize import curve_fit
 
     from sparsegen.metrics.distances import _intercept_fit

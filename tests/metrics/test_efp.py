@@ -76,7 +76,9 @@ def test_mask_respected_and_padding_ignored() -> None:
     np.testing.assert_allclose(efps(garbage, mask), efps(x, mask), rtol=1e-14, atol=0)
     # extra padded slots change nothing
     padded = np.pad(x, ((0, 0), (0, 7), (0, 0)))
-    np.testing.assert_allclose(efps(padded, np.pad(mask, ((0, 0), (0, 7)))), efps(x, mask), rtol=1e-14, atol=0)
+    np.testing.assert_allclose(
+        efps(padded, np.pad(mask, ((0, 0), (0, 7)))), efps(x, mask), rtol=1e-14, atol=0
+    )
 
 
 def test_chunking_and_particle_order_invariance() -> None:

@@ -109,8 +109,11 @@ def test_cli_end_to_end(files, capsys) -> None:
     with open(out) as f:
         metrics = json.load(f)
     _check_schema(metrics)
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "w1m" in printed and "truth floor" in printed
+    warning = [ln for ln in captured.err.splitlines() if "warning" in ln]
+    assert len(warning) == 1 and "150 jets per sample: FPD and KPD need ~20000" in warning[0], captured.err
     for name in ("mass", "pt", "multiplicity", "particle_features", "nsubjettiness", "pixel_intensity",
                  "average_images", "image_grid_real", "image_grid_generated"):
         assert os.path.getsize(os.path.join(plots, f"{name}.png")) > 1000, name
@@ -135,3 +138,30 @@ def test_cli_bad_input(files, capsys, case) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and err[0].startswith("sparsegen: error:")
     assert not os.path.exists(out)
+
+
+def test_several_classes_are_scored_one_by_one_and_combined(make_jets, tmp_path, capsys) -> None:
+    def two_classes(seed: int) -> Jets:
+        wide = make_jets(300, seed=seed, width=(0.2, 0.3))
+        wide.jet_features[:, 0] = 0  # gluon-like: wide
+        return Jets.concat([wide, make_jets(300, seed=seed + 50, two_prong_fraction=0.9)])  # top-like
+
+    real, gen = two_classes(1), two_classes(2)
+    real.save(tmp_path / "real.h5")
+    gen.save(tmp_path / "gen.h5")
+    out = tmp_path / "m.json"
+    assert main(["evaluate", "--real", str(tmp_path / "real.h5"), "--gen", str(tmp_path / "gen.h5"), "--quick",
+                 "--no-classifier", "--out", str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    assert set(metrics["by_class"]) == {"g", "t"}
+    for name in ("g", "t"):
+        row = metrics["by_class"][name]
+        assert set(METRIC_NAMES) - {"classifier_auc"} <= set(row) and "truth_floor" in row
+        assert all(row[k]["value"] is not None for k in ("w1m", "w1p", "fpd"))
+    assert "w1m" in metrics and "truth_floor" in metrics  # the combined row keeps the top level
+    assert "by class" in capsys.readouterr().out
+    # a generated sample without one of the real classes cannot be scored by class
+    gen[np.flatnonzero(gen.labels == 0)].save(tmp_path / "only_g.h5")
+    assert main(["evaluate", "--real", str(tmp_path / "real.h5"), "--gen", str(tmp_path / "only_g.h5"), "--quick",
+                 "--no-classifier"]) == 2
+    assert "no t jets" in capsys.readouterr().err

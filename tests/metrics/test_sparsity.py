@@ -68,7 +68,10 @@ def test_noise_in_empty_pixels_is_detected(real_jets, real_jets_2) -> None:
     m_noisy = w1m(real_jets, noisy.hardest(30), **SMALL)[0]
     assert abs(m_noisy - m_clean) < 0.25 * m_clean + 1e-3
     # the sparsity metrics light up
-    occ_truth, occ_noisy = w1_occupancy(real_img, other_img, **SMALL)[0], w1_occupancy(real_img, noisy_img, **SMALL)[0]
+    occ_truth, occ_noisy = (
+        w1_occupancy(real_img, other_img, **SMALL)[0],
+        w1_occupancy(real_img, noisy_img, **SMALL)[0],
+    )
     assert occ_noisy > 0.5 and occ_noisy > 100 * occ_truth
     pix_truth = w1_pixel_intensity(real_img, other_img, **SMALL)[0]
     pix_noisy = w1_pixel_intensity(real_img, noisy_img, **SMALL)[0]
@@ -82,6 +85,9 @@ def test_noise_in_empty_pixels_is_detected(real_jets, real_jets_2) -> None:
 
 def test_tau_metrics_see_substructure(make_jets, real_jets, real_jets_2) -> None:
     one_prong = make_jets(3000, seed=9, two_prong_fraction=0.0)
-    truth21, truth32 = w1_tau21(real_jets, real_jets_2, **SMALL)[0], w1_tau32(real_jets, real_jets_2, **SMALL)[0]
+    truth21, truth32 = (
+        w1_tau21(real_jets, real_jets_2, **SMALL)[0],
+        w1_tau32(real_jets, real_jets_2, **SMALL)[0],
+    )
     assert w1_tau21(real_jets, one_prong, **SMALL)[0] > 5 * truth21
     assert w1_tau32(real_jets, one_prong, **SMALL)[0] > 2 * truth32

@@ -33,8 +33,15 @@ def test_periodic_metrics_best_checkpoint_and_image_panels(tmp_path, monkeypatch
     best = list((tmp_path / "run").rglob("best-*.ckpt"))
     assert len(best) == 1
     ckpt = torch.load(best[0], map_location="cpu", weights_only=True)
-    assert abs(ckpt["callbacks"][next(k for k in ckpt["callbacks"] if "ModelCheckpoint" in k and "val/w1m" in k)]["best_model_score"]
-               - min(values)) < 1e-6
+    assert (
+        abs(
+            ckpt["callbacks"][
+                next(k for k in ckpt["callbacks"] if "ModelCheckpoint" in k and "val/w1m" in k)
+            ]["best_model_score"]
+            - min(values)
+        )
+        < 1e-6
+    )
     assert ckpt["sparsegen_data_info"]["representation"] == "images"
     pngs = {p.name for p in (tmp_path / "run").rglob("*.png")}
     assert any(n.startswith("average_image_epoch") for n in pngs)

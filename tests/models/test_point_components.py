@@ -1,4 +1,5 @@
-"""Point components: permutation symmetry, padded slots never read, multiplicity prior, ptrel floor, MP math."""
+"""Point components: permutation symmetry, padded slots never read, multiplicity prior, ptrel floor, MP
+math."""
 
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ def clouds(b: int = 5, p: int = 10, seed: int = 0, prefix: bool = False) -> tupl
     return torch.where(mask[..., None], x, 0.0), mask
 
 
-def permute(x: torch.Tensor, mask: torch.Tensor, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def permute(
+    x: torch.Tensor, mask: torch.Tensor, seed: int = 1
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     perm = torch.stack([torch.randperm(x.shape[1], generator=g) for _ in range(x.shape[0])])
     return x.gather(1, perm[..., None].expand_as(x)), mask.gather(1, perm), perm
@@ -88,19 +91,25 @@ def test_velocity_is_equivariant_and_padding_blind(cls):
     v = net(x, mask, t)
     assert v.shape == x.shape and torch.all(v[~mask] == 0) and v[mask].abs().min() > 0
     xp, mp, perm = permute(x, mask)
-    torch.testing.assert_close(net(xp, mp, t), v.gather(1, perm[..., None].expand_as(v)), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        net(xp, mp, t), v.gather(1, perm[..., None].expand_as(v)), rtol=1e-4, atol=1e-5
+    )
     torch.testing.assert_close(net(garbage(x, mask), mask, t), v, rtol=0, atol=1e-6)
     assert not torch.allclose(net(x, mask, 1 - t), v)  # time matters
 
 
-def test_velocity_class_condition():
-    net = EPiCVelocity(hidden=8, num_layers=1, num_classes=5)
+def test_velocity_condition():
+    net = EPiCVelocity(hidden=8, num_layers=1, cond_dim=5)
     torch.nn.init.normal_(net.out.weight)
     x, mask = clouds()
     t = torch.rand(len(x))
-    with pytest.raises(ValueError, match="label"):
+    with pytest.raises(ValueError, match="cond"):
         net(x, mask, t)
-    assert not torch.allclose(net(x, mask, t, torch.zeros(len(x))), net(x, mask, t, torch.full((len(x),), 3)))
+    a, b = torch.zeros(len(x), 5), torch.zeros(len(x), 5)
+    a[:, 0], b[:, 3] = 1.0, 1.0
+    assert not torch.allclose(net(x, mask, t, a), net(x, mask, t, b))
+    # unconditional networks have no condition parameters at all (they compute what they did before)
+    assert not [n for n, _ in EPiCVelocity(hidden=8, num_layers=1).named_parameters() if "cond" in n]
 
 
 GENERATORS = {

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from sparsegen.core.jets import Jets
+from sparsegen.data.conditions import ConditionSpec
 from sparsegen.data.info import DataInfo
 from sparsegen.models import VAE, WGANGP, FlowMatching
 from sparsegen.models.components import (
@@ -38,14 +39,21 @@ def toy_jets(n: int = 16, p: int = P, seed: int = 0, min_particles: int = 5) -> 
     phi = 0.3 * torch.randn(n, p, generator=g) - 0.5
     pt = torch.linspace(2.0, -0.5, p)[None].expand(n, p) + 0.1 * torch.randn(n, p, generator=g)
     x = torch.stack([eta, phi, pt], -1)
-    return {"particles": torch.where(mask[..., None], x, 0.0), "mask": mask, "label": torch.zeros(n, dtype=torch.long)}
+    return {
+        "particles": torch.where(mask[..., None], x, 0.0),
+        "mask": mask,
+        "label": torch.zeros(n, dtype=torch.long),
+    }
 
 
 def data_info(batch: dict[str, torch.Tensor]) -> DataInfo:
     counts = np.bincount(batch["mask"].sum(1).numpy(), minlength=P + 1)
-    return DataInfo(representation="points", num_particles=P, multiplicity=(counts / counts.sum()).tolist(),
+    hist = (counts / counts.sum()).tolist()
+    flat = {"pt": np.linspace(900.0, 1100.0, 101).tolist(), "eta": [0.0] * 101, "mass": [100.0] * 101}
+    spec = ConditionSpec([], ["g"], {}, {}, [1.0], {"g": flat}, {"g": hist})
+    return DataInfo(representation="points", num_particles=P, multiplicity=hist,
                     normalizer={"mean": [0.0, 0.0, -1.0], "std": [1.0, 1.0, 1.0], "image_scale": 1.0},
-                    pt_quantiles=np.linspace(900.0, 1100.0, 101).tolist())
+                    conditions=spec.to_dict())
 
 
 def attach(model, batch):
@@ -72,11 +80,15 @@ def test_hungarian_is_the_best_permutation_and_chamfer_a_lower_bound():
     g = torch.Generator().manual_seed(3)
     pred, target = torch.randn(1, 5, 3, generator=g), torch.randn(1, 5, 3, generator=g)
     mask = torch.ones(1, 5, dtype=torch.bool)
-    best = min(float(((pred[0, list(p)] - target[0]) ** 2).sum(-1).mean()) for p in itertools.permutations(range(5)))
+    best = min(
+        float(((pred[0, list(p)] - target[0]) ** 2).sum(-1).mean()) for p in itertools.permutations(range(5))
+    )
     assert float(hungarian_loss(pred, target, mask)) == pytest.approx(best, rel=1e-5)
     assert float(chamfer_loss(pred, target, mask)) <= best + 1e-6
     d = ((pred[0, :, None] - target[0, None]) ** 2).sum(-1)
-    assert float(chamfer_loss(pred, target, mask)) == pytest.approx(float((d.min(0).values.mean() + d.min(1).values.mean()) / 2), rel=1e-5)
+    assert float(chamfer_loss(pred, target, mask)) == pytest.approx(
+        float((d.min(0).values.mean() + d.min(1).values.mean()) / 2), rel=1e-5
+    )
 
 
 def test_point_set_loss_adds_the_multiplicity_cross_entropy():
@@ -87,7 +99,9 @@ def test_point_set_loss_adds_the_multiplicity_cross_entropy():
     assert float(point_set_loss("hungarian", (x, -good), (x, mask))) > 10
     # a non-prefix target mask is compared slot-for-slot after packing the real particles first
     order = torch.randperm(P)
-    assert float(point_set_loss("chamfer", (x, None), (x[:, order], mask[:, order]))) == pytest.approx(0.0, abs=1e-6)
+    assert float(point_set_loss("chamfer", (x, None), (x[:, order], mask[:, order]))) == pytest.approx(
+        0.0, abs=1e-6
+    )
 
 
 # ------------------------------------------------------------------------------------------ ODE solver
@@ -97,7 +111,9 @@ def test_fixed_step_solvers_have_their_order():
     def f(x, t):  # x(1) = e
         return x
 
-    err = {(m, n): abs(float(odeint_fixed(f, x0, n, m)) - np.e) for m in ("euler", "midpoint") for n in (8, 16)}
+    err = {
+        (m, n): abs(float(odeint_fixed(f, x0, n, m)) - np.e) for m in ("euler", "midpoint") for n in (8, 16)
+    }
     assert 1.8 < err["euler", 8] / err["euler", 16] < 2.2
     assert 3.6 < err["midpoint", 8] / err["midpoint", 16] < 4.4
 
@@ -123,8 +139,14 @@ def test_ot_coupling_permutes_each_jets_source_to_the_cheapest_matching():
 
 # ------------------------------------------------------------------------------------------- training
 def fm_model(**kw) -> FlowMatching:
-    return FlowMatching(EPiCVelocity(hidden=32, global_dim=8, num_layers=2), num_steps=8, lr=3e-3, warmup_steps=1,
-                        ema_decay=0.9, **kw)
+    return FlowMatching(
+        EPiCVelocity(hidden=32, global_dim=8, num_layers=2),
+        num_steps=8,
+        lr=3e-3,
+        warmup_steps=1,
+        ema_decay=0.9,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("coupling", ["independent", "ot"])
@@ -137,12 +159,16 @@ def test_flow_matching_overfits_a_tiny_batch_and_samples_like_it(coupling):
 
     def eval_loss() -> float:
         with torch.no_grad():
-            return float(model.flow_matching_loss(batch["particles"], batch["mask"], generator=gen.manual_seed(0)))
+            return float(
+                model.flow_matching_loss(batch["particles"], batch["mask"], generator=gen.manual_seed(0))
+            )
 
     def sample_error() -> float:
         x, mask = model.generate(400, torch.Generator().manual_seed(1))
         real = batch["particles"][batch["mask"]]
-        return float((x[mask].mean(0) - real.mean(0)).abs().sum() + (x[mask].std(0) - real.std(0)).abs().sum())
+        return float(
+            (x[mask].mean(0) - real.mean(0)).abs().sum() + (x[mask].std(0) - real.std(0)).abs().sum()
+        )
 
     first, first_err = eval_loss(), sample_error()
     for _ in range(250):
@@ -175,15 +201,6 @@ def test_flow_matching_sample_is_seeded_follows_the_histogram_and_rebuilds_from_
     clone.load_state_dict(model.state_dict())
     clone.data_info = model.data_info
     assert np.array_equal(clone.sample(20, seed=1).particles, model.sample(20, seed=1).particles)
-    with pytest.raises(ValueError, match="num_classes"):
-        FlowMatching(EPiCVelocity(hidden=8), conditional=True)
-
-
-def test_class_conditional_flow_matching_trains_with_labels():
-    batch = toy_jets(8)
-    model = attach(FlowMatching(EPiCVelocity(hidden=8, num_layers=1, num_classes=5), conditional=True), batch)
-    model.training_step(batch, 0).backward()
-    assert model.velocity.cond.num_classes == 5 and model.sample(4).particles.shape == (4, P, 3)
 
 
 @pytest.mark.parametrize("encoder, recon", [("pointnet", "chamfer"), ("edgeconv", "hungarian")])
@@ -192,8 +209,19 @@ def test_point_vae_overfits_a_tiny_batch(encoder, recon):
     batch = toy_jets(8)
     enc = (PointNetSetEncoder(out_dim=32, hidden=(32, 32), head=(32,)) if encoder == "pointnet"
            else EdgeConvSetEncoder(out_dim=32, hidden=(16, 16), k=4, head=(32,)))
-    model = attach(VAE(enc, PointSetDecoder(latent_dim=8, num_particles=P, hidden=(64,)), latent_dim=8, recon=recon,
-                       beta=1e-4, warmup_steps=50, lr=3e-3, l1_penalty=1e-4 if encoder == "edgeconv" else 0.0), batch)
+    model = attach(
+        VAE(
+            enc,
+            PointSetDecoder(latent_dim=8, num_particles=P, hidden=(64,)),
+            latent_dim=8,
+            recon=recon,
+            beta=1e-4,
+            warmup_steps=50,
+            lr=3e-3,
+            l1_penalty=1e-4 if encoder == "edgeconv" else 0.0,
+        ),
+        batch,
+    )
     opt = model.configure_optimizers()
 
     def error() -> float:
@@ -228,11 +256,24 @@ def test_point_gans_move_towards_a_tiny_batch(name):
     torch.manual_seed(0)
     batch = toy_jets(32)
     gen, critic, loss = GANS[name]()
-    model = attach(WGANGP(gen, critic, n_critic=2, lr_generator=3e-3, lr_critic=3e-3, ema_decay=None, loss=loss,
-                          gp_lambda=10.0 if loss == "wgan" else 0.0), batch)
+    model = attach(
+        WGANGP(
+            gen,
+            critic,
+            n_critic=2,
+            lr_generator=3e-3,
+            lr_critic=3e-3,
+            ema_decay=None,
+            loss=loss,
+            gp_lambda=10.0 if loss == "wgan" else 0.0,
+        ),
+        batch,
+    )
     opt_g, opt_c = model.configure_optimizers()
     real = (batch["particles"], batch["mask"])
-    target = torch.stack([batch["particles"][batch["mask"]].mean(0), batch["particles"][batch["mask"]].std(0)])
+    target = torch.stack(
+        [batch["particles"][batch["mask"]].mean(0), batch["particles"][batch["mask"]].std(0)]
+    )
 
     def distance() -> float:
         with torch.no_grad():

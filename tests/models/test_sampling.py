@@ -16,8 +16,26 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_sample_cli_writes_reproducible_jetnet_file(tiny_checkpoint, tmp_path):
     for name in ("a", "b"):
-        assert main(["sample", "--ckpt", str(tiny_checkpoint), "--num-jets", "25", "--batch-size", "10", "--seed", "4",
-                     "--out", str(tmp_path / f"{name}.h5"), "--images", "--no-progress"]) == 0
+        assert (
+            main(
+                [
+                    "sample",
+                    "--ckpt",
+                    str(tiny_checkpoint),
+                    "--num-jets",
+                    "25",
+                    "--batch-size",
+                    "10",
+                    "--seed",
+                    "4",
+                    "--out",
+                    str(tmp_path / f"{name}.h5"),
+                    "--images",
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
     a, b = Jets.load(tmp_path / "a.h5"), Jets.load(tmp_path / "b.h5")
     assert len(a) == 25 and a.images.shape == (25, 32, 32)
     assert np.array_equal(a.particles, b.particles) and np.array_equal(a.images, b.images)
@@ -36,9 +54,13 @@ def test_foreign_or_mismatched_checkpoints_error(tiny_checkpoint, tmp_path, caps
     torch.save(ckpt, tmp_path / "other.ckpt")
     ckpt["sparsegen_model"]["class_path"] = "os.system"
     torch.save(ckpt, tmp_path / "hostile.ckpt")
-    for name, message in (("plain", "not a sparsegen model checkpoint"), ("garbage", "not a readable checkpoint"),
-                          ("other", "weights do not match"), ("hostile", "only sparsegen classes"),
-                          ("missing", "does not exist")):
+    for name, message in (
+        ("plain", "not a sparsegen model checkpoint"),
+        ("garbage", "not a readable checkpoint"),
+        ("other", "weights do not match"),
+        ("hostile", "only sparsegen classes"),
+        ("missing", "does not exist"),
+    ):
         assert main(["sample", "--ckpt", str(tmp_path / f"{name}.ckpt"), "--num-jets", "5",
                      "--out", str(tmp_path / "x.h5")]) == 2
         err = capsys.readouterr().err.strip().splitlines()

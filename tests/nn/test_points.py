@@ -16,7 +16,9 @@ from sparsegen.nn.points import (
 )
 
 
-def _permute(x: torch.Tensor, mask: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _permute(
+    x: torch.Tensor, mask: torch.Tensor, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Shuffle every slot (real and padded) of each jet independently; returns (x', mask', perm)."""
     g = torch.Generator().manual_seed(seed)
     perm = torch.stack([torch.randperm(x.shape[1], generator=g) for _ in range(x.shape[0])])
@@ -95,7 +97,9 @@ def test_message_passing_equivariant_and_garbage_proof(clouds, aggr: str) -> Non
     out = block(x, mask, pos=x[..., :2])
     assert out.shape == (4, 9, 5) and torch.all(out[~mask] == 0)
     xp, mp, perm = _permute(x, mask, seed=9)
-    torch.testing.assert_close(block(xp, mp, pos=xp[..., :2]), out.gather(1, perm[..., None].expand(-1, -1, 5)))
+    torch.testing.assert_close(
+        block(xp, mp, pos=xp[..., :2]), out.gather(1, perm[..., None].expand(-1, -1, 5))
+    )
     garbage = _garbage(x, mask, seed=10).requires_grad_(True)
     out_g = block(garbage, mask, pos=garbage[..., :2])
     torch.testing.assert_close(out_g, out)

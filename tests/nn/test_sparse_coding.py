@@ -63,7 +63,9 @@ def _synthetic(seed: int) -> tuple[LayeredISTA, torch.Tensor]:
     model = LayeredISTA([1, 8], kernel_sizes=5, lam=0.01).double()
     g = torch.Generator().manual_seed(seed)
     shape = (4, 8, 24, 24)
-    code = (torch.rand(shape, generator=g) < 0.02).double() * torch.rand(shape, generator=g, dtype=torch.float64)
+    code = (torch.rand(shape, generator=g) < 0.02).double() * torch.rand(
+        shape, generator=g, dtype=torch.float64
+    )
     return model, model.synthesis(0, code, (24, 24)).detach()
 
 
@@ -82,7 +84,9 @@ def test_layered_ista_objective_is_monotone() -> None:
     """η = 1/L makes every ISTA step non-increasing in ½‖Y − DΓ‖² + λ‖Γ‖₁ (proximal-gradient guarantee)."""
     model, y = _synthetic(seed=4)
     with torch.no_grad():
-        objs = [float(model.layer_objective(0, y, model.encode_layer(0, y, n_iter=t)).sum()) for t in range(12)]
+        objs = [
+            float(model.layer_objective(0, y, model.encode_layer(0, y, n_iter=t)).sum()) for t in range(12)
+        ]
     assert all(b <= a + 1e-9 for a, b in itertools.pairwise(objs)), objs
     assert objs[-1] < 0.5 * objs[0]
 
@@ -92,12 +96,16 @@ def test_two_layer_ista_deep_reconstruction_improves() -> None:
     model = LayeredISTA([1, 8, 16], kernel_sizes=[5, 3], strides=[1, 2], lam=0.01).double()
     g = torch.Generator().manual_seed(5)
     shape = (2, 16, 12, 12)
-    g2 = (torch.rand(shape, generator=g) < 0.02).double() * torch.rand(shape, generator=g, dtype=torch.float64)
+    g2 = (torch.rand(shape, generator=g) < 0.02).double() * torch.rand(
+        shape, generator=g, dtype=torch.float64
+    )
     with torch.no_grad():
         model.weights[1].abs_()  # non-negative Γ1 = D2 Γ2 so the non-negative pursuit can recover it
         y = model.synthesis(0, model.synthesis(1, g2, (24, 24)), (24, 24))
-        err = {n: float((y - model.reconstruct(model(y, return_all=True, n_iter=n), y.shape)).norm() / y.norm())
-               for n in (0, 16)}
+        err = {
+            n: float((y - model.reconstruct(model(y, return_all=True, n_iter=n), y.shape)).norm() / y.norm())
+            for n in (0, 16)
+        }
     assert err[16] < 0.5 * err[0], err
 
 

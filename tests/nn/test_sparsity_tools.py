@@ -21,7 +21,9 @@ def test_penalty_value_weights_and_removal() -> None:
     torch.manual_seed(0)
     net = _autoencoder()
     x = torch.randn(8, 16)
-    pen = L1FeaturePenalty({"hidden": net[1], "out": net[2]}, weights={"hidden": 2.0, "out": 0.5}, reduction="sum")
+    pen = L1FeaturePenalty(
+        {"hidden": net[1], "out": net[2]}, weights={"hidden": 2.0, "out": 0.5}, reduction="sum"
+    )
     h = net[1](net[0](x))
     out = net(x)
     # net(x) recorded both modules once; the manual call above recorded "hidden" once more

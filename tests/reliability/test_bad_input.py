@@ -33,8 +33,12 @@ floats = st.floats(allow_nan=True, allow_infinity=True, width=32)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pf=arrays(np.float32, st.tuples(st.integers(0, 6), st.integers(1, 5), st.integers(2, 5)), elements=floats),
-       jf=arrays(np.float32, st.tuples(st.integers(0, 6), st.integers(3, 6)), elements=floats))
+@given(
+    pf=arrays(
+        np.float32, st.tuples(st.integers(0, 6), st.integers(1, 5), st.integers(2, 5)), elements=floats
+    ),
+    jf=arrays(np.float32, st.tuples(st.integers(0, 6), st.integers(3, 6)), elements=floats),
+)
 def test_reader_accepts_valid_or_raises_input_error(tmp_path_factory, pf, jf):
     path = tmp_path_factory.mktemp("h") / "x.h5"
     with h5py.File(path, "w") as f:
@@ -95,22 +99,69 @@ def test_evaluator_rejects_malformed_generated_files(tmp_path_factory, capsys, p
         assert not (tmp / "m.json").exists()
     else:
         assert status == 0 and (tmp / "m.json").exists()
+        warning = capsys.readouterr().err.strip().splitlines()  # small samples: one warning line, no error
+        assert len(warning) == 1 and "need ~20000" in warning[0] and "error" not in warning[0]
     del rng
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["fit", "--config", "/no/such/config.yaml"], "does not exist"),
-    (["fit", "--config", str(ROOT / "configs/images/vae_dense.yaml"), "--model.init_args.recon", "bogus"], "recon"),
-    (["fit", "--config", str(ROOT / "configs/images/vae_dense.yaml"), "--data.init_args.jet_types", "x"],
-     "unknown jet type"),
-    (["fit", "--config", str(ROOT / "configs/images/vae_dense.yaml"), "--trainer.max_epochs", "many"], "max_epochs"),
-    (["fit", "--config", str(ROOT / "configs/images/vae_dense.yaml"), "--model.class_path", "os.System"], "model"),
-    (["data", "generate", "--jet-type", "g", "--num-jets", "-3", "--out", "x.h5"], "num-jets"),
-    (["data", "generate", "--jet-type", "g", "--num-jets", "5", "--num-particles", "0", "--out", "x.h5"],
-     "num-particles"),
-    (["sample", "--ckpt", "missing.ckpt", "--num-jets", "5", "--out", "x.h5"], "does not exist"),
-    (["evaluate", "--real", "nope.h5", "--gen", "nope2.h5"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["fit", "--config", "/no/such/config.yaml"], "does not exist"),
+        (
+            [
+                "fit",
+                "--config",
+                str(ROOT / "configs/images/vae_dense.yaml"),
+                "--model.init_args.recon",
+                "bogus",
+            ],
+            "recon",
+        ),
+        (
+            [
+                "fit",
+                "--config",
+                str(ROOT / "configs/images/vae_dense.yaml"),
+                "--data.init_args.jet_types",
+                "x",
+            ],
+            "unknown jet type",
+        ),
+        (
+            ["fit", "--config", str(ROOT / "configs/images/vae_dense.yaml"), "--trainer.max_epochs", "many"],
+            "max_epochs",
+        ),
+        (
+            [
+                "fit",
+                "--config",
+                str(ROOT / "configs/images/vae_dense.yaml"),
+                "--model.class_path",
+                "os.System",
+            ],
+            "model",
+        ),
+        (["data", "generate", "--jet-type", "g", "--num-jets", "-3", "--out", "x.h5"], "num-jets"),
+        (
+            [
+                "data",
+                "generate",
+                "--jet-type",
+                "g",
+                "--num-jets",
+                "5",
+                "--num-particles",
+                "0",
+                "--out",
+                "x.h5",
+            ],
+            "num-particles",
+        ),
+        (["sample", "--ckpt", "missing.ckpt", "--num-jets", "5", "--out", "x.h5"], "does not exist"),
+        (["evaluate", "--real", "nope.h5", "--gen", "nope2.h5"], "does not exist"),
+    ],
+)
 def test_bad_configs_and_arguments(tmp_path, monkeypatch, capsys, argv, needle):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SPARSEGEN_DATA", str(tmp_path / "data"))

@@ -12,9 +12,30 @@ from sparsegen.core.jets import Jets
 
 def test_generated_files_are_byte_identical(tmp_path):
     for name, workers in (("a", "1"), ("b", "2")):
-        subprocess.run([sys.executable, "-m", "sparsegen.cli", "data", "generate", "--jet-type", "t", "--num-jets", "120",
-                        "--chunk-size", "50", "--seed", "3", "--workers", workers, "--no-progress",
-                        "--out", str(tmp_path / f"{name}.h5")], check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sparsegen.cli",
+                "data",
+                "generate",
+                "--jet-type",
+                "t",
+                "--num-jets",
+                "120",
+                "--chunk-size",
+                "50",
+                "--seed",
+                "3",
+                "--workers",
+                workers,
+                "--no-progress",
+                "--out",
+                str(tmp_path / f"{name}.h5"),
+            ],
+            check=True,
+            capture_output=True,
+        )
     assert (tmp_path / "a.h5").read_bytes() == (tmp_path / "b.h5").read_bytes()
 
 

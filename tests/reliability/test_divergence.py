@@ -19,19 +19,37 @@ def test_injected_nan_stops_the_run_and_keeps_last_good_checkpoint(tmp_path, mon
     calls = {"poisoned_at": None}
     critic_loss = WGANGP.critic_loss
 
-    def poisoned(self, real, fake):
-        loss, logs = critic_loss(self, real, fake)
+    def poisoned(self, real, fake, cond=None):
+        loss, logs = critic_loss(self, real, fake, cond)
         if self.current_epoch >= 1 and int(self.critic_steps) >= 4:  # second batch of the second epoch
             calls["poisoned_at"] = calls["poisoned_at"] or int(self.critic_steps)
             return loss * float("nan"), logs
         return loss, logs
 
     monkeypatch.setattr(WGANGP, "critic_loss", poisoned)
-    status = main(["fit", "--config", str(ROOT / "configs/images/wgan_gp_dense.yaml"),
-                   "--data.init_args.num_jets", "80", "--data.init_args.batch_size", "16",
-                   "--data.init_args.generation_workers", "1", "--trainer.max_epochs", "5",
-                   "--trainer.limit_train_batches", "3", "--trainer.logger", "false",
-                   "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path / "run")])
+    status = main(
+        [
+            "fit",
+            "--config",
+            str(ROOT / "configs/images/wgan_gp_dense.yaml"),
+            "--data.init_args.num_jets",
+            "80",
+            "--data.init_args.batch_size",
+            "16",
+            "--data.init_args.generation_workers",
+            "1",
+            "--trainer.max_epochs",
+            "5",
+            "--trainer.limit_train_batches",
+            "3",
+            "--trainer.logger",
+            "false",
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.default_root_dir",
+            str(tmp_path / "run"),
+        ]
+    )
     assert status == 3
     err = [ln for ln in capsys.readouterr().err.strip().splitlines() if ln.startswith("sparsegen:")]
     assert len(err) == 1 and "diverged" in err[0] and "last good checkpoint" in err[0]

@@ -20,7 +20,9 @@ def test_sections_replace_only_their_own(tmp_path: Path):
     assert text.index("study:a") < text.index("study:b") < text.index("study:c")
     R.update_section(md, "b", "B2\n\nmore", order)
     text = md.read_text()
-    assert R.section(text, "a") == "A1" and R.section(text, "b") == "B2\n\nmore" and R.section(text, "c") == "C1"
+    assert (
+        R.section(text, "a") == "A1" and R.section(text, "b") == "B2\n\nmore" and R.section(text, "c") == "C1"
+    )
     assert text.count("BEGIN study:b") == 1
     assert not list(tmp_path.glob(".*tmp"))  # the temp file was renamed
 

@@ -37,22 +37,26 @@ def test_generative_quick(tmp_path: Path):
     out, results = tmp_path / "gen", tmp_path / "results.md"
     assert main(["study", "generative", "--quick", "--out", str(out), "--results", str(results), "--no-progress"]) == 0
     text = results.read_text()
-    body = R.section(text, "generative")
-    assert "sparsegen study generative" in body and "--quick" in body and "seed 0" in body
-    configs = {d: sorted(p.stem for p in (ROOT / "configs" / d).glob("*.yaml")) for d in ("images", "points")}
-    found = tables(body)
-    assert len(found) == 4  # (gluon, top) × (image, point models)
-    for (header, rows), family in zip(found, ["images", "points", "images", "points"]):
-        assert header[:3] == ["config", "sparse-aware", "W1M ×10³"]
-        for name in ("W1P ×10³", "W1EFP ×10⁵", "FPD ×10³", "KPD ×10³", "AUC", "sample jets/s"):
-            assert name in header
-        assert [r[0].strip("`") for r in rows[:-1]] == configs[family]
-        assert rows[-1][0].startswith("*truth floor")
-        metric_cols = range(2, header.index("epochs"))
-        for row in rows:
-            for i in metric_cols:
-                # "empty": the model generated no particles at all, so per-particle metrics do not exist
-                assert finite(row[i]) or row[i].strip("*") == "empty", (row[0], header[i], row[i])
+    configs = {d: sorted(p.stem for p in (ROOT / "configs" / d).glob("*.yaml") if not p.stem.endswith("_conditional"))
+               for d in ("images", "points")}  # the conditional configs have their own study
+    for family in ("images", "points"):  # each family has its own section: one table per class (gluon, top)
+        body = R.section(text, f"generative_{family}")
+        assert "sparsegen study generative" in body and "--quick" in body and "seed 0" in body
+        found = tables(body)
+        assert len(found) == 2
+        for header, rows in found:
+            assert header[:3] == ["config", "sparse-aware", "W1M ×10³"]
+            for name in ("W1P ×10³", "W1EFP ×10⁵", "FPD ×10³", "KPD ×10³", "AUC", "sample jets/s"):
+                assert name in header
+            if family == "images":
+                assert "occupancy gen/real" in header and "pixel sum gen/real" in header
+            assert [r[0].strip("`") for r in rows[:-1]] == configs[family]
+            assert rows[-1][0].startswith("*truth floor")
+            metric_cols = range(2, header.index("epochs"))
+            for row in rows:
+                for i in metric_cols:
+                    # "empty": the model generated no particles at all, so per-particle metrics do not exist
+                    assert finite(row[i]) or row[i].strip("*") == "empty", (row[0], header[i], row[i])
     for jet_type in ("g", "t"):
         for family in configs.values():
             for config in family:
@@ -68,8 +72,9 @@ def test_generative_quick(tmp_path: Path):
                         else:
                             assert math.isfinite(entry["value"]) and math.isfinite(entry["error"]), (config, key)
                 assert result["sample_jets_per_s"] > 0 and result["train_s"] > 0
-        for plot in ("mass", "mult", "pix", "average_images"):
-            assert (tmp_path / "results" / f"generative_{jet_type}_{plot}.png").stat().st_size > 10_000
+        for family in ("images", "points"):
+            for plot in ("mass", "mult", "pix", "average_images"):
+                assert (tmp_path / "results" / f"generative_{family}_{jet_type}_{plot}.png").stat().st_size > 10_000
 
 
 def test_generative_resumes_and_keeps_other_sections(tmp_path: Path):
@@ -90,8 +95,11 @@ def test_generative_resumes_and_keeps_other_sections(tmp_path: Path):
     assert again["train_s"] == first["train_s"] and again["sample_jets_per_s"] == first["sample_jets_per_s"]
     text = results.read_text()
     assert R.section(text, "sparse_coding") == "kept"
-    assert text.index("study:generative") < text.index("study:sparse_coding")  # sections keep the study order
-    assert len(tables(R.section(text, "generative"))) == 2  # one image and one point model
+    assert text.index("study:generative_images") < text.index("study:generative_points") \
+        < text.index("study:sparse_coding")  # sections keep the study order
+    for family in ("images", "points"):  # one image and one point model, each in its family's section
+        (header, rows), = tables(R.section(text, f"generative_{family}"))
+        assert len(rows) == 2
 
 
 def test_sparse_input_quick(tmp_path: Path):
@@ -150,3 +158,27 @@ def test_study_cli_bad_input_is_one_line(args: list[str], needle: str, capsys: p
     status = main(["study", *args, "--out", str(tmp_path / "x")] if args[0] != "nonsense" else ["study", *args])
     err = capsys.readouterr().err.strip()
     assert status == 2 and len(err.splitlines()) == 1 and needle in err, err
+
+
+def test_conditional_quick(tmp_path: Path):
+    out, results = tmp_path / "cond", tmp_path / "results.md"
+    results.write_text(R.HEADER + "\n<!-- BEGIN study:generative -->\nkept\n<!-- END study:generative -->\n")
+    assert main(["study", "conditional", "--quick", "--jet-types", "g", "w", "--out", str(out), "--results",
+                 str(results), "--no-progress"]) == 0
+    text = results.read_text()
+    assert R.section(text, "generative") == "kept" and text.index("study:generative") < text.index("study:conditional")
+    body = R.section(text, "conditional")
+    assert "sparsegen study conditional" in body and "--quick" in body
+    (header, rows), = tables(body)
+    assert header[:2] == ["class", "model"] and "W1M ×10³" in header and "AUC" in header
+    assert [r[:2] for r in rows] == [["gluon", "conditional (all classes)"], ["gluon", "per-class"],
+                                     ["gluon", "*truth floor*"], ["W", "conditional (all classes)"],
+                                     ["W", "per-class"], ["W", "*truth floor*"]]
+    for row in rows:
+        assert all(finite(c) for c in row[2:2 + 7]), row
+    assert "gluon multiplicity" in body and "sampled by class alone" in body
+    assert (tmp_path / "results" / "conditional_mass.png").stat().st_size > 10_000
+    record = json.loads((out / "conditional" / "result.json").read_text())
+    assert record["conditions"] == ["class", "pt", "multiplicity"] and set(record["metrics"]) == {"g", "w"}
+    per = json.loads((out / "per_class_w" / "result.json").read_text())
+    assert per["conditions"] == ["pt", "multiplicity"] and per["minutes"] == record["minutes"] / 2

@@ -51,7 +51,8 @@ class PointNetSetEncoder(Component):
 
 
 class EdgeConvSetEncoder(Component):
-    """EdgeConv (DGCNN / ParticleNet) encoder: kNN EdgeConv blocks, then [mean ‖ max ‖ n/P] → MLP → (B, out_dim).
+    """EdgeConv (DGCNN / ParticleNet) encoder: kNN EdgeConv blocks, then [mean ‖ max ‖ n/P] → MLP → (B,
+    out_dim).
 
     The first block's graph is built in (etarel, phirel); later ones on the features (dynamic graph). The
     blocks live in ``taps``, so `VAE(l1_penalty=…)` finds them without ``l1_modules``.
@@ -71,7 +72,11 @@ class EdgeConvSetEncoder(Component):
         pos = zero_padded(x[..., :2], mask)
         for i, block in enumerate(self.taps):
             h = block(h, mask, pos=pos if i == 0 else None)
-        pooled = [masked_pool(h, mask, "mean"), masked_pool(h, mask, "max"), multiplicity_fraction(mask).to(h.dtype)]
+        pooled = [
+            masked_pool(h, mask, "mean"),
+            masked_pool(h, mask, "max"),
+            multiplicity_fraction(mask).to(h.dtype),
+        ]
         return self.head(torch.cat(pooled, dim=1))
 
 
@@ -83,8 +88,14 @@ class PointSetDecoder(Component):
     never sampled. ``multiplicity``: "head" (the decoder's own prediction) or "data" (training histogram).
     """
 
-    def __init__(self, latent_dim: int = 32, num_particles: int | None = None, hidden: Sequence[int] = (256, 256),
-                 features: int = 3, multiplicity: Literal["head", "data"] = "head") -> None:
+    def __init__(
+        self,
+        latent_dim: int = 32,
+        num_particles: int | None = None,
+        hidden: Sequence[int] = (256, 256),
+        features: int = 3,
+        multiplicity: Literal["head", "data"] = "head",
+    ) -> None:
         super().__init__()
         num_particles = int(linked_setting("num_particles", num_particles))
         if multiplicity not in ("head", "data"):

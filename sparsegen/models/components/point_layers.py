@@ -85,8 +85,11 @@ class DataPrior(nn.Module):
     def set_data_info(self, info: DataInfo) -> None:
         """Copy the multiplicity histogram and the ptrel floor from a model's ``data_info``."""
         if info.num_particles != self.num_particles:
-            raise SparsegenInputError("config", f"the network was built for num_particles={self.num_particles} "
-                                                f"but the data has {info.num_particles} particles per jet")
+            raise SparsegenInputError(
+                "config",
+                f"the network was built for num_particles={self.num_particles} "
+                f"but the data has {info.num_particles} particles per jet",
+            )
         hist = info.multiplicity
         if hist is not None:
             probs = torch.zeros(self.num_particles + 1, dtype=torch.float64)
@@ -100,17 +103,22 @@ class DataPrior(nn.Module):
             mean, std = float(norm["mean"][PTREL]), float(norm["std"][PTREL])
             self.ptrel_floor.fill_(-mean / std if std > 0 else 0.0)
 
-    def sample_counts(self, n: int, device: torch.device | str, generator: torch.Generator | None = None) -> Tensor:
+    def sample_counts(
+        self, n: int, device: torch.device | str, generator: torch.Generator | None = None
+    ) -> Tensor:
         """(n,) multiplicities drawn from the training histogram (seeded by ``generator``)."""
         probs = self.probs.to(device)
         return torch.multinomial(probs, n, replacement=True, generator=generator)
 
-    def sample_mask(self, n: int, device: torch.device | str, generator: torch.Generator | None = None) -> Tensor:
+    def sample_mask(
+        self, n: int, device: torch.device | str, generator: torch.Generator | None = None
+    ) -> Tensor:
         """(n, P) prefix masks with multiplicities from the training histogram."""
         return prefix_mask(self.sample_counts(n, device, generator), self.num_particles)
 
     def physical(self, raw: Tensor) -> Tensor:
-        """Raw (…, 3) head output → features with ptrel' = floor + softplus(raw_ptrel) (physical ptrel > 0)."""
+        """Raw (…, 3) head output → features with ptrel' = floor + softplus(raw_ptrel) (physical ptrel >
+        0)."""
         pt = self.ptrel_floor.to(raw.dtype) + F.softplus(raw[..., PTREL:PTREL + 1])
         return torch.cat([raw[..., :PTREL], pt, raw[..., PTREL + 1:]], dim=-1)
 
@@ -130,7 +138,9 @@ class EPiCLayer(nn.Module):
     need only be finite: they carry finite values through a stack of layers, and networks zero their outputs.
     """
 
-    def __init__(self, hidden: int, global_dim: int, cond_dim: int = 0, global_hidden: int | None = None) -> None:
+    def __init__(
+        self, hidden: int, global_dim: int, cond_dim: int = 0, global_hidden: int | None = None
+    ) -> None:
         super().__init__()
         gh = global_hidden or max(hidden, global_dim)
         self.phi_g = mlp([global_dim + 2 * hidden + cond_dim, gh, global_dim])
@@ -139,7 +149,9 @@ class EPiCLayer(nn.Module):
         self.local_out = nn.Linear(hidden, hidden, bias=False)
         self.act = nn.LeakyReLU(0.2)
 
-    def forward(self, h: Tensor, g: Tensor, mask: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, h: Tensor, g: Tensor, mask: Tensor, cond: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         pooled = masked_mean_sum(h, mask)
         gc = g if cond is None else torch.cat([g, cond], dim=1)
         g = g + self.phi_g(torch.cat([gc, pooled], dim=1))

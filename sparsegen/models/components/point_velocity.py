@@ -1,8 +1,9 @@
-"""Velocity networks for flow matching on particle sets: ``v_θ(x_t, t | n, class)``.
+"""Velocity networks for flow matching on particle sets: ``v_θ(x_t, t | n, c)``.
 
-Interface: ``forward(x (B, P, F), mask (B, P), t (B,), label (B,) | None) -> v (B, P, F)``, equivariant
-to permutations of the real particles, zero in padded slots, never reading them. The condition is the
-time t (Fourier features), the multiplicity n / P and, with ``num_classes > 0``, the jet class.
+Interface: ``forward(x (B, P, F), mask (B, P), t (B,), cond (B, C) | None) -> v (B, P, F)``, equivariant
+to permutations of the real particles, zero in padded slots, never reading them. The per-jet context is
+the time t (Fourier features), the multiplicity n / P and, for a conditional model (``cond_dim > 0``,
+linked from the data's ``conditions``), the embedded jet condition (`ConditionEmbedding`: class, pT, ...).
 
 * `EPiCVelocity` — EPiC layers (EPiC-FM, Buhmann et al. 2023): cost linear in P, the fast choice.
 * `TransformerVelocity` — a transformer encoder with key padding masks (PC-JeDi-like), condition added
@@ -14,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from sparsegen.data.info import linked_setting
+from sparsegen.models.components.conditioning import ConditionEmbedding, with_condition
 from sparsegen.models.components.point_layers import (
     EPiCLayer,
     FourierTime,
@@ -24,46 +27,44 @@ from sparsegen.models.spec import Component
 from sparsegen.nn.points import mlp
 
 
-class _Condition(nn.Module):
-    """(t, mask, label) → per-jet condition [Fourier(t) ‖ n/P ‖ one-hot(class)] (B, C)."""
+class _Context(nn.Module):
+    """(t, mask, cond) → per-jet context [Fourier(t) ‖ n/P ‖ e(cond)] (B, C)."""
 
-    def __init__(self, num_classes: int = 0, time_freqs: int = 8) -> None:
+    def __init__(self, cond_dim: int, cond_embed: int, time_freqs: int) -> None:
         super().__init__()
-        self.num_classes = num_classes
         self.time = FourierTime(time_freqs)
-        self.dim = self.time.dim + 1 + num_classes
+        self.cond = ConditionEmbedding(cond_dim, cond_embed)
+        self.dim = self.time.dim + 1 + self.cond.dim
 
-    def forward(self, t: Tensor, mask: Tensor, label: Tensor | None, dtype: torch.dtype) -> Tensor:
-        parts = [self.time(t.to(dtype)), multiplicity_fraction(mask).to(dtype)]
-        if self.num_classes:
-            if label is None:
-                raise ValueError("this velocity network is class-conditional: pass label (B,)")
-            parts.append(nn.functional.one_hot(label.long(), self.num_classes).to(dtype))
-        return torch.cat(parts, dim=1)
+    def forward(self, t: Tensor, mask: Tensor, cond: Tensor | None, like: Tensor) -> Tensor:
+        base = torch.cat([self.time(t.to(like.dtype)), multiplicity_fraction(mask).to(like.dtype)], dim=1)
+        return with_condition(base, self.cond(cond, len(t), like))
 
 
 class EPiCVelocity(Component):
     """v_θ = W_out h^{(L)}, h^{(0)}_i = σ(W_in x_i), g^{(0)} = φ(c), L `EPiCLayer`s conditioned on c.
 
-    c = [Fourier(t) ‖ n/P ‖ one-hot(class)] enters the global update and, through it, every particle.
+    c = [Fourier(t) ‖ n/P ‖ e(condition)] enters the global update and, through it, every particle.
     The output layer starts at zero, so the untrained field is v = 0.
     """
 
     def __init__(self, features: int = 3, hidden: int = 64, global_dim: int = 16, num_layers: int = 3,
-                 num_classes: int = 0, time_freqs: int = 8) -> None:
+                 cond_dim: int | None = None, cond_embed: int = 16, time_freqs: int = 8) -> None:
         super().__init__()
-        self.features, self.num_classes = features, num_classes
-        self.cond = _Condition(num_classes, time_freqs)
+        self.features, self.cond_dim = features, int(linked_setting("cond_dim", cond_dim))
+        self.cond = _Context(self.cond_dim, cond_embed, time_freqs)
         self.local_in = nn.Linear(features, hidden)
         self.global_in = mlp([self.cond.dim, global_dim, global_dim])
-        self.layers = nn.ModuleList(EPiCLayer(hidden, global_dim, cond_dim=self.cond.dim) for _ in range(num_layers))
+        self.layers = nn.ModuleList(
+            EPiCLayer(hidden, global_dim, cond_dim=self.cond.dim) for _ in range(num_layers)
+        )
         self.out = nn.Linear(hidden, features)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
         self.act = nn.LeakyReLU(0.2)
 
-    def forward(self, x: Tensor, mask: Tensor, t: Tensor, label: Tensor | None = None) -> Tensor:
-        c = self.cond(t, mask, label, x.dtype)
+    def forward(self, x: Tensor, mask: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor:
+        c = self.cond(t, mask, cond, x)
         h = self.act(self.local_in(zero_padded(x, mask)))
         g = self.global_in(c)
         for layer in self.layers:
@@ -77,11 +78,20 @@ class TransformerVelocity(Component):
     h_i = W_in x_i + W_c c; ``num_layers`` pre-norm encoder layers; v_i = W_out h_i (zero-initialized).
     """
 
-    def __init__(self, features: int = 3, hidden: int = 64, heads: int = 4, num_layers: int = 3,
-                 ff_mult: int = 2, num_classes: int = 0, time_freqs: int = 8) -> None:
+    def __init__(
+        self,
+        features: int = 3,
+        hidden: int = 64,
+        heads: int = 4,
+        num_layers: int = 3,
+        ff_mult: int = 2,
+        cond_dim: int | None = None,
+        cond_embed: int = 16,
+        time_freqs: int = 8,
+    ) -> None:
         super().__init__()
-        self.features, self.num_classes = features, num_classes
-        self.cond = _Condition(num_classes, time_freqs)
+        self.features, self.cond_dim = features, int(linked_setting("cond_dim", cond_dim))
+        self.cond = _Context(self.cond_dim, cond_embed, time_freqs)
         self.local_in = nn.Linear(features, hidden)
         self.cond_in = mlp([self.cond.dim, hidden, hidden])
         layer = nn.TransformerEncoderLayer(hidden, heads, ff_mult * hidden, dropout=0.0, batch_first=True,
@@ -91,8 +101,8 @@ class TransformerVelocity(Component):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: Tensor, mask: Tensor, t: Tensor, label: Tensor | None = None) -> Tensor:
-        c = self.cond(t, mask, label, x.dtype)
+    def forward(self, x: Tensor, mask: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor:
+        c = self.cond(t, mask, cond, x)
         h = self.local_in(zero_padded(x, mask)) + self.cond_in(c)[:, None, :]
         empty = ~mask.any(1)
         keys = mask.clone()

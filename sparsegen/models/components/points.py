@@ -2,13 +2,16 @@
 
 Conventions (shared with ``images.py``; a point sample is the tuple ``(x, mask)``):
 
-* generators: ``sample_noise(n, device, generator) -> noise`` and ``forward(noise, generator) -> (x, mask)``.
-  The noise carries the mask: the multiplicity n of each jet is drawn from the training histogram
-  (``DataPrior``), the first n slots are real, and every padded slot of ``x`` is exactly 0. ptrel comes
+* generators: ``sample_noise(n, device, generator, counts=None) -> noise`` and ``forward(noise, generator,
+  cond=None) -> (x, mask)``. The noise carries the mask: the multiplicity n of each jet is given
+  (``counts``) or drawn from the training histogram (``DataPrior``), the first n slots are real, and every
+  padded slot of ``x`` is exactly 0. ptrel comes
   out as ``floor + softplus(raw)`` in normalized space, floor = ``-mean/std`` of the training ptrel, so
   un-normalized ptrel is strictly positive (``to_jets``' clip at 0 never fires).
-* critics: ``forward((x, mask)) -> (B,)``. They never read padded slots, are invariant to particle order,
-  and get n / P as an extra per-particle feature (mean pooling alone cannot see the multiplicity).
+* critics: ``forward((x, mask), cond=None) -> (B,)``. They never read padded slots, are invariant to particle
+  order, and get n / P as an extra per-particle feature (mean pooling alone cannot see the multiplicity).
+* the EPiC generator and critic are conditional when ``cond_dim > 0`` (linked from the data's
+  ``conditions``): the embedded condition (`ConditionEmbedding`) joins n / P in their per-jet context.
 
 Generators: `MPGenerator` (MPGAN: per-particle Gaussian noise, fully connected message passing),
 `EPiCGenerator` (EPiC-GAN: per-particle and global noise, EPiC layers). Critics: `MPCritic`,
@@ -25,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from sparsegen.data.info import linked_setting
+from sparsegen.models.components.conditioning import ConditionEmbedding, with_condition
 from sparsegen.models.components.point_layers import (
     DataPrior,
     EPiCLayer,
@@ -48,10 +52,19 @@ class _PointGenerator(Component):
     global_noise_dim: int = 0
     prior: DataPrior
 
-    def sample_noise(self, n: int, device: torch.device | str = "cpu",
-                     generator: torch.Generator | None = None) -> tuple[Tensor, ...]:
-        """(z (n, P, latent) per-particle N(0, 1), [z_global (n, G),] mask (n, P) from the multiplicity prior)."""
-        mask = self.prior.sample_mask(n, device, generator)
+    def sample_noise(
+        self,
+        n: int,
+        device: torch.device | str = "cpu",
+        generator: torch.Generator | None = None,
+        counts: Tensor | None = None,
+    ) -> tuple[Tensor, ...]:
+        """(z (n, P, latent) per-particle N(0, 1), [z_global (n, G),] mask (n, P)): the mask from ``counts``
+        (n,) when given, else from the training multiplicity prior."""
+        if counts is None:
+            mask = self.prior.sample_mask(n, device, generator)
+        else:
+            mask = torch.arange(self.num_particles, device=device)[None, :] < counts.to(device)[:, None]
         z = torch.randn(n, self.num_particles, self.latent_dim, device=device, generator=generator)
         if self.global_noise_dim:
             zg = torch.randn(n, self.global_noise_dim, device=device, generator=generator)
@@ -63,7 +76,8 @@ class _PointGenerator(Component):
 
 
 class MPGenerator(_PointGenerator):
-    """MPGAN-style generator: per-particle noise → ``mp_iters`` fully connected message-passing layers → 3 features.
+    """MPGAN-style generator: per-particle noise → ``mp_iters`` fully connected message-passing layers → 3
+    features.
 
     Node features start as z_i ~ N(0, 1)^latent (plus n / P); each iteration is an `MPLayer` (edge MLP fe,
     node MLP fn, masked mean aggregation over the other real particles) to ``hidden`` features, LeakyReLU in
@@ -102,25 +116,34 @@ class EPiCGenerator(_PointGenerator):
     Noise ((B, P, latent), (B, G), mask (B, P)) → ((B, P, 3), mask).
     """
 
-    def __init__(self, num_particles: int | None = None, latent_dim: int = 16, global_noise_dim: int = 16, hidden: int = 64,
-                 global_dim: int = 16, num_layers: int = 4, features: int = 3) -> None:
+    def __init__(self, num_particles: int | None = None, latent_dim: int = 16, global_noise_dim: int = 16,
+                 hidden: int = 64, global_dim: int = 16, num_layers: int = 4, features: int = 3,
+                 cond_dim: int | None = None, cond_embed: int = 16) -> None:
         super().__init__()
         num_particles = int(linked_setting("num_particles", num_particles))
-        self.num_particles, self.latent_dim, self.global_noise_dim = num_particles, latent_dim, global_noise_dim
+        self.num_particles, self.latent_dim, self.global_noise_dim = (
+            num_particles,
+            latent_dim,
+            global_noise_dim,
+        )
+        self.cond_dim = int(linked_setting("cond_dim", cond_dim))
+        self.cond = ConditionEmbedding(self.cond_dim, cond_embed)
         self.prior = DataPrior(num_particles)
         self.local_in = nn.Linear(latent_dim, hidden)
-        self.global_in = mlp([global_noise_dim + 1, global_dim, global_dim])
-        self.layers = nn.ModuleList(EPiCLayer(hidden, global_dim, cond_dim=1) for _ in range(num_layers))
+        self.global_in = mlp([global_noise_dim + 1 + self.cond.dim, global_dim, global_dim])
+        self.layers = nn.ModuleList(EPiCLayer(hidden, global_dim, cond_dim=1 + self.cond.dim)
+                                    for _ in range(num_layers))
         self.head = nn.Linear(hidden, features)
         self.act = nn.LeakyReLU(0.2)
 
-    def forward(self, noise: tuple[Tensor, Tensor, Tensor], generator: torch.Generator | None = None) -> PointSample:
+    def forward(self, noise: tuple[Tensor, Tensor, Tensor], generator: torch.Generator | None = None,
+                cond: Tensor | None = None) -> PointSample:
         z, zg, mask = noise
-        cond = multiplicity_fraction(mask).to(z.dtype)
+        c = with_condition(multiplicity_fraction(mask).to(z.dtype), self.cond(cond, len(z), z))
         h = zero_padded(self.act(self.local_in(z)), mask)
-        g = self.global_in(torch.cat([zg, cond], dim=1))
+        g = self.global_in(torch.cat([zg, c], dim=1))
         for layer in self.layers:
-            h, g = layer(h, g, mask, cond)
+            h, g = layer(h, g, mask, c)
         return self._output(self.head(h), mask)
 
 
@@ -169,19 +192,22 @@ class EPiCCritic(Component):
     """EPiC-GAN critic: ``num_layers`` `EPiCLayer`s, then [mean ‖ sum/P ‖ g ‖ n/P] → MLP → score (B,)."""
 
     def __init__(self, features: int = 3, hidden: int = 64, global_dim: int = 16, num_layers: int = 3,
-                 head: Sequence[int] = (64,)) -> None:
+                 head: Sequence[int] = (64,), cond_dim: int | None = None, cond_embed: int = 16) -> None:
         super().__init__()
+        self.cond_dim = int(linked_setting("cond_dim", cond_dim))
+        self.cond = ConditionEmbedding(self.cond_dim, cond_embed)
+        c_dim = 1 + self.cond.dim
         self.local_in = nn.Linear(features + 1, hidden)
-        self.global_in = mlp([2 * hidden + 1, global_dim, global_dim])
-        self.layers = nn.ModuleList(EPiCLayer(hidden, global_dim, cond_dim=1) for _ in range(num_layers))
-        self.head = mlp([2 * hidden + global_dim + 1, *head, 1])
+        self.global_in = mlp([2 * hidden + c_dim, global_dim, global_dim])
+        self.layers = nn.ModuleList(EPiCLayer(hidden, global_dim, cond_dim=c_dim) for _ in range(num_layers))
+        self.head = mlp([2 * hidden + global_dim + c_dim, *head, 1])
         self.act = nn.LeakyReLU(0.2)
 
-    def forward(self, sample: PointSample) -> Tensor:
+    def forward(self, sample: PointSample, cond: Tensor | None = None) -> Tensor:
         x, mask = sample
-        cond = multiplicity_fraction(mask).to(x.dtype)
+        c = with_condition(multiplicity_fraction(mask).to(x.dtype), self.cond(cond, len(x), x))
         h = zero_padded(self.act(self.local_in(with_multiplicity(x, mask))), mask)
-        g = self.global_in(torch.cat([masked_mean_sum(h, mask), cond], dim=1))
+        g = self.global_in(torch.cat([masked_mean_sum(h, mask), c], dim=1))
         for layer in self.layers:
-            h, g = layer(h, g, mask, cond)
-        return self.head(torch.cat([masked_mean_sum(h, mask), g, cond], dim=1)).squeeze(1)
+            h, g = layer(h, g, mask, c)
+        return self.head(torch.cat([masked_mean_sum(h, mask), g, c], dim=1)).squeeze(1)

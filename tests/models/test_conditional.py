@@ -1,0 +1,182 @@
+"""Conditional generation: conditions from config to CLI; conditioning changes the output; unconditional
+checkpoints from before conditioning still load and sample; every bad condition is one clear line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sparsegen.cli import main
+from sparsegen.core.defaults import JET_TYPE_INDEX
+from sparsegen.core.errors import SparsegenInputError
+from sparsegen.core.jets import Jets
+from sparsegen.data.conditions import ConditionSpec, condition_dim, raw_conditions
+from sparsegen.models.spec import load_checkpoint, load_model
+
+ROOT = Path(__file__).resolve().parents[2]
+LEGACY = Path(__file__).parent / "legacy"
+
+
+def test_condition_transform_round_trips_exactly(make_jets):
+    jets = Jets.concat([make_jets(200, seed=1), make_jets(200, seed=2)])
+    jets.jet_features[200:, 0] = JET_TYPE_INDEX["w"]
+    spec = ConditionSpec.fit(["pt", "class", "multiplicity", "mass", "eta"], jets, ["t", "w"], 30)
+    assert spec.names == ["class", "pt", "eta", "mass", "multiplicity"]  # canonical order
+    assert spec.dim == condition_dim(spec.names, ["t", "w"]) == 6
+    raw = raw_conditions(jets)
+    x = spec.encode(raw)
+    assert x.shape == (400, 6) and abs(x[:, 2].mean()) < 1e-5 and abs(x[:, 2].std() - 1) < 1e-4
+    back = spec.decode(x)
+    np.testing.assert_array_equal(back["class"], raw["class"])
+    for name in ("pt", "eta", "mass", "multiplicity"):
+        np.testing.assert_allclose(back[name], raw[name], rtol=1e-5, atol=1e-5)
+    with pytest.raises(SparsegenInputError, match="unknown condition"):
+        ConditionSpec.fit(["charge"], jets, ["t"], 30)
+
+
+def test_resolve_draws_each_class_from_its_own_distribution(make_jets):
+    a, b = make_jets(300, seed=1, min_mult=25, max_mult=30), make_jets(300, seed=2, min_mult=5, max_mult=10)
+    b.jet_features[:, 0] = JET_TYPE_INDEX["w"]
+    spec = ConditionSpec.fit(["class"], Jets.concat([a, b]), ["t", "w"], 30)
+    gen = torch.Generator().manual_seed(0)
+    t = spec.resolve({"class": "t"}, 500, gen)
+    w = spec.resolve({"class": "w"}, 500, gen)
+    assert t["multiplicity"].min() >= 25 and w["multiplicity"].max() <= 10
+    assert np.all(t["class"] == JET_TYPE_INDEX["t"]) and np.all(w["class"] == JET_TYPE_INDEX["w"])
+    mixed = spec.resolve({}, 2000, gen)
+    assert 0.4 < np.mean(mixed["class"] == JET_TYPE_INDEX["t"]) < 0.6
+
+
+@pytest.fixture(scope="module")
+def conditional_ckpt(tmp_path_factory) -> tuple[Path, Path]:
+    """A conditional flow-matching checkpoint (class, pT, multiplicity; gluon and W) after two batches, and
+    the
+    data folder it was trained on."""
+    tmp = tmp_path_factory.mktemp("cond")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SPARSEGEN_DATA", str(tmp / "data"))
+    try:
+        status = main(["fit", "--config", str(ROOT / "configs/points/flow_matching_conditional.yaml"),
+                       "--data.init_args.jet_types", "[g, w]", "--data.init_args.num_jets", "60",
+                       "--data.init_args.num_particles", "40", "--data.init_args.batch_size", "16",
+                       "--data.init_args.generation_workers", "1", "--trainer.max_epochs", "1",
+                       "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
+                       "--model.init_args.velocity.init_args.hidden", "16",
+                       "--trainer.default_root_dir", str(tmp / "run"), "--trainer.logger", "false",
+                       "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"])
+    finally:
+        mp.undo()
+    assert status == 0
+    return tmp / "run" / "checkpoints" / "last.ckpt", tmp / "data"
+
+
+def test_conditional_checkpoint_records_its_conditions(conditional_ckpt):
+    ckpt = load_checkpoint(conditional_ckpt[0])
+    spec = ckpt["sparsegen_data_info"]["conditions"]
+    assert spec["names"] == ["class", "pt", "multiplicity"] and spec["classes"] == ["g", "w"]
+    assert (
+        ckpt["sparsegen_model"]["init_args"]["velocity"]["init_args"]["cond_dim"] == 4
+    )  # 2 classes + pt + n
+
+
+def test_two_classes_give_different_samples_from_the_same_noise(conditional_ckpt):
+    model = load_model(conditional_ckpt[0])
+    torch.nn.init.normal_(model.velocity_ema.out.weight, std=0.3)  # a briefly trained field is near zero
+    common = {"pt": 1000.0, "multiplicity": 30}
+    g = model.sample(20, {"class": "g", **common}, seed=5)
+    w = model.sample(20, {"class": "w", **common}, seed=5)
+    assert np.array_equal(g.mask, w.mask) and not np.allclose(g.particles, w.particles)
+    assert np.all(g.labels == 0) and np.all(w.labels == 3) and np.all(g.pt == 1000.0)
+    again = model.sample(20, {"class": "g", **common}, seed=5)
+    np.testing.assert_array_equal(g.particles, again.particles)
+
+
+def test_sample_cli_takes_conditions_and_reproduces_a_files_kinematics(conditional_ckpt, tmp_path):
+    ckpt, data = conditional_ckpt
+    out = tmp_path / "w.h5"
+    assert main(["sample", "--ckpt", str(ckpt), "--num-jets", "30", "--jet-type", "w", "--pt", "1100",
+                 "--no-progress", "--out", str(out)]) == 0
+    jets = Jets.load(out)
+    assert np.all(jets.labels == JET_TYPE_INDEX["w"]) and np.allclose(jets.pt, 1100.0)
+    np.testing.assert_allclose(jets.mass, jets.relative_mass * 1100.0, rtol=1e-4)
+    real = Jets.concat([Jets.load(p) for p in sorted(data.glob("*.h5"))])
+    real = real[np.random.default_rng(0).permutation(len(real))[:50]]
+    real.save(tmp_path / "real.h5")
+    assert (
+        main(
+            [
+                "sample",
+                "--ckpt",
+                str(ckpt),
+                "--conditions-from",
+                str(tmp_path / "real.h5"),
+                "--no-progress",
+                "--out",
+                str(tmp_path / "gen.h5"),
+            ]
+        )
+        == 0
+    )
+    gen = Jets.load(tmp_path / "gen.h5")
+    np.testing.assert_array_equal(gen.labels, real.labels)  # the class mix, jet by jet
+    np.testing.assert_array_equal(gen.pt, real.pt)  # the pT spectrum, exactly
+    np.testing.assert_array_equal(gen.num_particles, real.num_particles)  # a condition of this model
+
+
+@pytest.mark.parametrize("args, what", [
+    (["--num-jets", "5", "--jet-type", "t"], "trained on classes"),
+    (["--num-jets", "5", "--pt", "5000"], "outside the training range"),
+    (["--num-jets", "5", "--pt", "-3"], "positive"),
+    (["--num-jets", "5", "--mass", "80"], "not conditioned on mass"),
+    (["--num-jets", "5", "--multiplicity", "400"], "integer in 1..40"),
+    (["--pt", "1000"], "--num-jets"),
+    (["--num-jets", "5", "--conditions-from", "REAL", "--pt", "1000"], "cannot be combined"),
+    (["--conditions-from", "QUARKS"], "trained on classes"),
+])
+def test_bad_conditions_are_one_line_exit_2(conditional_ckpt, tmp_path, capsys, make_jets, args, what):
+    quarks = make_jets(10)
+    quarks.jet_features[:, 0] = JET_TYPE_INDEX["q"]
+    quarks.save(tmp_path / "q.h5")
+    args = [str(tmp_path / "q.h5") if a in ("REAL", "QUARKS") else a for a in args]
+    status = main(["sample", "--ckpt", str(conditional_ckpt[0]), *args, "--no-progress", "--out",
+                   str(tmp_path / "out.h5")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and what in err[0], err
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_extrapolation_only_when_asked(conditional_ckpt, tmp_path):
+    assert main(["sample", "--ckpt", str(conditional_ckpt[0]), "--num-jets", "5", "--pt", "2500",
+                 "--allow-extrapolation", "--no-progress", "--out", str(tmp_path / "x.h5")]) == 0
+    assert np.allclose(Jets.load(tmp_path / "x.h5").pt, 2500.0)
+
+
+@pytest.mark.parametrize("name", ["flow_matching", "epic_gan"])
+def test_unconditional_checkpoints_from_before_conditioning_still_load_and_sample(name, tmp_path, capsys):
+    ckpt = LEGACY / f"{name}_fbe8e62.ckpt"  # written by sparsegen at commit fbe8e62, before this change
+    out = tmp_path / "gen.h5"
+    assert main(["sample", "--ckpt", str(ckpt), "--num-jets", "12", "--no-progress", "--out", str(out)]) == 0
+    jets = Jets.load(out)
+    assert len(jets) == 12 and jets.max_particles == 30 and np.all(jets.labels == 0)
+    assert np.allclose(jets.pt, 1000.0)  # no stored pT distribution: the nominal jet pT, said in DataInfo
+    assert (
+        main(
+            [
+                "sample",
+                "--ckpt",
+                str(ckpt),
+                "--num-jets",
+                "3",
+                "--jet-type",
+                "t",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "t.h5"),
+            ]
+        )
+        == 2
+    )
+    assert "trained on classes ['g']" in capsys.readouterr().err
