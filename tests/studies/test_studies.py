@@ -52,7 +52,7 @@ def test_generative_quick(tmp_path: Path):
                 assert "occupancy gen/real" in header and "pixel sum gen/real" in header
             assert [r[0].strip("`") for r in rows[:-1]] == configs[family]
             assert rows[-1][0].startswith("*truth floor")
-            metric_cols = range(2, header.index("epochs"))
+            metric_cols = range(2, header.index("parts"))  # then: parts, epochs, steps, train s, ...
             for row in rows:
                 for i in metric_cols:
                     # "empty": the model generated no particles at all, so per-particle metrics do not exist
