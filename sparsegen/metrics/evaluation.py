@@ -35,10 +35,12 @@ import os
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from sparsegen.core.defaults import EXTENT, JET_TYPES, NPIX
 from sparsegen.core.errors import SparsegenInputError
@@ -49,7 +51,7 @@ from sparsegen.metrics import sparsity as S
 from sparsegen.metrics.classifier import classifier_auc
 from sparsegen.metrics.efp import W1EFP_INDICES, efps
 from sparsegen.metrics.fpnd import FPND_CLASSES, FPNDScorer, check_jets
-from sparsegen.metrics.resampling import parallel_map, shared_work
+from sparsegen.metrics.resampling import shared_work, worker_threads
 
 METRIC_NAMES: tuple[str, ...] = (
     "w1m", "w1p", "w1efp", "fpd", "kpd", "w1_multiplicity", "w1_occupancy", "w1_pixel_intensity",
@@ -178,6 +180,39 @@ def _classifier(ref: _Sample, other: _Sample, cfg: EvalSettings, seed: int) -> d
                                   max_jets=cfg.classifier_max_jets, epochs=cfg.classifier_epochs, seed=seed))
 
 
+def _score_rows(ref: _Sample, others: list[_Sample], cfg: EvalSettings, seed: int, threshold: float,
+                classifier: bool, step: Callable[[str], None]) -> list[dict[str, dict[str, float | None]]]:
+    """Every metric of each row (``ref`` vs ``others[i]``: the generated sample, then the truth floor).
+
+    The classifier trainings and the other metrics of all rows run as tasks on ``torch.get_num_threads()``
+    threads with single-threaded torch (a long training overlaps the rest, and the first free thread takes
+    the next task); the other metrics use the remaining threads, sharing the reference side between rows.
+    """
+    threads = torch.get_num_threads()
+    prefixes = ["", "truth floor: "]
+
+    def metrics() -> list[dict[str, dict[str, float | None]]]:
+        with shared_work(), worker_threads(max(1, threads - 1) if classifier else threads):
+            return [_score(ref, other, cfg, seed, threshold, lambda what, p=prefix: step(p + what))
+                    for other, prefix in zip(others, prefixes)]
+
+    if not classifier:
+        return metrics()
+    step("classifier two-sample test" + (" (both rows)" if len(others) > 1 else "") + ", beside the rest")
+    trainings = [lambda other=other: _classifier(ref, other, cfg, seed) for other in others]
+    tasks: list[Callable[[], Any]] = [trainings[0], metrics, *trainings[1:]]
+    try:
+        torch.set_num_threads(1)
+        with ThreadPoolExecutor(threads) as pool:
+            results = [future.result() for future in [pool.submit(task) for task in tasks]]
+    finally:
+        torch.set_num_threads(threads)
+    rows = results[1]
+    for row, entry in zip(rows, [results[0], *results[2:]]):
+        row["classifier_auc"] = entry
+    return rows
+
+
 def _image_grid(gen: Jets, npix: int) -> int:
     """Pixels per side of the compared images: the generator's own (square) images if it made any."""
     if gen.images is None:
@@ -289,19 +324,11 @@ def evaluate(
         cap = ref.max_particles
         s_ref, s_other = _prepare(ref, ref_img, cap, threshold), _prepare(other, other_img, cap, threshold)
         s_floor = _prepare(floor, floor_img, cap, threshold) if floor_img is not None else None
-        with shared_work():  # both rows draw the same reference jets: their reference side is computed once
-            metrics: dict[str, Any] = _score(s_ref, s_other, cfg, seed, threshold, step)
-            rows = [(s_other, metrics)]
-            if s_floor is not None:
-                rows.append((s_floor, _score(s_ref, s_floor, cfg, seed, threshold,
-                                             lambda what: step(f"truth floor: {what}"))))
-        if classifier:  # the rows' classifiers train side by side, one thread each
-            step("classifier two-sample test" + (" (both rows)" if truth_floor else ""))
-            entries = parallel_map(lambda row: _classifier(s_ref, row[0], cfg, seed), rows)
-            for (_, row), entry in zip(rows, entries):
-                row["classifier_auc"] = entry
+        rows = _score_rows(s_ref, [s_other] if s_floor is None else [s_other, s_floor], cfg, seed, threshold,
+                           classifier, step)
+        metrics: dict[str, Any] = rows[0]
         if s_floor is not None:
-            metrics["truth_floor"] = rows[1][1]
+            metrics["truth_floor"] = rows[1]
         if scorer is not None:
             step("FPND")
             metrics["fpnd"] = _entry(scorer(s_other.jets), math.nan)

@@ -27,6 +27,7 @@ import torch
 
 T = TypeVar("T")
 _SHARED: dict[tuple, Any] | None = None
+_WORKERS: int | None = None
 
 
 def draw_counts(rng: np.random.Generator, num: int, size: int) -> np.ndarray:
@@ -35,14 +36,15 @@ def draw_counts(rng: np.random.Generator, num: int, size: int) -> np.ndarray:
 
 
 def parallel_map(fn: Callable[[Any], T], items: list[Any]) -> list[T]:
-    """``[fn(i) for i in items]`` on ``torch.get_num_threads()`` worker threads running single-threaded torch.
+    """``[fn(i) for i in items]`` on worker threads running single-threaded torch.
 
-    numpy and torch release the GIL inside their ops, so independent tasks (features, draws, samples)
-    keep the cores busy without OpenMP barriers after every op, which stall badly on shared cores. Every
-    task's result is independent of the thread count. Nested calls run serially.
+    Workers: ``torch.get_num_threads()``, or the count set by `worker_threads`. numpy and torch release the
+    GIL inside their ops, so independent tasks (features, draws, samples) keep the cores busy without
+    OpenMP barriers after every op, which stall badly on shared cores. Every task's result is independent
+    of the worker count. Nested calls run serially.
     """
     threads = torch.get_num_threads()
-    workers = min(len(items), threads)
+    workers = min(len(items), threads if _WORKERS is None else _WORKERS)
     if workers <= 1:
         return [fn(i) for i in items]
     try:
@@ -51,6 +53,18 @@ def parallel_map(fn: Callable[[Any], T], items: list[Any]) -> list[T]:
             return list(pool.map(fn, items))
     finally:
         torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def worker_threads(count: int) -> Iterator[None]:
+    """Inside this block `parallel_map` uses ``count`` workers, whatever torch's thread count."""
+    global _WORKERS
+    outer = _WORKERS
+    _WORKERS = count
+    try:
+        yield
+    finally:
+        _WORKERS = outer
 
 
 @contextlib.contextmanager
