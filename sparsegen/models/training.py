@@ -8,7 +8,8 @@ wandb runs require); ``seed_everything`` defaults to 0.
 **Data settings are stated once**, in the data config: ``npix``, ``extent`` and ``num_particles`` of
 ``data.init_args``, and ``cond_dim`` (the length of the condition vector of its ``conditions``), are linked
 into every network of the model that takes them (networks default to ``None`` = "from the data"). A network
-given a different value by hand is a config error (one line, exit 2); callbacks read the model's ``data_info``.
+given a different value by hand is a config error (one line, exit 2); callbacks read the model's
+``data_info``.
 
 `fit` is the one "train a config (optionally for a wall-clock budget) and keep its best checkpoint"
 used by the demo, the studies and the benches.
