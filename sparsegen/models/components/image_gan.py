@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.data.info import DataInfo, linked_setting
+from sparsegen.models.components.conditioning import ConditionEmbedding, with_condition
 from sparsegen.models.components.image_parts import (
     DataSpaceMixin,
     DenseConvStack,
@@ -72,7 +73,7 @@ class ImageGenerator(DataSpaceMixin, Component):
 
     def _build(self, latent_dim: int, npix: int | None, channels: Sequence[int], head: str,
                energy_conserving: bool, allowed: Sequence[str], out_channels: int, pixel_bias: bool,
-               total: str, pixel_noise: bool) -> None:
+               total: str, pixel_noise: bool, cond_dim: int | None = None, cond_embed: int = 16) -> None:
         check_head(type(self).__name__, head, energy_conserving, allowed)
         if total not in ("learned", "quantiles"):
             raise SparsegenInputError("config", f"{type(self).__name__}: total must be 'learned' or 'quantiles', "
@@ -82,7 +83,9 @@ class ImageGenerator(DataSpaceMixin, Component):
         self.latent_dim = latent_dim
         self.head_kind = head
         self.energy_conserving = energy_conserving
-        self.trunk = UpsamplingTrunk(latent_dim, self.npix, channels)
+        self.cond_dim = int(linked_setting("cond_dim", cond_dim))
+        self.cond = ConditionEmbedding(self.cond_dim, cond_embed)  # joins the noise: [z ‖ e(c)]
+        self.trunk = UpsamplingTrunk(latent_dim + self.cond.dim, self.npix, channels)
         self.head = nn.Conv2d(self.trunk.out_channels, out_channels, 3, padding=1)
         self.pixel_bias = PixelBias(self.npix, out_channels) if pixel_bias else None
         self.pixel_noise = PixelBias(self.npix, 1) if pixel_noise else None  # log σ of the intensity noise
@@ -94,10 +97,11 @@ class ImageGenerator(DataSpaceMixin, Component):
     def sample_noise(self, n: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> Tensor:
         return torch.randn(n, self.latent_dim, device=device, generator=generator)
 
-    def heads(self, z: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def heads(self, z: Tensor, generator: torch.Generator | None = None,
+              cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(head output + per-pixel bias (+ per-pixel noise on the intensity channel) (B, C, H, W), the trunk's
-        flat 4×4 start for the total)."""
-        h, h0 = self.trunk(z)
+        flat 4×4 start for the total); a conditional generator reads [z ‖ e(cond)]."""
+        h, h0 = self.trunk(with_condition(z, self.cond(cond, len(z), z)))
         out = self.head(h)
         if self.pixel_bias is not None:
             out = self.pixel_bias(out)
@@ -175,10 +179,11 @@ class DCGANGenerator(ImageGenerator):
 
     def __init__(self, latent_dim: int = 64, npix: int | None = None, channels: Sequence[int] = (128, 64, 32, 16),
                  head: str = "relu", energy_conserving: bool = False, pixel_bias: bool = True,
-                 total: str = "quantiles", pixel_noise: bool = False) -> None:
+                 total: str = "quantiles", pixel_noise: bool = False, cond_dim: int | None = None,
+                 cond_embed: int = 16) -> None:
         super().__init__()
         self._build(latent_dim, npix, channels, head, energy_conserving, ("relu", "linear"), 1, pixel_bias, total,
-                    pixel_noise)
+                    pixel_noise, cond_dim, cond_embed)
 
     def start_maps(self, occupancy: Tensor, value: Tensor) -> list[Tensor]:
         """The average training image: in network space, or its log intensity (energy conservation)."""
@@ -186,8 +191,8 @@ class DCGANGenerator(ImageGenerator):
             return [torch.log(occupancy * self.active_intensity(value) + 1e-12)]
         return [occupancy * value]
 
-    def forward(self, z: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        a, h0 = self.heads(z, generator)
+    def forward(self, z: Tensor, generator: torch.Generator | None = None, cond: Tensor | None = None) -> Tensor:
+        a, h0 = self.heads(z, generator, cond)
         if self.energy_conserving:
             return self.conserve(a, z, h0)
         return F.relu(a) if self.head_kind == "relu" else a
@@ -204,10 +209,10 @@ class SparseAwareGenerator(ImageGenerator):
     def __init__(self, latent_dim: int = 64, npix: int | None = None, channels: Sequence[int] = (128, 64, 32, 16),
                  temperature: float = 1.0, occupancy_bias: float = -3.0, head: str = "softplus",
                  energy_conserving: bool = False, pixel_bias: bool = True, total: str = "quantiles",
-                 pixel_noise: bool = False) -> None:
+                 pixel_noise: bool = False, cond_dim: int | None = None, cond_embed: int = 16) -> None:
         super().__init__()
         self._build(latent_dim, npix, channels, head, energy_conserving, ("softplus", "linear"), 2, pixel_bias, total,
-                    pixel_noise)
+                    pixel_noise, cond_dim, cond_embed)
         self.temperature = temperature
         with torch.no_grad():
             self.head.bias[0] = occupancy_bias
@@ -225,8 +230,8 @@ class SparseAwareGenerator(ImageGenerator):
             return [occ, torch.log(self.active_intensity(value))]
         return [occ, inverse_softplus(v) if self.head_kind == "softplus" else v]
 
-    def forward(self, z: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        a, h0 = self.heads(z, generator)
+    def forward(self, z: Tensor, generator: torch.Generator | None = None, cond: Tensor | None = None) -> Tensor:
+        a, h0 = self.heads(z, generator, cond)
         mask = straight_through_bernoulli(a[:, :1], self.temperature, generator)
         if self.energy_conserving:
             return self.conserve(a[:, 1:], z, h0, mask)
@@ -234,20 +239,22 @@ class SparseAwareGenerator(ImageGenerator):
 
 
 class CriticHead(nn.Module):
-    """[conv features, global features, minibatch std] → MLP → (B,) scores."""
+    """[conv features, global features, embedded condition, minibatch std] → MLP → (B,) scores."""
 
     def __init__(self, conv_dim: int, extra_dim: int, global_features: bool, minibatch: bool, top_pixels: int = 0,
-                 hidden: int = 128) -> None:
+                 hidden: int = 128, cond_dim: int = 0, cond_embed: int = 16) -> None:
         super().__init__()
         self.globals = GlobalFeatures(top_pixels) if global_features else None
         self.minibatch = minibatch
-        n_in = conv_dim + extra_dim + (self.globals.num_features if self.globals is not None else 0) + int(minibatch)
+        self.cond = ConditionEmbedding(cond_dim, cond_embed)
+        n_in = (conv_dim + extra_dim + (self.globals.num_features if self.globals is not None else 0) + self.cond.dim
+                + int(minibatch))
         self.fc = nn.Sequential(nn.Linear(n_in, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
 
-    def forward(self, parts: list[Tensor], images: Tensor, space) -> Tensor:
+    def forward(self, parts: list[Tensor], images: Tensor, space, cond: Tensor | None = None) -> Tensor:
         if self.globals is not None:
             parts = [*parts, self.globals(images, space)]
-        h = torch.cat(parts, 1)
+        h = with_condition(torch.cat(parts, 1), self.cond(cond, len(images), images))
         if self.minibatch:
             h = torch.cat([h, minibatch_std(h)], 1)
         return self.fc(h).squeeze(1)
@@ -257,15 +264,18 @@ class DenseCritic(DataSpaceMixin, Component):
     """CNN critic without batch norm (WGAN-GP): `DenseConvStack` + `CriticHead`."""
 
     def __init__(self, npix: int | None = None, channels: Sequence[int] = (32, 64, 128), global_features: bool = True,
-                 minibatch_std: bool = True, top_pixels: int = 0) -> None:
+                 minibatch_std: bool = True, top_pixels: int = 0, cond_dim: int | None = None,
+                 cond_embed: int = 16) -> None:
         super().__init__()
         self.npix = int(linked_setting("npix", npix))
+        self.cond_dim = int(linked_setting("cond_dim", cond_dim))
         self.stack = DenseConvStack(self.npix, channels)
-        self.head = CriticHead(self.stack.out_dim, 0, global_features, minibatch_std, top_pixels)
+        self.head = CriticHead(self.stack.out_dim, 0, global_features, minibatch_std, top_pixels,
+                               cond_dim=self.cond_dim, cond_embed=cond_embed)
         self.init_space()
 
-    def forward(self, images: Tensor) -> Tensor:
-        return self.head([self.stack(images)], images, self.space)
+    def forward(self, images: Tensor, cond: Tensor | None = None) -> Tensor:
+        return self.head([self.stack(images)], images, self.space, cond)
 
 
 class SparseCritic(DataSpaceMixin, Component):
@@ -280,20 +290,23 @@ class SparseCritic(DataSpaceMixin, Component):
     """
 
     def __init__(self, npix: int | None = None, channels: Sequence[int] = (16, 32, 64), global_features: bool = True,
-                 minibatch_std: bool = True, density_cells: int = 8, top_pixels: int = 0) -> None:
+                 minibatch_std: bool = True, density_cells: int = 8, top_pixels: int = 0,
+                 cond_dim: int | None = None, cond_embed: int = 16) -> None:
         super().__init__()
         self.npix = int(linked_setting("npix", npix))
+        self.cond_dim = int(linked_setting("cond_dim", cond_dim))
         self.stack = SparseConvStack(self.npix, channels, bias=False)
         if density_cells and self.npix % density_cells:
             raise ValueError(f"density_cells ({density_cells}) must divide npix ({self.npix})")
         self.density_cells = density_cells
         self.density_pool = self.npix // density_cells if density_cells else 0
-        self.head = CriticHead(self.stack.out_dim, density_cells**2, global_features, minibatch_std, top_pixels)
+        self.head = CriticHead(self.stack.out_dim, density_cells**2, global_features, minibatch_std, top_pixels,
+                               cond_dim=self.cond_dim, cond_embed=cond_embed)
         self.init_space()
 
-    def forward(self, images: Tensor) -> Tensor:
+    def forward(self, images: Tensor, cond: Tensor | None = None) -> Tensor:
         parts = [self.stack(images)]
         if self.density_cells:
             # cell means × cell side: a cell with a few active pixels gives O(1)
             parts.append(F.avg_pool2d(images, self.density_pool).flatten(1) * self.density_pool)
-        return self.head(parts, images, self.space)
+        return self.head(parts, images, self.space, cond)

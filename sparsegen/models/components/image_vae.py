@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.data.info import DataInfo, linked_setting
+from sparsegen.models.components.conditioning import ConditionEmbedding, with_condition
 from sparsegen.models.components.image_parts import (
     DataSpaceMixin,
     DenseConvStack,
@@ -47,10 +48,13 @@ OUTPUTS = ("relu", "softplus", "linear", "hurdle")
 class ImageEncoder(DataSpaceMixin, Component):
     """What the encoders share: a feature stack, optional global features (occupancy, pixel sum), an MLP."""
 
-    def _finish(self, npix: int, flat_dim: int, out_dim: int, global_features: bool) -> None:
+    def _finish(self, npix: int, flat_dim: int, out_dim: int, global_features: bool, cond_dim: int | None = None,
+                cond_embed: int = 16) -> None:
         self.npix = npix
         self.globals = GlobalFeatures() if global_features else None
-        n_in = flat_dim + (self.globals.num_features if self.globals is not None else 0)
+        self.cond_dim = int(linked_setting("cond_dim", cond_dim))
+        self.cond = ConditionEmbedding(self.cond_dim, cond_embed)  # joins the pooled features
+        n_in = flat_dim + (self.globals.num_features if self.globals is not None else 0) + self.cond.dim
         self.fc = nn.Sequential(nn.Linear(n_in, out_dim), nn.LeakyReLU(0.2))
         self.out_dim = out_dim
         self.init_space()
@@ -58,22 +62,22 @@ class ImageEncoder(DataSpaceMixin, Component):
     def features(self, images: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def forward(self, images: Tensor) -> Tensor:
+    def forward(self, images: Tensor, cond: Tensor | None = None) -> Tensor:
         h = [self.features(images)]
         if self.globals is not None:
             h.append(self.globals(images, self.space))
-        return self.fc(torch.cat(h, 1))
+        return self.fc(with_condition(torch.cat(h, 1), self.cond(cond, len(images), images)))
 
 
 class DenseEncoder(ImageEncoder):
     """CNN encoder: [Conv(4, s=2) + BatchNorm + LeakyReLU]* → flatten → MLP → (B, out_dim)."""
 
     def __init__(self, npix: int | None = None, channels: Sequence[int] = (32, 64, 128), out_dim: int = 256,
-                 global_features: bool = True) -> None:
+                 global_features: bool = True, cond_dim: int | None = None, cond_embed: int = 16) -> None:
         super().__init__()
         npix = int(linked_setting("npix", npix))
         self.stack = DenseConvStack(npix, channels, batch_norm=True)
-        self._finish(npix, self.stack.out_dim, out_dim, global_features)
+        self._finish(npix, self.stack.out_dim, out_dim, global_features, cond_dim, cond_embed)
 
     def features(self, images: Tensor) -> Tensor:
         return self.stack(images)
@@ -83,11 +87,11 @@ class SparseEncoder(ImageEncoder):
     """Sparse-convolution encoder (`SparseConvStack`: only active pixels are touched) → MLP → (B, out_dim)."""
 
     def __init__(self, npix: int | None = None, channels: Sequence[int] = (16, 32, 64), out_dim: int = 256,
-                 global_features: bool = True) -> None:
+                 global_features: bool = True, cond_dim: int | None = None, cond_embed: int = 16) -> None:
         super().__init__()
         npix = int(linked_setting("npix", npix))
         self.stack = SparseConvStack(npix, channels)
-        self._finish(npix, self.stack.out_dim, out_dim, global_features)
+        self._finish(npix, self.stack.out_dim, out_dim, global_features, cond_dim, cond_embed)
 
     def features(self, images: Tensor) -> Tensor:
         return self.stack(images)
@@ -98,14 +102,15 @@ class ISTAEncoder(ImageEncoder):
     dictionaries and thresholds, stride-2 layers) → flatten → MLP → (B, out_dim)."""
 
     def __init__(self, npix: int | None = None, channels: Sequence[int] = (1, 16, 32, 64), n_iter: int = 2,
-                 lam: float = 0.05, out_dim: int = 256, global_features: bool = True) -> None:
+                 lam: float = 0.05, out_dim: int = 256, global_features: bool = True, cond_dim: int | None = None,
+                 cond_embed: int = 16) -> None:
         super().__init__()
         npix = int(linked_setting("npix", npix))
         # 10 power iterations per forward estimate each layer's step 1/L (L ≈ ‖D‖², with a 5 % margin)
         self.ista = LayeredISTA(list(channels), kernel_sizes=3, strides=2, n_iter=n_iter, lam=lam, power_iters=10)
         with torch.no_grad():
             flat = self.ista(torch.zeros(1, channels[0], npix, npix)).numel()
-        self._finish(npix, flat, out_dim, global_features)
+        self._finish(npix, flat, out_dim, global_features, cond_dim, cond_embed)
 
     def features(self, images: Tensor) -> Tensor:
         return self.ista(images).flatten(1)
@@ -116,7 +121,8 @@ class DenseDecoder(DataSpaceMixin, Component):
     see the module docstring for ``output``."""
 
     def __init__(self, latent_dim: int = 32, npix: int | None = None, channels: Sequence[int] = (128, 64, 32, 16),
-                 output: str = "softplus", pixel_bias: bool = True, energy_conserving: bool = False) -> None:
+                 output: str = "softplus", pixel_bias: bool = True, energy_conserving: bool = False,
+                 cond_dim: int | None = None, cond_embed: int = 16) -> None:
         super().__init__()
         npix = int(linked_setting("npix", npix))
         self.npix = npix
@@ -125,7 +131,9 @@ class DenseDecoder(DataSpaceMixin, Component):
         self.output = output
         self.energy_conserving = energy_conserving
         channels_out = 3 if output == "hurdle" else 1
-        self.trunk = UpsamplingTrunk(latent_dim, npix, channels)
+        self.cond_dim = int(linked_setting("cond_dim", cond_dim))
+        self.cond = ConditionEmbedding(self.cond_dim, cond_embed)  # joins the latent code: [z ‖ e(c)]
+        self.trunk = UpsamplingTrunk(latent_dim + self.cond.dim, npix, channels)
         self.head = nn.Conv2d(self.trunk.out_channels, channels_out, 3, padding=1)
         self.pixel_bias = PixelBias(npix, channels_out) if pixel_bias else None
         if output == "hurdle":
@@ -154,8 +162,8 @@ class DenseDecoder(DataSpaceMixin, Component):
         elif self.output == "hurdle" and info.occupancy:
             self.head.bias[0] = logit(min(max(float(info.occupancy), 1e-4), 0.5))
 
-    def forward(self, z: Tensor) -> Tensor:
-        out = self.head(self.trunk(z)[0])
+    def forward(self, z: Tensor, cond: Tensor | None = None) -> Tensor:
+        out = self.head(self.trunk(with_condition(z, self.cond(cond, len(z), z)))[0])
         if self.pixel_bias is not None:
             out = self.pixel_bias(out)
         if self.output == "relu":
