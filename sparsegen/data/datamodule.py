@@ -125,11 +125,17 @@ class JetDataModule(pl.LightningDataModule):
         types = [jet_types] if isinstance(jet_types, str) else list(jet_types)
         for t in types:
             if t not in JET_TYPES:
-                raise SparsegenInputError("jet_types", f"unknown jet type '{t}' (one of {', '.join(JET_TYPES)})")
+                raise SparsegenInputError(
+                    "jet_types", f"unknown jet type '{t}' (one of {', '.join(JET_TYPES)})"
+                )
         if representation not in ("points", "images"):
-            raise SparsegenInputError("representation", f"must be 'points' or 'images', got '{representation}'")
+            raise SparsegenInputError(
+                "representation", f"must be 'points' or 'images', got '{representation}'"
+            )
         if len(split) != 3 or abs(sum(split) - 1.0) > 1e-6 or min(split) < 0:
-            raise SparsegenInputError("split", f"must be three non-negative fractions summing to 1, got {list(split)}")
+            raise SparsegenInputError(
+                "split", f"must be three non-negative fractions summing to 1, got {list(split)}"
+            )
         if num_jets < 3:
             raise SparsegenInputError("num_jets", f"must be >= 3, got {num_jets}")
         check_image_settings(transform, floor, threshold)
@@ -169,7 +175,9 @@ class JetDataModule(pl.LightningDataModule):
         """One file per class: real JetNet files or the generation cache."""
         if self.jetnet_dir:
             return [jetnet_path(self.jetnet_dir, t, self.num_particles) for t in self.jet_types]
-        return [cached_jets_path(self.generation_config(t), self.num_jets, self.data_dir) for t in self.jet_types]
+        return [
+            cached_jets_path(self.generation_config(t), self.num_jets, self.data_dir) for t in self.jet_types
+        ]
 
     def generation_config(self, jet_type: str) -> GenerationConfig:
         """The generation settings of one class (the cache key): those of ``preset``."""
@@ -181,8 +189,12 @@ class JetDataModule(pl.LightningDataModule):
             if path.exists():
                 continue
             if self.jetnet_dir:
-                raise SparsegenInputError(str(path), "JetNet file not found (download it from Zenodo into jetnet_dir)")
-            ensure_generated(self.generation_config(t), self.num_jets, self.data_dir, workers=self.generation_workers)
+                raise SparsegenInputError(
+                    str(path), "JetNet file not found (download it from Zenodo into jetnet_dir)"
+                )
+            ensure_generated(
+                self.generation_config(t), self.num_jets, self.data_dir, workers=self.generation_workers
+            )
 
     def load_jets(self) -> Jets:
         """All jets of the configured classes (``num_jets`` per class), before the split."""
@@ -190,8 +202,11 @@ class JetDataModule(pl.LightningDataModule):
         for t, path in zip(self.jet_types, self.files()):
             jets = Jets.load(path, jet_types=[t] if self.jetnet_dir else None)
             if len(jets) < self.num_jets and self.mix == "balanced":
-                raise SparsegenInputError(str(path), f"has {len(jets)} jets of class {t}, {self.num_jets} requested "
-                                                     "(mix: natural takes what each file holds)")
+                raise SparsegenInputError(
+                    str(path),
+                    f"has {len(jets)} jets of class {t}, {self.num_jets} requested "
+                    "(mix: natural takes what each file holds)",
+                )
             parts.append(jets[: self.num_jets].hardest(self.num_particles))
         return Jets.concat(parts)
 
@@ -203,12 +218,18 @@ class JetDataModule(pl.LightningDataModule):
         order = np.random.default_rng(self.seed).permutation(len(jets))
         n_train = int(round(self.split[0] * len(jets)))
         n_val = int(round(self.split[1] * len(jets)))
-        idx = {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+        idx = {
+            "train": order[:n_train],
+            "val": order[n_train:n_train + n_val],
+            "test": order[n_train + n_val:],
+        }
         self.splits = {name: jets[np.sort(i)] for name, i in idx.items()}
         train_images = self.images_of(self.splits["train"]) if self.representation == "images" else None
         if self.normalize:
-            self.normalizer = Normalizer.fit(self.splits["train"], self.image_scale, train_images, self.transform,
-                                             self.floor, self.threshold)
+            self.normalizer = Normalizer.fit(
+                self.splits["train"], self.image_scale, train_images, self.transform,
+                self.floor, self.threshold,
+            )
         else:
             self.normalizer = Normalizer.identity()
         self.condition_spec = ConditionSpec.fit(self.conditions, self.splits["train"], self.jet_types,
@@ -270,7 +291,8 @@ class JetDataModule(pl.LightningDataModule):
         # the loader's own generator: creating an iterator must not draw from the global RNG (exact resume)
         return DataLoader(data, batch_size=self.batch_size, sampler=sampler,
                           drop_last=shuffle and len(data) > self.batch_size, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0, generator=torch.Generator().manual_seed(self.seed))
+                          persistent_workers=self.num_workers > 0,
+                          generator=torch.Generator().manual_seed(self.seed))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True)

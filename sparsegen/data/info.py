@@ -72,7 +72,8 @@ class DataInfo:
             return ConditionSpec.from_dict(self.conditions)
         hist = self.multiplicity or [0.0] * self.num_particles + [1.0]
         flat = {"pt": [NOMINAL_JET_PT] * 101, "eta": [0.0] * 101, "mass": [0.0] * 101}
-        return ConditionSpec([], list(self.jet_types), {}, {}, [1.0 / len(self.jet_types)] * len(self.jet_types),
+        return ConditionSpec([], list(self.jet_types), {}, {},
+                             [1.0 / len(self.jet_types)] * len(self.jet_types),
                              {c: dict(flat) for c in self.jet_types}, {c: list(hist) for c in self.jet_types})
 
     @property
@@ -97,18 +98,20 @@ class DataInfo:
         for sub_name, sub in module.named_modules():
             for key in LINKED_SETTINGS:
                 value = getattr(sub, key, None)
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and value != getattr(self, key):
+                if (isinstance(value, (int, float)) and not isinstance(value, bool)
+                        and value != getattr(self, key)):
                     where = f"{name}.{sub_name}" if sub_name else name
                     raise SparsegenInputError(
-                        "config", f"{where} was built for {key}={value} but the data has {key}={getattr(self, key)}: "
-                                  f"state {key} once, in the data config (it is linked to the model)")
+                        "config",
+                        f"{where} was built for {key}={value} but the data has {key}={getattr(self, key)}: "
+                        f"state {key} once, in the data config (it is linked to the model)")
 
 
 def linked_setting(key: str, value: int | float | None) -> int | float:
     """A network's data setting: the value LightningCLI linked in from the data config, else the default.
 
-    Networks take ``npix`` / ``num_particles`` / ``cond_dim`` as ``None`` by default; ``sparsegen fit`` fills them from the
-    data config, and `DataInfo.check_network` refuses a network built for other data.
+    Networks take ``npix`` / ``num_particles`` / ``cond_dim`` as ``None`` by default; ``sparsegen fit`` fills
+    them from the data config, and `DataInfo.check_network` refuses a network built for other data.
     """
     defaults = {"npix": NPIX, "extent": EXTENT, "num_particles": NUM_PARTICLES, "cond_dim": 0}
     return defaults[key] if value is None else value

@@ -46,13 +46,17 @@ kept pixel, so a generator's empty and active outputs are well apart."""
 def check_image_settings(transform: str, floor: float, threshold: float) -> None:
     """Refuse an unknown transform, a floor <= 0 or a negative threshold (one `SparsegenInputError`)."""
     if transform not in TRANSFORMS:
-        raise SparsegenInputError("transform", f"unknown intensity transform '{transform}' (one of {', '.join(TRANSFORMS)})")
+        raise SparsegenInputError(
+            "transform", f"unknown intensity transform '{transform}' (one of {', '.join(TRANSFORMS)})"
+        )
     if not (isinstance(floor, (int, float)) and math.isfinite(floor) and floor > 0):
         raise SparsegenInputError("floor", f"the transform floor must be a finite number > 0, got {floor}")
     if transform == "logit" and floor >= 0.5:
         raise SparsegenInputError("floor", f"the logit floor must be < 0.5, got {floor}")
     if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold >= 0):
-        raise SparsegenInputError("threshold", f"the pixel threshold must be a finite number >= 0, got {threshold}")
+        raise SparsegenInputError(
+            "threshold", f"the pixel threshold must be a finite number >= 0, got {threshold}"
+        )
 
 
 @dataclass
@@ -76,7 +80,8 @@ class Normalizer:
         mean = real.mean(0) if len(real) else np.zeros(3, np.float32)
         std = real.std(0) if len(real) else np.ones(3, np.float32)
         std = np.where(std > 0, std, 1.0)
-        out = cls(mean.astype(np.float32), std.astype(np.float32), 1.0, transform, float(floor), float(threshold))
+        out = cls(mean.astype(np.float32), std.astype(np.float32), 1.0, transform, float(floor),
+                  float(threshold))
         if image_scale is None and images is not None:
             v = out.images(torch.as_tensor(images))
             v = v[v > 0]
@@ -85,7 +90,8 @@ class Normalizer:
         return out
 
     def points(self, particles: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        mean, std = torch.as_tensor(self.mean, device=particles.device), torch.as_tensor(self.std, device=particles.device)
+        mean, std = (torch.as_tensor(self.mean, device=particles.device),
+                     torch.as_tensor(self.std, device=particles.device))
         return torch.where(mask[..., None], (particles - mean) / std, torch.zeros_like(particles))
 
     def points_inverse(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

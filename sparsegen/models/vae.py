@@ -21,7 +21,6 @@ from sparsegen.core.errors import SparsegenInputError
 from sparsegen.models.base import GenerativeModel, check_finite
 from sparsegen.nn.losses import L1FeaturePenalty, Recon, Sample, kl_divergence, reconstruction_loss
 
-
 PRIOR_SAMPLES = 8192
 """Posterior means (the most recent training batches) a fitted prior is estimated from."""
 
@@ -50,7 +49,8 @@ class VAE(GenerativeModel):
             raise SparsegenInputError("config", f"unknown recon '{recon}' "
                                                 "(mse, masked_mse, weighted_mse, hurdle, chamfer, hungarian)")
         if (recon == "hurdle") != (getattr(decoder, "output", None) == "hurdle"):
-            raise SparsegenInputError("config", "recon 'hurdle' and a decoder with output 'hurdle' (two channels) go "
+            raise SparsegenInputError("config", "recon 'hurdle' and a decoder with output 'hurdle' "
+                                                "(two channels) go "
                                                 f"together, got recon '{recon}' with output "
                                                 f"'{getattr(decoder, 'output', None)}'")
         self.save_hyperparameters(ignore=["encoder", "decoder"])
@@ -108,7 +108,8 @@ class VAE(GenerativeModel):
         if stage == "train" and self.hparams.prior == "fitted":
             self._posterior_means.append(mu.detach())
             self._posterior_means = self._posterior_means[-(PRIOR_SAMPLES // n + 1):]
-        self.log_dict({f"{stage}/{k}": v.detach() for k, v in logs.items()}, batch_size=n, prog_bar=stage == "train")
+        self.log_dict({f"{stage}/{k}": v.detach() for k, v in logs.items()}, batch_size=n,
+                      prog_bar=stage == "train")
         check_finite(loss, f"VAE {stage} loss", self.global_step)
         return loss
 
@@ -134,7 +135,8 @@ class VAE(GenerativeModel):
         samples from its empty regions gives implausible images; a full-covariance Gaussian on the means
         puts the samples where the decoder was trained, without memorizing any training jet."""
         mean = means.mean(0)
-        cov = torch.cov(means.T.double()) + 1e-6 * torch.eye(means.shape[1], dtype=torch.float64, device=means.device)
+        cov = torch.cov(means.T.double()) + 1e-6 * torch.eye(means.shape[1], dtype=torch.float64,
+                                                              device=means.device)
         self.prior_mean.copy_(mean)
         self.prior_scale_tril.copy_(torch.linalg.cholesky(cov).to(means.dtype))
 

@@ -48,7 +48,9 @@ class WGANGP(GenerativeModel):
     ) -> None:
         super().__init__()
         if n_critic < 1 or n_generator < 1:
-            raise SparsegenInputError("config", f"n_critic and n_generator must be >= 1, got {n_critic}, {n_generator}")
+            raise SparsegenInputError(
+                "config", f"n_critic and n_generator must be >= 1, got {n_critic}, {n_generator}"
+            )
         if loss not in ("wgan", "ns", "lsgan"):
             raise SparsegenInputError("config", f"loss must be 'wgan', 'ns' or 'lsgan', got {loss!r}")
         self.save_hyperparameters(ignore=["generator", "critic"])
@@ -69,9 +71,10 @@ class WGANGP(GenerativeModel):
         opt_c = torch.optim.Adam(self.critic.parameters(), lr=hp.lr_critic, betas=tuple(hp.betas))
         return [opt_g, opt_c]
 
-    def _fake(self, n: int, net: nn.Module | None = None, cond: Tensor | None = None, counts: Tensor | None = None,
-              generator: torch.Generator | None = None) -> Sample:
-        """Generated samples; conditional: for conditions ``cond`` (and point masks of multiplicity ``counts``)."""
+    def _fake(self, n: int, net: nn.Module | None = None, cond: Tensor | None = None,
+              counts: Tensor | None = None, generator: torch.Generator | None = None) -> Sample:
+        """Generated samples; conditional: for conditions ``cond`` (and point masks of multiplicity
+        ``counts``)."""
         net = net or self.generator
         if counts is None:
             noise = net.sample_noise(n, self.device, generator)
@@ -82,7 +85,8 @@ class WGANGP(GenerativeModel):
     def _score(self, sample: Sample, cond: Tensor | None = None) -> Tensor:
         return self.critic(sample) if cond is None else self.critic(sample, cond)
 
-    def critic_loss(self, real: Sample, fake: Sample, cond: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    def critic_loss(self, real: Sample, fake: Sample,
+                    cond: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         d_real, d_fake = self._score(real, cond), self._score(fake, cond)
         logs: dict[str, Tensor] = {"wasserstein": (d_real.mean() - d_fake.mean()).detach()}
         kind = self.hparams.loss
@@ -123,7 +127,8 @@ class WGANGP(GenerativeModel):
         self.manual_backward(loss_c)
         opt_c.step()
         self.critic_steps += 1
-        if int(self.critic_steps) % self.hparams.n_critic or int(self.critic_steps) <= self.hparams.critic_warmup:
+        if (int(self.critic_steps) % self.hparams.n_critic
+                or int(self.critic_steps) <= self.hparams.critic_warmup):
             return
         for _ in range(self.hparams.n_generator):
             loss_g = self.generator_loss(self._fake(n, cond=cond, counts=counts), cond)
@@ -150,7 +155,8 @@ class WGANGP(GenerativeModel):
         n = (real if isinstance(real, Tensor) else real[0]).shape[0]
         cond, counts = self._conditions_of(batch, real)
         with torch.no_grad():
-            w = self._score(real, cond).mean() - self._score(self._fake(n, cond=cond, counts=counts), cond).mean()
+            w = (self._score(real, cond).mean()
+                 - self._score(self._fake(n, cond=cond, counts=counts), cond).mean())
         self.log("val/wasserstein", w, batch_size=n)
 
     # ------------------------------------------------------------------ sampling

@@ -39,7 +39,8 @@ ORDER = ("generative_images", "generative_points", "sparse_input", "sparse_codin
 # the parts of an image config and which of their levels takes sparsity into account; point configs are
 # sparse by construction (variable-length particle sets)
 PART_CLASSES = {"DCGANGenerator": "dense", "SparseAwareGenerator": "sparse", "DenseCritic": "dense",
-                "SparseCritic": "sparse", "DenseEncoder": "dense", "SparseEncoder": "sparse", "ISTAEncoder": "ista"}
+                "SparseCritic": "sparse", "DenseEncoder": "dense", "SparseEncoder": "sparse",
+                "ISTAEncoder": "ista"}
 DENSE_LEVELS = {"dense", "mse"}
 COLUMNS = (("w1m", "W1M ×10³", 1e3), ("w1p", "W1P ×10³", 1e3), ("w1efp", "W1EFP ×10⁵", 1e5),
            ("fpd", "FPD ×10³", 1e3), ("kpd", "KPD ×10³", 1e3), ("w1_multiplicity", "mult. W1", 1.0),
@@ -47,7 +48,8 @@ COLUMNS = (("w1m", "W1M ×10³", 1e3), ("w1p", "W1P ×10³", 1e3), ("w1efp", "W1
            ("w1_tau21", "τ21 W1 ×10³", 1e3), ("w1_tau32", "τ32 W1 ×10³", 1e3), ("classifier_auc", "AUC", 1.0))
 
 
-IMAGE_COLUMNS = (("occupancy_ratio", "occupancy gen/real", 1.0), ("pixel_sum_ratio", "pixel sum gen/real", 1.0))
+IMAGE_COLUMNS = (("occupancy_ratio", "occupancy gen/real", 1.0),
+                 ("pixel_sum_ratio", "pixel sum gen/real", 1.0))
 
 
 @dataclass
@@ -72,7 +74,8 @@ def discover_configs(names: list[str] | None = None, family: str | None = None) 
 
     if family is not None and family not in CONFIG_DIRS:
         raise SparsegenInputError("--family", f"unknown family '{family}' (one of {', '.join(CONFIG_DIRS)})")
-    found = [p for d in CONFIG_DIRS if family in (None, d) for p in sorted((ROOT / "configs" / d).glob("*.yaml"))
+    found = [p for d in CONFIG_DIRS if family in (None, d)
+             for p in sorted((ROOT / "configs" / d).glob("*.yaml"))
              if not p.stem.endswith("_conditional")]
     if names:
         unknown = sorted(set(names) - {p.stem for p in found})
@@ -85,7 +88,8 @@ def discover_configs(names: list[str] | None = None, family: str | None = None) 
 
 def parts(config: Path) -> dict[str, str]:
     """What an image config is made of: ``kind`` (gan / vae) and, per part (generator, critic, encoder,
-    decoder), its level — dense, sparse, ista (encoders) or mse / hurdle (decoders). Empty for point configs."""
+    decoder), its level — dense, sparse, ista (encoders) or mse / hurdle (decoders). Empty for point
+    configs."""
     import yaml
 
     if config.parent.name != "images":
@@ -115,12 +119,14 @@ def describe(config: Path) -> str:
 
 
 def _plot_arrays(real, gen, npix: int, extent: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Mass, multiplicity, active-pixel intensities and the mean image of both samples, as the metrics see them."""
+    """Mass, multiplicity, active-pixel intensities and the mean image of both samples, as the metrics see
+    them."""
     from sparsegen.core.jets import Jets
 
     real_img = real.to_images(npix, extent)
     if gen.images is not None:  # image model: real jets read out of their own pixels, like the generated ones
-        gen_img, real = gen.images, Jets.from_images(real_img, pt=real.pt, extent=extent, jet_type=real.labels)
+        gen_img, real = gen.images, Jets.from_images(real_img, pt=real.pt, extent=extent,
+                                                     jet_type=real.labels)
     else:
         gen_img = gen.to_images(npix, extent)
     out: dict[str, np.ndarray] = {}
@@ -128,7 +134,8 @@ def _plot_arrays(real, gen, npix: int, extent: float, rng: np.random.Generator) 
         active = img[img > 0]
         out[f"mass_{tag}"] = jets.mass.astype(np.float32)
         out[f"mult_{tag}"] = jets.mask.sum(1).astype(np.int32)
-        out[f"pix_{tag}"] = rng.choice(active, size=min(active.size, 100_000), replace=False).astype(np.float32) \
+        out[f"pix_{tag}"] = rng.choice(active, size=min(active.size, 100_000),
+                                       replace=False).astype(np.float32) \
             if active.size else np.zeros(0, np.float32)
         out[f"avg_{tag}"] = img.mean(0).astype(np.float32)
     return out
@@ -150,11 +157,13 @@ def run_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
     torch.set_num_threads(s.threads)
     path = Path(config)
     run_dir = Path(s.out) / jet_type / path.stem
-    res = fit(path, run_dir, seed=s.seed, minutes=s.minutes, num_jets=s.num_jets, overrides=_overrides(jet_type, s))
+    res = fit(path, run_dir, seed=s.seed, minutes=s.minutes, num_jets=s.num_jets,
+              overrides=_overrides(jet_type, s))
     model = res.model
     record = {
         "config": path.stem, "family": path.parent.name, "jet_type": jet_type, "description": describe(path),
-        "sparse_aware": sparse_aware(path), "parts": parts(path), "minutes": s.minutes, "num_jets": s.num_jets,
+        "sparse_aware": sparse_aware(path), "parts": parts(path), "minutes": s.minutes,
+        "num_jets": s.num_jets,
         "train_s": res.train_s, "epochs": res.epochs,
         "steps": res.steps, "load_average": res.load, "best_checkpoint": Path(res.best).name,
         "num_params": sum(p.numel() for p in model.parameters()),
@@ -179,8 +188,10 @@ def rescore_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
     record = json.loads((run_dir / "result.json").read_text())
     best = run_dir / "checkpoints" / record.get("best_checkpoint", "")
     if not record.get("best_checkpoint") or not best.is_file():
-        raise SparsegenInputError(str(run_dir), "no best checkpoint to rescore from; delete the folder to rerun")
-    cli = build_cli(["--config", str(path), "--seed_everything", str(s.seed), "--trainer.max_time", max_time(s.minutes),
+        raise SparsegenInputError(str(run_dir),
+                                  "no best checkpoint to rescore from; delete the folder to rerun")
+    cli = build_cli(["--config", str(path), "--seed_everything", str(s.seed),
+                     "--trainer.max_time", max_time(s.minutes),
                      "--trainer.default_root_dir", str(run_dir), "--data.init_args.num_jets", str(s.num_jets),
                      *_overrides(jet_type, s)], run=False)
     real = held_out(cli.datamodule)
@@ -295,7 +306,8 @@ def _prepare_data(s: Settings, configs: list[Path]) -> None:
 
     from sparsegen.data.datamodule import JetDataModule
 
-    counts = sorted({int(yaml.safe_load(c.read_text())["data"]["init_args"].get("num_particles", 30)) for c in configs})
+    counts = sorted({int(yaml.safe_load(c.read_text())["data"]["init_args"].get("num_particles", 30))
+                     for c in configs})
     for t in s.jet_types:
         for p in counts:
             JetDataModule(jet_types=t, num_jets=s.num_jets, num_particles=p, seed=s.seed,
@@ -338,8 +350,8 @@ def class_table(rows: list[dict]) -> str:
         vals = [(_score(r, key), i) for i, r in enumerate(rows) if _score(r, key) is not None]
         if vals:
             best[key] = min(vals)[1]
-    header = ["config", "sparse-aware", *[label for _, label, _ in columns], "parts", "epochs", "steps", "train s",
-              "load avg", "sample jets/s"]
+    header = ["config", "sparse-aware", *[label for _, label, _ in columns], "parts", "epochs", "steps",
+              "train s", "load avg", "sample jets/s"]
     body = []
     for i, r in enumerate(rows):
         cells = [f"`{r['config']}`", "yes" if r["sparse_aware"] else "**no**"]
@@ -350,7 +362,8 @@ def class_table(rows: list[dict]) -> str:
                   f"{r['load_average']:.1f}", f"{r['sample_jets_per_s']:.3g}"]
         body.append(cells)
     tf = rows[0]["metrics"].get("truth_floor", {}) if rows else {}
-    body.append(["*truth floor (real vs real)*", "", *[R.fmt(tf.get(k), sc) if k in tf else "1" for k, _, sc in columns],
+    body.append(["*truth floor (real vs real)*", "",
+                 *[R.fmt(tf.get(k), sc) if k in tf else "1" for k, _, sc in columns],
                  "", "", "", "", "", ""])
     return R.markdown_table(header, body)
 
@@ -367,7 +380,8 @@ def compare(a: dict, b: dict, key: str, scale: float) -> str:
     return f"{R.fmt(ea, scale)} vs {R.fmt(eb, scale)} ({verdict})"
 
 
-SPARSITY_METRICS = (("w1_occupancy", "occupancy W1 ×10³", 1e3), ("w1_pixel_intensity", "pixel-spectrum W1 ×10³", 1e3),
+SPARSITY_METRICS = (("w1_occupancy", "occupancy W1 ×10³", 1e3),
+                    ("w1_pixel_intensity", "pixel-spectrum W1 ×10³", 1e3),
                     ("w1m", "W1M ×10³", 1e3))
 
 
@@ -386,8 +400,10 @@ def sparse_vs_dense(rows: list[dict]) -> list[str]:
                          and all(b["parts"].get(k) == v for k, v in pa.items() if k != part)]
                 for b in twins:
                     rest = ", ".join(f"{k} {v}" for k, v in pa.items() if k not in ("kind", part))
-                    cmp = "; ".join(f"{label} {compare(a, b, key, sc)}" for key, label, sc in SPARSITY_METRICS)
-                    lines.append(f"{kind.upper()} {part} {pa[part]} (`{a['config']}`) vs {part} {b['parts'][part]} "
+                    cmp = "; ".join(f"{label} {compare(a, b, key, sc)}"
+                                    for key, label, sc in SPARSITY_METRICS)
+                    lines.append(f"{kind.upper()} {part} {pa[part]} (`{a['config']}`) vs "
+                                 f"{part} {b['parts'][part]} "
                                  f"(`{b['config']}`), {rest}: {cmp}")
     return lines
 
@@ -414,7 +430,8 @@ def findings(rows: list[dict]) -> list[str]:
         if zf is not None and zf_real is not None and zf_real < 1:
             occupancy = (1 - zf) / (1 - zf_real)
             if occupancy < 0.01:
-                lines.append(f"`{r['config']}` generated (almost) empty images: occupancy {100 * occupancy:.2g} % of "
+                lines.append(f"`{r['config']}` generated (almost) empty images: "
+                             f"occupancy {100 * occupancy:.2g} % of "
                              "the real one")
     return lines
 
@@ -429,17 +446,26 @@ def write_report(rows: list[dict], s: Settings) -> list[str]:
 def _budget(rows: list[dict], s: Settings) -> str:
     r = rows[0]
     data = r.get("data", {})
-    scale = "quick (one short epoch per run, for the tests)" if s.quick else f"{s.minutes:g} min of wall clock per run"
+    scale = ("quick (one short epoch per run, for the tests)" if s.quick
+             else f"{s.minutes:g} min of wall clock per run")
     loads = [x["load_average"] for x in rows]
-    return (f"Budget: {scale}, {s.threads} torch thread(s) per run, {s.jobs} run(s) at a time, seed {s.seed}; the "
-            f"machine's 1-minute load average during the runs was {min(loads):.1f}–{max(loads):.1f} on its CPU cores "
-            "(column `load avg`; above the core count, runs shared the CPU with other work and got fewer steps). "
-            f"Data: {s.num_jets} generated Pythia8+FastJet jets per class (up to {data.get('num_particles', '?')} "
-            f"particles" + (f"; images {data.get('npix')}×{data.get('npix')} over ±{data.get('extent')}, intensities "
-                            f"pixel pT / jet pT, `{data.get('transform')}` transform" if r["family"] == "images" else "")
+    return (f"Budget: {scale}, {s.threads} torch thread(s) per run, {s.jobs} run(s) at a time, "
+            f"seed {s.seed}; the "
+            f"machine's 1-minute load average during the runs was {min(loads):.1f}–{max(loads):.1f} "
+            "on its CPU cores "
+            "(column `load avg`; above the core count, runs shared the CPU with other work and got fewer "
+            "steps). "
+            f"Data: {s.num_jets} generated Pythia8+FastJet jets per class "
+            f"(up to {data.get('num_particles', '?')} "
+            f"particles" + (f"; images {data.get('npix')}×{data.get('npix')} over ±{data.get('extent')}, "
+                            "intensities "
+                            f"pixel pT / jet pT, `{data.get('transform')}` transform"
+                            if r["family"] == "images" else "")
             + f"), split 0.7/0.15/0.15; metrics on {r.get('eval_jets', '?')} generated jets against as many "
-            "held-out (validation+test) jets, JetNet's resampling sizes capped there; the truth floor is real vs "
-            "real at the same sample size. Best epoch by `val/w1m`. Bold: best per column by value + 1σ (AUC: "
+            "held-out (validation+test) jets, JetNet's resampling sizes capped there; the truth floor is "
+            "real vs "
+            "real at the same sample size. Best epoch by `val/w1m`. Bold: best per column by value + 1σ "
+            "(AUC: "
             "closest to 0.5). Errors are the metrics' own (resampling) errors, not run-to-run spread.")
 
 
@@ -454,10 +480,12 @@ def write_family(family: str, rows: list[dict], s: Settings) -> str:
     cmd = (f"sparsegen study generative --family {family} --minutes {s.minutes:g} --num-jets {s.num_jets} "
            f"--seed {s.seed} --jet-types {' '.join(s.jet_types)} --jobs {s.jobs} --threads {s.threads}"
            + (f" --configs {' '.join(configs)}" if s.configs else "") + (" --quick" if s.quick else ""))
-    title = {"images": "1a. Generative study: image models", "points": "1b. Generative study: point models"}[family]
+    title = {"images": "1a. Generative study: image models",
+             "points": "1b. Generative study: point models"}[family]
     parts = [f"## {title} (same data, same budget)\n",
              f"Command: `{cmd}` (results file `{s.results}`). {_budget(rows, s)}"
-             + (" Image models are scored in the image representation (real jets read out of their own pixels); "
+             + (" Image models are scored in the image representation "
+                "(real jets read out of their own pixels); "
                 "`occupancy gen/real` and `pixel sum gen/real` are ratios of the means over all scored jets "
                 "(the floor row: 1)." if family == "images" else "") + "\n"]
     for t in types:
@@ -473,14 +501,17 @@ def write_family(family: str, rows: list[dict], s: Settings) -> str:
         figs = []
         for key, xlabel, kw in (("mass", "jet mass [GeV]", {}),
                                 ("mult", "multiplicity (particles / active pixels)", {"integer": True}),
-                                ("pix", r"active pixel intensity ($p_T^{rel}$)", {"logx": True, "logy": True})):
+                                ("pix", r"active pixel intensity ($p_T^{rel}$)",
+                                 {"logx": True, "logy": True})):
             fname = f"generative_{family}_{t}_{key}.png"
-            comparison_grid({c: {"real": p[f"{key}_real"], "generated": p[f"{key}_gen"]} for c, p in panels.items()},
+            comparison_grid({c: {"real": p[f"{key}_real"], "generated": p[f"{key}_gen"]}
+                             for c, p in panels.items()},
                             xlabel=xlabel, path=plot_dir / fname, title=f"{name} jets, {family}", **kw)
             figs.append(fname)
         fname = f"generative_{family}_{t}_average_images.png"
         first = next(iter(panels.values()))
-        average_image_grid({"real (points pixelized)": first["avg_real"]} | {c: p["avg_gen"] for c, p in panels.items()},
+        average_image_grid({"real (points pixelized)": first["avg_real"]}
+                           | {c: p["avg_gen"] for c, p in panels.items()},
                            path=plot_dir / fname, title=f"{name} jets: average images (log scale)")
         figs.append(fname)
         parts.append(" ".join(f"![{f}](results/{f})" for f in figs) + "\n")

@@ -50,8 +50,8 @@ def load_image_splits(groups: Mapping[int, Sequence[str]], per_label: int, seed:
         n = per_label // len(types)
         for t in types:
             source = n if quick else max(n, CACHE_JETS)
-            jets = load_or_generate(t, source, num_particles=num_particles, seed=seed, workers=1 if quick else 2,
-                                    progress=progress)
+            jets = load_or_generate(t, source, num_particles=num_particles, seed=seed,
+                                    workers=1 if quick else 2, progress=progress)
             if len(jets) < n:
                 raise ValueError(f"{t}: the cache holds {len(jets)} jets, {n} requested")
             jets = jets[np.sort(rng.permutation(len(jets))[:n])]

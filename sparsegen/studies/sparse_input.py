@@ -86,7 +86,8 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("AE: sparse-conv encoder, MSE", "autoencoder", encoder="sparse"),
     Variant("AE: sparse-conv encoder, masked MSE", "autoencoder", loss="masked_mse", encoder="sparse"),
     Variant("AE: hurdle output", "autoencoder", loss="hurdle", output="hurdle"),
-    Variant("AE: sparse-conv encoder, hurdle output", "autoencoder", loss="hurdle", output="hurdle", encoder="sparse"),
+    Variant("AE: sparse-conv encoder, hurdle output", "autoencoder", loss="hurdle", output="hurdle",
+            encoder="sparse"),
     Variant("AE: MSE, ReLU output", "autoencoder", output="relu"),
     Variant("AE: masked MSE, ReLU output", "autoencoder", loss="masked_mse", output="relu"),
     Variant("AE: MSE + skips, ReLU output", "autoencoder", skip=True, output="relu"),
@@ -103,7 +104,8 @@ VARIANTS: tuple[Variant, ...] = (
 
 # ----------------------------------------------------------------------------- networks
 class ConvBlock(nn.Module):
-    """3×3 conv → LeakyReLU → 3×3 conv, added to its input when ``skip`` (a residual block), then LeakyReLU."""
+    """3×3 conv → LeakyReLU → 3×3 conv, added to its input when ``skip`` (a residual block), then
+    LeakyReLU."""
 
     def __init__(self, channels: int, skip: bool) -> None:
         super().__init__()
@@ -161,7 +163,8 @@ class ConvDecoder(nn.Module):
         layers: list[nn.Module] = []
         c_in = channels[0]
         for c in channels:
-            layers += [nn.ConvTranspose2d(c_in, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2), ConvBlock(c, skip)]
+            layers += [nn.ConvTranspose2d(c_in, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+                       ConvBlock(c, skip)]
             c_in = c
         self.up = nn.Sequential(*layers)
         self.head = nn.Conv2d(c_in, out_channels, 3, padding=1)
@@ -190,7 +193,8 @@ class Autoencoder(nn.Module):
     def reconstruct(self, raw: Tensor) -> Tensor:
         """Scaled intensities; the hurdle output: where σ(logit) > ½, the inverse log transform of μ."""
         if self.output == "hurdle":
-            return torch.where(raw[:, :1] > 0, self.space.images_inverse(raw[:, 1:2]), torch.zeros_like(raw[:, 1:2]))
+            return torch.where(raw[:, :1] > 0, self.space.images_inverse(raw[:, 1:2]),
+                               torch.zeros_like(raw[:, 1:2]))
         return self.activate(raw)
 
 
@@ -211,8 +215,8 @@ def log_space(scale: float) -> Normalizer:
 
 # ----------------------------------------------------------------------------- scoring
 def reconstruction_metrics(pred: Tensor, target: Tensor, scale: float, extent: float) -> dict[str, float]:
-    """Loss-independent numbers for a reconstruction (pred/target scaled, (N, 1, H, W)); predicted pixels below
-    the read-out threshold are empty."""
+    """Loss-independent numbers for a reconstruction (pred/target scaled, (N, 1, H, W)); predicted pixels
+    below the read-out threshold are empty."""
     from sparsegen.core.images import images_to_particles
     from sparsegen.core.kinematics import relative_mass
 
@@ -247,7 +251,8 @@ def impute(kind: str, x: Tensor) -> Tensor:
     raise ValueError(f"unknown imputation {kind!r}")
 
 
-def run_variant(v: Variant, data: P.ImageSplits, inputs: dict[str, dict[str, Tensor]], s: Settings) -> dict[str, Any]:
+def run_variant(v: Variant, data: P.ImageSplits, inputs: dict[str, dict[str, Tensor]],
+                s: Settings) -> dict[str, Any]:
     """Train one variant; returns its history and test metrics."""
     torch.manual_seed(s.seed)
     model = build(v, scale=data.scale)
@@ -280,8 +285,8 @@ def run_variant(v: Variant, data: P.ImageSplits, inputs: dict[str, dict[str, Ten
 
     start = time.perf_counter()
     epochs = min(s.epochs, 2) if s.quick else s.epochs
-    history = P.train_epochs(model, step, opt, index_of["train"], data.y["train"], epochs, s.batch_size, s.seed,
-                             on_epoch, max_batches=2 if s.quick else None)
+    history = P.train_epochs(model, step, opt, index_of["train"], data.y["train"], epochs, s.batch_size,
+                             s.seed, on_epoch, max_batches=2 if s.quick else None)
     train_s = time.perf_counter() - start
     diverged = bool(history and history[-1].get("diverged"))
     model.eval()
@@ -289,7 +294,9 @@ def run_variant(v: Variant, data: P.ImageSplits, inputs: dict[str, dict[str, Ten
     if ae:
         metrics = reconstruction_metrics(model.reconstruct(out), data.x["test"], data.scale, data.extent)
         first = history[0].get("val_mse_all", math.nan) if history else math.nan
-        metrics["val_mse_final_over_first"] = history[-1].get("val_mse_all", math.nan) / first if first else math.nan
+        metrics["val_mse_final_over_first"] = (
+            history[-1].get("val_mse_all", math.nan) / first if first else math.nan
+        )
         metrics["collapsed"] = float(metrics["zero_fraction"] == 1.0)
         # the share of non-positive output pre-activations (occupancy logits for the hurdle output): 1 for a
         # dead ReLU output
@@ -312,7 +319,8 @@ def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
     per_class = min(s.num_jets, 200) if s.quick else s.num_jets
     data = P.load_image_splits({0: ["g"], 1: ["t"]}, per_class, s.seed, s.quick, progress=progress,
                                num_particles=s.num_particles)
-    inputs = {k: {split: impute(k, x) for split, x in data.x.items()} for k in ("none", "knn", "neighbourhood")}
+    inputs = {k: {split: impute(k, x) for split, x in data.x.items()}
+              for k in ("none", "knn", "neighbourhood")}
     rows = []
     for v in tqdm(VARIANTS, desc="sparse-input study", unit="variant", disable=not progress):
         rows.append(run_variant(v, data, inputs, s))
@@ -323,10 +331,13 @@ def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
 
 
 AE_COLUMNS = (("mse_all", "MSE all pixels ×10³", 1e3), ("mse_active", "MSE active pixels", 1.0),
-              ("empty_leak", "intensity in empty pixels / true intensity", 1.0), ("occupancy_ratio", "occupancy pred/true", 1.0),
-              ("mass_rel_error", "median rel. mass error", 1.0), ("val_mse_final_over_first", "val MSE last/first epoch", 1.0),
+              ("empty_leak", "intensity in empty pixels / true intensity", 1.0),
+              ("occupancy_ratio", "occupancy pred/true", 1.0),
+              ("mass_rel_error", "median rel. mass error", 1.0),
+              ("val_mse_final_over_first", "val MSE last/first epoch", 1.0),
               ("preactivation_nonpositive", "output pre-activations ≤ 0", 1.0))
-CLS_COLUMNS = (("auc", "AUC ± s.e.", 1.0), ("accuracy", "accuracy", 1.0), ("epochs_to_98pct_auc", "epochs to 98 % of final AUC", 1.0))
+CLS_COLUMNS = (("auc", "AUC ± s.e.", 1.0), ("accuracy", "accuracy", 1.0),
+               ("epochs_to_98pct_auc", "epochs to 98 % of final AUC", 1.0))
 
 
 def tables(rows: list[dict]) -> tuple[str, str]:
@@ -338,7 +349,8 @@ def tables(rows: list[dict]) -> tuple[str, str]:
         return "diverged" if m.get("diverged") else ("collapsed to empty" if m.get("collapsed") else "trains")
 
     t1 = R.markdown_table(["variant", *[c[1] for c in AE_COLUMNS], "outcome", "train s"],
-                          [[r["variant"]["name"], *[R.fmt(r["metrics"].get(k), sc) for k, _, sc in AE_COLUMNS],
+                          [[r["variant"]["name"],
+                            *[R.fmt(r["metrics"].get(k), sc) for k, _, sc in AE_COLUMNS],
                             status(r), f"{r['train_s']:.0f}"] for r in ae])
     def cls_cell(m: dict, key: str, scale: float) -> str:
         if key == "auc":
@@ -346,7 +358,8 @@ def tables(rows: list[dict]) -> tuple[str, str]:
         return R.fmt(m.get(key), scale)
 
     t2 = R.markdown_table(["variant", *[c[1] for c in CLS_COLUMNS], "outcome", "train s"],
-                          [[r["variant"]["name"], *[cls_cell(r["metrics"], k, sc) for k, _, sc in CLS_COLUMNS],
+                          [[r["variant"]["name"],
+                            *[cls_cell(r["metrics"], k, sc) for k, _, sc in CLS_COLUMNS],
                             status(r), f"{r['train_s']:.0f}"] for r in cls])
     return t1, t2
 
@@ -363,24 +376,35 @@ def write_report(rows: list[dict], s: Settings, data: P.ImageSplits) -> str:
     def curve(r: dict, key: str) -> list[float]:
         return [h.get(key, math.nan) for h in r["history"]]
 
-    line_panels({"autoencoders: validation MSE, all pixels": {r["variant"]["name"][4:]: curve(r, "val_mse_all") for r in ae},
-                 "autoencoders: validation MSE, active pixels": {r["variant"]["name"][4:]: curve(r, "val_mse_active") for r in ae},
+    line_panels({"autoencoders: validation MSE, all pixels":
+                     {r["variant"]["name"][4:]: curve(r, "val_mse_all") for r in ae},
+                 "autoencoders: validation MSE, active pixels":
+                     {r["variant"]["name"][4:]: curve(r, "val_mse_active") for r in ae},
                  "taggers: validation AUC": {r["variant"]["name"][8:]: curve(r, "val_auc") for r in cls},
-                 "taggers: training loss (BCE)": {r["variant"]["name"][8:]: curve(r, "train_loss") for r in cls}},
+                 "taggers: training loss (BCE)":
+                     {r["variant"]["name"][8:]: curve(r, "train_loss") for r in cls}},
                 xlabel="epoch", logy={0: True, 1: True, 3: True}, path=plot_dir / "sparse_input_curves.png")
     n = {k: len(v) for k, v in data.y.items()}
     occ = float((data.x["train"] > 0).float().mean())
     head = P.command_and_budget("sparse-input", s, "class")
     body = "\n".join([
         "## 2. Sparse-input convergence: does a CNN with sparse input converge?\n",
-        (f"{head} Data: generated gluon and top jets with up to {s.num_particles} constituents, {NPIX}×{NPIX} "
-         f"images over ±{data.extent:g} ({100 * occ:.1f} % of pixels active), {n['train']}/{n['val']}/{n['test']} "
-         "train/val/test images; intensities divided by the mean active-pixel intensity. One change at a time from "
-         "the baseline (dense CNN with 3 stride-2 stages and a 3×3 conv block each, raw input, no skips, Adam "
-         "1e-3, softplus output; SGD: momentum 0.9, lr 1e-2). Imputation fills the *input* only; the target is "
-         "always the sparse image. All autoencoders are scored on the test set with the same numbers, whatever "
-         "loss they trained on; reconstructed pixels below 1e-5 of the jet pT are empty (the read-out threshold "
-         "of generated images). The hurdle output is read as its most likely image: a pixel is active where its "
+        (f"{head} Data: generated gluon and top jets with up to {s.num_particles} constituents, "
+         f"{NPIX}×{NPIX} "
+         f"images over ±{data.extent:g} ({100 * occ:.1f} % of pixels active), "
+         f"{n['train']}/{n['val']}/{n['test']} "
+         "train/val/test images; intensities divided by the mean active-pixel intensity. One change at a "
+         "time from "
+         "the baseline (dense CNN with 3 stride-2 stages and a 3×3 conv block each, raw input, no skips, "
+         "Adam "
+         "1e-3, softplus output; SGD: momentum 0.9, lr 1e-2). Imputation fills the *input* only; the "
+         "target is "
+         "always the sparse image. All autoencoders are scored on the test set with the same numbers, "
+         "whatever "
+         "loss they trained on; reconstructed pixels below 1e-5 of the jet pT are empty (the read-out "
+         "threshold "
+         "of generated images). The hurdle output is read as its most likely image: a pixel is active "
+         "where its "
          "occupancy probability exceeds ½, with the intensity exp(μ) of its log-intensity.\n"),
         "Autoencoders (reconstruct the image through a 32-d bottleneck):\n", t1, "",
         "Taggers (top vs gluon, same encoders, BCE):\n", t2, "",
@@ -392,7 +416,8 @@ def write_report(rows: list[dict], s: Settings, data: P.ImageSplits) -> str:
 
 
 def findings(rows: list[dict]) -> list[str]:
-    ae = {r["variant"]["name"]: (r["variant"], r["metrics"]) for r in rows if r["variant"]["task"] == "autoencoder"}
+    ae = {r["variant"]["name"]: (r["variant"], r["metrics"])
+          for r in rows if r["variant"]["task"] == "autoencoder"}
     cls = {r["variant"]["name"]: r["metrics"] for r in rows if r["variant"]["task"] == "classifier"}
     lines = []
     for output in ("softplus", "hurdle", "relu"):
@@ -400,25 +425,32 @@ def findings(rows: list[dict]) -> list[str]:
         if not group:
             continue
         collapsed = [k for k, m in group.items() if m.get("collapsed")]
-        line = (f"{output} outputs: {len(collapsed)} of {len(group)} autoencoders collapsed to all-empty output"
+        line = (f"{output} outputs: {len(collapsed)} of {len(group)} autoencoders collapsed to "
+                "all-empty output"
                 + (f" ({'; '.join(repr(c[4:]) for c in collapsed)})" if collapsed else ""))
         dead = [m.get("preactivation_nonpositive", math.nan) for k, m in group.items() if k in collapsed]
         if output == "relu" and collapsed:
-            line += (f"; their output pre-activations are ≤ 0 at {100 * min(dead):.3g}–{100 * max(dead):.3g} % of the "
-                     "test pixels: the MSE optimum of a mostly empty image pulls every output toward zero, a ReLU "
+            line += (f"; their output pre-activations are ≤ 0 at {100 * min(dead):.3g}–{100 * max(dead):.3g} "
+                     "% of the "
+                     "test pixels: the MSE optimum of a mostly empty image pulls every output toward zero, "
+                     "a ReLU "
                      "below zero passes no gradient, and a pixel that has gone dark can never light up again")
         lines.append(line)
-    ok = {k: m for k, (v, m) in ae.items() if not m.get("collapsed") and math.isfinite(m.get("mass_rel_error", math.nan))}
+    ok = {k: m for k, (v, m) in ae.items()
+          if not m.get("collapsed") and math.isfinite(m.get("mass_rel_error", math.nan))}
     if ok:
         best = min(ok, key=lambda k: ok[k]["mass_rel_error"])
-        lines.append(f"best jet-mass reconstruction: {best[4:]} (median relative mass error {ok[best]['mass_rel_error']:.3g})")
+        lines.append(f"best jet-mass reconstruction: {best[4:]} "
+                     f"(median relative mass error {ok[best]['mass_rel_error']:.3g})")
         best = min(ok, key=lambda k: ok[k]["mse_active"])
         lines.append(f"lowest active-pixel MSE: {best[4:]} ({ok[best]['mse_active']:.3g})")
         best = min(ok, key=lambda k: abs(math.log(max(ok[k]["occupancy_ratio"], 1e-12))))
-        lines.append(f"occupancy closest to the truth: {best[4:]} (predicted/true {ok[best]['occupancy_ratio']:.3g})")
+        lines.append(f"occupancy closest to the truth: {best[4:]} "
+                     f"(predicted/true {ok[best]['occupancy_ratio']:.3g})")
     if cls:
         aucs = {k: m["auc"] for k, m in cls.items() if math.isfinite(m.get("auc", math.nan))}
         if aucs:
             best, worst = max(aucs, key=aucs.get), min(aucs, key=aucs.get)
-            lines.append(f"taggers: AUC from {aucs[worst]:.3f} ({worst[8:]}) to {aucs[best]:.3f} ({best[8:]})")
+            lines.append(f"taggers: AUC from {aucs[worst]:.3f} ({worst[8:]}) "
+                         f"to {aucs[best]:.3f} ({best[8:]})")
     return lines

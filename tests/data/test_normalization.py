@@ -30,7 +30,9 @@ def test_round_trip_is_exact_and_zeros_stay_zero(make_jets, transform):
     norm = fitted(images, transform)
     v = norm.images(images)
     kept = torch.where(images >= IMAGE_THRESHOLD, images, torch.zeros(()))
-    assert torch.equal(v == 0, kept == 0), "empty pixels (and sub-threshold ones) are exactly 0, active ones not"
+    assert torch.equal(v == 0, kept == 0), (
+        "empty pixels (and sub-threshold ones) are exactly 0, active ones not"
+    )
     assert (v >= 0).all() and 0.5 < float(v.max()) <= 1.5, "active values are O(1) (99.9th percentile = 1)"
     back = norm.images_inverse(v)
     assert torch.equal(back == 0, kept == 0)
@@ -44,7 +46,8 @@ def test_round_trip_is_exact_and_zeros_stay_zero(make_jets, transform):
 def test_generated_values_below_the_threshold_become_exact_zeros(transform):
     norm = Normalizer(np.zeros(3), np.ones(3), 2.0, transform, 1e-6, 1e-5)
     v_thr = norm.value_of(1e-5)
-    generated = torch.tensor([-3.0, -1e-3, 0.0, 0.5 * v_thr, 0.999 * v_thr, 1.01 * v_thr, norm.value_of(1e-3), 50.0])
+    generated = torch.tensor([-3.0, -1e-3, 0.0, 0.5 * v_thr, 0.999 * v_thr, 1.01 * v_thr,
+                              norm.value_of(1e-3), 50.0])
     x = norm.images_inverse(generated)
     assert torch.all(x[:5] == 0) and torch.all(x[5:] >= 1e-5)
     assert float(x[-1]) <= 1.0 + 1e-6, "a pixel never holds more than the jet"

@@ -202,7 +202,8 @@ def test_image_generators_read_the_condition(kind):
         net(z)
 
 
-@pytest.mark.parametrize("kind", ["DenseCritic", "SparseCritic", "DenseEncoder", "SparseEncoder", "ISTAEncoder"])
+@pytest.mark.parametrize("kind", ["DenseCritic", "SparseCritic", "DenseEncoder", "SparseEncoder",
+                                  "ISTAEncoder"])
 def test_image_critics_and_encoders_read_the_condition(kind):
     """Critics / encoders: the same images under two conditions score / encode differently."""
     from sparsegen.models import components as C

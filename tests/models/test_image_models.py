@@ -1,5 +1,6 @@
 """Image GAN / VAE behaviour: gradient penalty, exact zeros, every generator / critic / objective / encoder /
-decoder option overfitting a tiny batch, energy conservation, the fitted prior, sampling to Jets, bad settings."""
+decoder option overfitting a tiny batch, energy conservation, the fitted prior, sampling to Jets, bad
+settings."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from sparsegen.models.components import (
     SparseCritic,
     SparseEncoder,
 )
-from sparsegen.nn.losses import gradient_penalty, hurdle_loss, masked_mse, weighted_mse
+from sparsegen.nn.losses import gradient_penalty
 
 NPIX = 16
 
@@ -95,7 +96,8 @@ def test_gradient_penalty_gradient_flows_into_critic_params():
     gp = gradient_penalty(critic, sparse_images(4, 16), sparse_images(4, 16, seed=1))
     gp.backward()
     weights = [p for name, p in critic.named_parameters() if name.endswith("weight")]
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0 for p in weights)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
+               for p in weights)
 
 
 def test_sparse_critic_penalty_lives_on_the_union_of_active_sites():
@@ -119,7 +121,8 @@ def test_sparse_critic_penalty_lives_on_the_union_of_active_sites():
 
 # ------------------------------------------------------------------------------- exact zeros
 @pytest.mark.parametrize("gen_cls, kwargs", [(DCGANGenerator, {}), (SparseAwareGenerator, {}),
-                                              (SparseAwareGenerator, {"head": "linear", "energy_conserving": True})],
+                                              (SparseAwareGenerator,
+                                               {"head": "linear", "energy_conserving": True})],
                          ids=["dense_relu", "sparse_softplus", "sparse_energy"])
 def test_generators_output_exact_zeros(gen_cls, kwargs):
     torch.manual_seed(0)
@@ -158,14 +161,16 @@ def test_energy_conserving_generators_sum_to_their_total(gen_cls, total):
     v, info = tiny_jets(64)
     norm = info.get_normalizer()
     torch.manual_seed(0)
-    gen = gen_cls(latent_dim=8, npix=NPIX, channels=(16, 8, 8), head="linear", energy_conserving=True, total=total)
+    gen = gen_cls(latent_dim=8, npix=NPIX, channels=(16, 8, 8), head="linear", energy_conserving=True,
+                  total=total)
     gen.init_from_data(info)
     z = gen.sample_noise(256)
     x = norm.intensities(gen(z))  # before the threshold: the shares sum to the total exactly
     sums = x.sum((1, 2, 3))
     q = torch.tensor(info.pixel_sum_quantiles)
     if total == "quantiles":  # the inverse CDF of the training sums at Φ(z₀)
-        expected = torch.tensor(np.interp(torch.special.ndtr(z[:, 0]).numpy(), np.linspace(0, 1, 101), q.numpy()))
+        expected = torch.tensor(np.interp(torch.special.ndtr(z[:, 0]).numpy(), np.linspace(0, 1, 101),
+                                          q.numpy()))
         torch.testing.assert_close(sums, expected.float(), rtol=1e-4, atol=1e-5)
     else:  # learned: bounded by the largest training sum, starting at the median
         assert float(sums.max()) <= 1.02 * float(q[-1]) + 1e-5
@@ -205,7 +210,8 @@ def _train(model, batch: dict, steps: int) -> None:
 
 GAN_CASES = {
     "dense_relu_wgan": (DCGANGenerator, {}, DenseCritic, {}, {}),
-    "dense_linear_ns": (DCGANGenerator, {"head": "linear"}, DenseCritic, {"minibatch_std": False}, {"loss": "ns"}),
+    "dense_linear_ns": (DCGANGenerator, {"head": "linear"}, DenseCritic, {"minibatch_std": False},
+                        {"loss": "ns"}),
     "dense_energy_top_pixels": (DCGANGenerator, {"head": "linear", "energy_conserving": True}, DenseCritic,
                                 {"top_pixels": 32}, {"drift": 1e-3}),
     "sparse_softplus_lsgan": (SparseAwareGenerator, {}, DenseCritic, {"global_features": False},
@@ -224,15 +230,17 @@ KNOWN_FAILURES = {
     # measured: the distance stays at 0.06-0.07 of a 0.072 start over 320 steps, also with two time-scale
     # updates; the sparse critic passes critic-only training (test_sparse_critic_learns_to_separate_...) but
     # does not yet teach a generator the average image of this batch
-    "sparse_critic": "a GAN with the sparse critic does not learn the tiny batch's average image in 320 steps",
+    "sparse_critic": ("a GAN with the sparse critic does not learn the tiny batch's average image in "
+                      "320 steps"),
 }
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[c]))
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(strict=True,
+                                                                          reason=KNOWN_FAILURES[c]))
                                   if c in KNOWN_FAILURES else c for c in GAN_CASES], ids=list(GAN_CASES))
 def test_wgan_gp_options_overfit_a_tiny_batch(case):
-    """Every generator head / energy conservation / critic feature / objective learns the batch's average image
-    (the pixel biases start at the data, so they are switched off here: the networks must learn it)."""
+    """Every generator head / energy conservation / critic feature / objective learns the batch's average
+    image (the pixel biases start at the data, so they are switched off here: the networks must learn it)."""
     gen_cls, gen_kw, critic_cls, critic_kw, model_kw = GAN_CASES[case]
     real, info = tiny_jets(16)
     torch.manual_seed(0)
@@ -260,7 +268,8 @@ def test_a_critic_without_gradient_free_features_keeps_a_bounded_wasserstein_est
     estimate levels off instead of growing without bound."""
     real, info = tiny_jets(32)
     torch.manual_seed(0)
-    gen = SparseAwareGenerator(latent_dim=8, npix=NPIX, channels=(32, 16, 8), head="linear", energy_conserving=True)
+    gen = SparseAwareGenerator(latent_dim=8, npix=NPIX, channels=(32, 16, 8), head="linear",
+                               energy_conserving=True)
     model = with_data(WGANGP(gen, SparseCritic(npix=NPIX, channels=(8, 16), density_cells=4, top_pixels=32),
                              lr_critic=1e-3, ema_decay=None), info)
     opt = model.configure_optimizers()[1]
@@ -282,13 +291,14 @@ def test_a_critic_without_gradient_free_features_keeps_a_bounded_wasserstein_est
 
 
 def test_sparse_critic_learns_to_separate_real_from_fake():
-    """Critic-only training against a fixed generator: the critic loss falls clearly (the WGAN estimate grows)."""
+    """Critic-only training against a fixed generator: the critic loss falls clearly (the WGAN estimate
+    grows)."""
     torch.manual_seed(0)
     real = sparse_images(16, 16, occupancy=0.1)
     real[:, :, 6:10, 6:10] = 0.8
     gen = SparseAwareGenerator(latent_dim=8, npix=16, channels=(32, 16, 8), pixel_bias=False)
-    model = WGANGP(gen, SparseCritic(npix=16, channels=(8, 16), density_cells=4), n_critic=10**6, lr_critic=1e-3,
-                   ema_decay=None)
+    model = WGANGP(gen, SparseCritic(npix=16, channels=(8, 16), density_cells=4), n_critic=10**6,
+                   lr_critic=1e-3, ema_decay=None)
     opt = model.configure_optimizers()[1]
     losses = []
     for _ in range(150):
@@ -326,8 +336,8 @@ def test_every_encoder_and_decoder_overfits_a_tiny_batch(encoder, output, recon,
     torch.manual_seed(0)
     dec = DenseDecoder(latent_dim=8, npix=NPIX, channels=(32, 16, 8), output=output, pixel_bias=False,
                        energy_conserving=energy)
-    model = with_data(VAE(ENCODERS[encoder](), dec, latent_dim=8, recon=recon, beta=1e-4, warmup_steps=1, lr=3e-3,
-                          l1_penalty=1e-3 if encoder == "ista" else 0.0), info)
+    model = with_data(VAE(ENCODERS[encoder](), dec, latent_dim=8, recon=recon, beta=1e-4, warmup_steps=1,
+                          lr=3e-3, l1_penalty=1e-3 if encoder == "ista" else 0.0), info)
     model.log_dict = lambda *a, **k: None
 
     def error() -> float:
@@ -337,7 +347,8 @@ def test_every_encoder_and_decoder_overfits_a_tiny_batch(encoder, output, recon,
         model.eval()
         with torch.no_grad():
             out = model.decoder(model.encode(real)[0])
-            err = ((out - real) ** 2)[real > 0].mean() if recon == "masked_mse" else model.recon_loss(out, real)
+            err = (((out - real) ** 2)[real > 0].mean() if recon == "masked_mse"
+                   else model.recon_loss(out, real))
         model.train()
         return float(err)
 
@@ -348,7 +359,9 @@ def test_every_encoder_and_decoder_overfits_a_tiny_batch(encoder, output, recon,
     sample = model.generate(16)
     assert sample.shape == (16, 1, NPIX, NPIX) and torch.isfinite(sample).all()
     images = info.get_normalizer().images_inverse(sample)
-    assert (images >= 0).all() and ((images == 0) | (images >= 1e-5)).all(), "read out with the data's threshold"
+    assert (images >= 0).all() and ((images == 0) | (images >= 1e-5)).all(), (
+        "read out with the data's threshold"
+    )
     if output == "hurdle":  # Bernoulli occupancy: most pixels exactly empty
         assert (sample == 0).float().mean() > 0.5
     if energy:  # the pixel sums follow the training distribution
@@ -359,10 +372,11 @@ def test_every_encoder_and_decoder_overfits_a_tiny_batch(encoder, output, recon,
 def test_fitted_prior_samples_where_the_posterior_means_are():
     real, info = tiny_jets(64)
     torch.manual_seed(0)
-    model = with_data(VAE(ENCODERS["dense"](), DenseDecoder(latent_dim=4, npix=NPIX, channels=(16, 8, 8)), latent_dim=4,
-                          recon="mse", beta=1e-4, prior="fitted"), info)
+    model = with_data(VAE(ENCODERS["dense"](), DenseDecoder(latent_dim=4, npix=NPIX, channels=(16, 8, 8)),
+                          latent_dim=4, recon="mse", beta=1e-4, prior="fitted"), info)
     model.log_dict = lambda *a, **k: None
-    means = torch.randn(4000, 4) @ torch.tensor([[2.0, 0, 0, 0], [1.0, 0.5, 0, 0], [0, 0, 1, 0], [0, 0, 0, 3]]) + 5.0
+    means = torch.randn(4000, 4) @ torch.tensor([[2.0, 0, 0, 0], [1.0, 0.5, 0, 0], [0, 0, 1, 0],
+                                                 [0, 0, 0, 3]]) + 5.0
     model.fit_prior(means)
     eps = torch.randn(4000, 4, generator=torch.Generator().manual_seed(1))
     z = model.prior_mean + eps @ model.prior_scale_tril.T
@@ -375,7 +389,8 @@ def test_fitted_prior_samples_where_the_posterior_means_are():
 
 def test_sample_returns_jets_with_images_and_exact_zeros():
     torch.manual_seed(0)
-    model = WGANGP(SparseAwareGenerator(latent_dim=8, npix=32, channels=(16, 8, 8, 8)), SparseCritic(npix=32, channels=(8,)))
+    model = WGANGP(SparseAwareGenerator(latent_dim=8, npix=32, channels=(16, 8, 8, 8)),
+                   SparseCritic(npix=32, channels=(8,)))
     jets = model.sample(10, batch_size=4, seed=3)
     again = model.sample(10, batch_size=4, seed=3)
     assert isinstance(jets, Jets) and len(jets) == 10 and jets.images.shape == (10, 32, 32)
@@ -385,7 +400,8 @@ def test_sample_returns_jets_with_images_and_exact_zeros():
 
 
 @pytest.mark.parametrize("build, needle", [
-    (lambda: DCGANGenerator(npix=NPIX, head="relu", energy_conserving=True), "energy_conserving needs head 'linear'"),
+    (lambda: DCGANGenerator(npix=NPIX, head="relu", energy_conserving=True),
+     "energy_conserving needs head 'linear'"),
     (lambda: SparseAwareGenerator(npix=NPIX, head="softplus", energy_conserving=True), "needs head 'linear'"),
     (lambda: DCGANGenerator(npix=NPIX, head="tanh"), "unknown head"),
     (lambda: SparseAwareGenerator(npix=NPIX, head="relu"), "unknown head"),

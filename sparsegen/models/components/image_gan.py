@@ -61,8 +61,8 @@ def check_head(owner: str, head: str, energy_conserving: bool, allowed: Sequence
     if head not in allowed:
         raise SparsegenInputError("config", f"{owner}: unknown head '{head}' (one of {', '.join(allowed)})")
     if energy_conserving and head != "linear":
-        raise SparsegenInputError("config", f"{owner}: energy_conserving needs head 'linear' (the head emits log "
-                                            f"pixel shares), got head '{head}'")
+        raise SparsegenInputError("config", f"{owner}: energy_conserving needs head 'linear' "
+                                            f"(the head emits log pixel shares), got head '{head}'")
 
 
 class ImageGenerator(DataSpaceMixin, Component):
@@ -76,8 +76,8 @@ class ImageGenerator(DataSpaceMixin, Component):
                total: str, pixel_noise: bool, cond_dim: int | None = None, cond_embed: int = 16) -> None:
         check_head(type(self).__name__, head, energy_conserving, allowed)
         if total not in ("learned", "quantiles"):
-            raise SparsegenInputError("config", f"{type(self).__name__}: total must be 'learned' or 'quantiles', "
-                                                f"got '{total}'")
+            raise SparsegenInputError("config", f"{type(self).__name__}: total must be 'learned' or "
+                                                f"'quantiles', got '{total}'")
         self.total_kind = total
         self.npix = int(linked_setting("npix", npix))
         self.latent_dim = latent_dim
@@ -94,13 +94,14 @@ class ImageGenerator(DataSpaceMixin, Component):
         self.total = nn.Linear(self.trunk.flat_dim, 1) if energy_conserving and total == "learned" else None
         self.init_space()
 
-    def sample_noise(self, n: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> Tensor:
+    def sample_noise(self, n: int, device: torch.device | str = "cpu",
+                     generator: torch.Generator | None = None) -> Tensor:
         return torch.randn(n, self.latent_dim, device=device, generator=generator)
 
     def heads(self, z: Tensor, generator: torch.Generator | None = None,
               cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """(head output + per-pixel bias (+ per-pixel noise on the intensity channel) (B, C, H, W), the trunk's
-        flat 4×4 start for the total); a conditional generator reads [z ‖ e(cond)]."""
+        """(head output + per-pixel bias (+ per-pixel noise on the intensity channel) (B, C, H, W), the
+        trunk's flat 4×4 start for the total); a conditional generator reads [z ‖ e(cond)]."""
         h, h0 = self.trunk(with_condition(z, self.cond(cond, len(z), z)))
         out = self.head(h)
         if self.pixel_bias is not None:
@@ -122,8 +123,8 @@ class ImageGenerator(DataSpaceMixin, Component):
             for channel, values in enumerate(self.start_maps(self.space.occupancy_map, self.space.value_map)):
                 self.pixel_bias.set_(channel, values)
         if self.pixel_noise is not None and self.space.value_std_map is not None:
-            self.pixel_noise.set_(0, torch.log(self.noise_scale(self.space.value_map, self.space.value_std_map)
-                                               .clamp_min(1e-3)))
+            self.pixel_noise.set_(0, torch.log(
+                self.noise_scale(self.space.value_map, self.space.value_std_map).clamp_min(1e-3)))
 
     def start_maps(self, occupancy: Tensor, value: Tensor) -> list[Tensor]:
         """Per-channel initial pixel biases from the training occupancy and active-value maps."""
@@ -136,7 +137,8 @@ class ImageGenerator(DataSpaceMixin, Component):
         v = value.clamp_min(max(self.space.v_threshold, 1e-3))
         if self.energy_conserving:
             step = 1e-3
-            slope = (torch.log(self.active_intensity(v + step)) - torch.log(self.active_intensity(v - step))) / (2 * step)
+            slope = (torch.log(self.active_intensity(v + step))
+                     - torch.log(self.active_intensity(v - step))) / (2 * step)
             return std * slope
         if self.head_kind == "softplus":
             return std / torch.sigmoid(inverse_softplus(v))
@@ -162,13 +164,14 @@ class ImageGenerator(DataSpaceMixin, Component):
         return q[lo] + (pos - lo) * (q[lo + 1] - q[lo])
 
     def conserve(self, log_shares: Tensor, z: Tensor, h0: Tensor, mask: Tensor | None = None) -> Tensor:
-        """Network-space image whose intensities are total · softmax(log_shares) over the pixels the mask keeps
-        (all pixels without a mask; see the module docstring)."""
+        """Network-space image whose intensities are total · softmax(log_shares) over the pixels the mask
+        keeps (all pixels without a mask; see the module docstring)."""
         flat = log_shares.flatten(1)
         w = torch.exp(flat - flat.max(1, keepdim=True).values.detach())
         kept = w if mask is None else w * mask.flatten(1)
         total = self.jet_total(z, h0)
-        v = self.space.from_ptrel((total * w / kept.sum(1, keepdim=True).clamp_min(1e-12)).view_as(log_shares))
+        v = self.space.from_ptrel(
+            (total * w / kept.sum(1, keepdim=True).clamp_min(1e-12)).view_as(log_shares))
         # the mask multiplies the *transformed* value: the same image, but the straight-through gradient of
         # a pixel's mask is the O(1) value it would hold, not the log transform's 1/floor slope at zero
         return v if mask is None else mask * v
@@ -177,13 +180,14 @@ class ImageGenerator(DataSpaceMixin, Component):
 class DCGANGenerator(ImageGenerator):
     """Dense DCGAN-style generator: one output channel through the chosen head (module docstring)."""
 
-    def __init__(self, latent_dim: int = 64, npix: int | None = None, channels: Sequence[int] = (128, 64, 32, 16),
+    def __init__(self, latent_dim: int = 64, npix: int | None = None,
+                 channels: Sequence[int] = (128, 64, 32, 16),
                  head: str = "relu", energy_conserving: bool = False, pixel_bias: bool = True,
                  total: str = "quantiles", pixel_noise: bool = False, cond_dim: int | None = None,
                  cond_embed: int = 16) -> None:
         super().__init__()
-        self._build(latent_dim, npix, channels, head, energy_conserving, ("relu", "linear"), 1, pixel_bias, total,
-                    pixel_noise, cond_dim, cond_embed)
+        self._build(latent_dim, npix, channels, head, energy_conserving, ("relu", "linear"), 1, pixel_bias,
+                    total, pixel_noise, cond_dim, cond_embed)
 
     def start_maps(self, occupancy: Tensor, value: Tensor) -> list[Tensor]:
         """The average training image: in network space, or its log intensity (energy conservation)."""
@@ -191,7 +195,8 @@ class DCGANGenerator(ImageGenerator):
             return [torch.log(occupancy * self.active_intensity(value) + 1e-12)]
         return [occupancy * value]
 
-    def forward(self, z: Tensor, generator: torch.Generator | None = None, cond: Tensor | None = None) -> Tensor:
+    def forward(self, z: Tensor, generator: torch.Generator | None = None,
+                cond: Tensor | None = None) -> Tensor:
         a, h0 = self.heads(z, generator, cond)
         if self.energy_conserving:
             return self.conserve(a, z, h0)
@@ -206,13 +211,14 @@ class SparseAwareGenerator(ImageGenerator):
     ``pixel_bias``, else its mean through ``occupancy_bias``), intensities at the training active values.
     """
 
-    def __init__(self, latent_dim: int = 64, npix: int | None = None, channels: Sequence[int] = (128, 64, 32, 16),
+    def __init__(self, latent_dim: int = 64, npix: int | None = None,
+                 channels: Sequence[int] = (128, 64, 32, 16),
                  temperature: float = 1.0, occupancy_bias: float = -3.0, head: str = "softplus",
                  energy_conserving: bool = False, pixel_bias: bool = True, total: str = "quantiles",
                  pixel_noise: bool = False, cond_dim: int | None = None, cond_embed: int = 16) -> None:
         super().__init__()
-        self._build(latent_dim, npix, channels, head, energy_conserving, ("softplus", "linear"), 2, pixel_bias, total,
-                    pixel_noise, cond_dim, cond_embed)
+        self._build(latent_dim, npix, channels, head, energy_conserving, ("softplus", "linear"), 2,
+                    pixel_bias, total, pixel_noise, cond_dim, cond_embed)
         self.temperature = temperature
         with torch.no_grad():
             self.head.bias[0] = occupancy_bias
@@ -230,7 +236,8 @@ class SparseAwareGenerator(ImageGenerator):
             return [occ, torch.log(self.active_intensity(value))]
         return [occ, inverse_softplus(v) if self.head_kind == "softplus" else v]
 
-    def forward(self, z: Tensor, generator: torch.Generator | None = None, cond: Tensor | None = None) -> Tensor:
+    def forward(self, z: Tensor, generator: torch.Generator | None = None,
+                cond: Tensor | None = None) -> Tensor:
         a, h0 = self.heads(z, generator, cond)
         mask = straight_through_bernoulli(a[:, :1], self.temperature, generator)
         if self.energy_conserving:
@@ -241,14 +248,14 @@ class SparseAwareGenerator(ImageGenerator):
 class CriticHead(nn.Module):
     """[conv features, global features, embedded condition, minibatch std] → MLP → (B,) scores."""
 
-    def __init__(self, conv_dim: int, extra_dim: int, global_features: bool, minibatch: bool, top_pixels: int = 0,
-                 hidden: int = 128, cond_dim: int = 0, cond_embed: int = 16) -> None:
+    def __init__(self, conv_dim: int, extra_dim: int, global_features: bool, minibatch: bool,
+                 top_pixels: int = 0, hidden: int = 128, cond_dim: int = 0, cond_embed: int = 16) -> None:
         super().__init__()
         self.globals = GlobalFeatures(top_pixels) if global_features else None
         self.minibatch = minibatch
         self.cond = ConditionEmbedding(cond_dim, cond_embed)
-        n_in = (conv_dim + extra_dim + (self.globals.num_features if self.globals is not None else 0) + self.cond.dim
-                + int(minibatch))
+        n_in = (conv_dim + extra_dim + (self.globals.num_features if self.globals is not None else 0)
+                + self.cond.dim + int(minibatch))
         self.fc = nn.Sequential(nn.Linear(n_in, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
 
     def forward(self, parts: list[Tensor], images: Tensor, space, cond: Tensor | None = None) -> Tensor:
@@ -263,9 +270,9 @@ class CriticHead(nn.Module):
 class DenseCritic(DataSpaceMixin, Component):
     """CNN critic without batch norm (WGAN-GP): `DenseConvStack` + `CriticHead`."""
 
-    def __init__(self, npix: int | None = None, channels: Sequence[int] = (32, 64, 128), global_features: bool = True,
-                 minibatch_std: bool = True, top_pixels: int = 0, cond_dim: int | None = None,
-                 cond_embed: int = 16) -> None:
+    def __init__(self, npix: int | None = None, channels: Sequence[int] = (32, 64, 128),
+                 global_features: bool = True, minibatch_std: bool = True, top_pixels: int = 0,
+                 cond_dim: int | None = None, cond_embed: int = 16) -> None:
         super().__init__()
         self.npix = int(linked_setting("npix", npix))
         self.cond_dim = int(linked_setting("cond_dim", cond_dim))
@@ -289,9 +296,9 @@ class SparseCritic(DataSpaceMixin, Component):
     pixels; the density path costs one pooling of the dense image.
     """
 
-    def __init__(self, npix: int | None = None, channels: Sequence[int] = (16, 32, 64), global_features: bool = True,
-                 minibatch_std: bool = True, density_cells: int = 8, top_pixels: int = 0,
-                 cond_dim: int | None = None, cond_embed: int = 16) -> None:
+    def __init__(self, npix: int | None = None, channels: Sequence[int] = (16, 32, 64),
+                 global_features: bool = True, minibatch_std: bool = True, density_cells: int = 8,
+                 top_pixels: int = 0, cond_dim: int | None = None, cond_embed: int = 16) -> None:
         super().__init__()
         self.npix = int(linked_setting("npix", npix))
         self.cond_dim = int(linked_setting("cond_dim", cond_dim))
@@ -300,8 +307,8 @@ class SparseCritic(DataSpaceMixin, Component):
             raise ValueError(f"density_cells ({density_cells}) must divide npix ({self.npix})")
         self.density_cells = density_cells
         self.density_pool = self.npix // density_cells if density_cells else 0
-        self.head = CriticHead(self.stack.out_dim, density_cells**2, global_features, minibatch_std, top_pixels,
-                               cond_dim=self.cond_dim, cond_embed=cond_embed)
+        self.head = CriticHead(self.stack.out_dim, density_cells**2, global_features, minibatch_std,
+                               top_pixels, cond_dim=self.cond_dim, cond_embed=cond_embed)
         self.init_space()
 
     def forward(self, images: Tensor, cond: Tensor | None = None) -> Tensor:

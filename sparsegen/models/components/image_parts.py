@@ -42,7 +42,9 @@ class ImageSpace:
 
     def __init__(self, info: DataInfo | None = None) -> None:
         self.normalizer = info.get_normalizer() if info is not None else Normalizer.identity()
-        self.v_threshold = self.normalizer.value_of(self.normalizer.threshold) if self.normalizer.threshold > 0 else 0.0
+        self.v_threshold = (
+            self.normalizer.value_of(self.normalizer.threshold) if self.normalizer.threshold > 0 else 0.0
+        )
         occ = info.occupancy if info is not None and info.occupancy else 0.05
         self.occupancy = float(occ)
         q = info.pixel_sum_quantiles if info is not None and info.pixel_sum_quantiles else None
@@ -98,12 +100,15 @@ class PixelBias(nn.Module):
     @torch.no_grad()
     def set_(self, channel: int, values: Tensor) -> None:
         if values.shape != self.bias.shape[2:]:
-            raise ValueError(f"pixel map of shape {tuple(values.shape)} for a {tuple(self.bias.shape[2:])} bias")
+            raise ValueError(
+                f"pixel map of shape {tuple(values.shape)} for a {tuple(self.bias.shape[2:])} bias"
+            )
         self.bias[0, channel] = values
 
 
 class UpsamplingTrunk(nn.Module):
-    """z (B, latent) → Linear → (C0, 4, 4) → [ConvTranspose(4, s=2) + BatchNorm + LeakyReLU]* → (C_last, npix, npix).
+    """z (B, latent) → Linear → (C0, 4, 4) → [ConvTranspose(4, s=2) + BatchNorm + LeakyReLU]*
+    → (C_last, npix, npix).
 
     ``channels`` are the widths from the 4×4 start to the full image; npix = 4·2^n needs n + 1 of them. The
     finest widths are kept when fewer are needed (npix 16 with 4 widths uses the last 3) and the first is
@@ -132,12 +137,14 @@ class UpsamplingTrunk(nn.Module):
         return self.up(h0.view(-1, self.c0, 4, 4)), h0
 
 
-def straight_through_bernoulli(logits: Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
+def straight_through_bernoulli(logits: Tensor, temperature: float = 1.0,
+                               generator: torch.Generator | None = None,
                                stochastic: bool = True) -> Tensor:
     """Binary mask: forward = 1[σ((logits + logistic noise)/τ) > ½] (a Bernoulli(σ(logits)) sample when
     stochastic), backward = gradient of the relaxed sigmoid (Gumbel-sigmoid straight-through)."""
     if stochastic:
-        u = torch.rand(logits.shape, device=logits.device, dtype=logits.dtype, generator=generator).clamp(1e-6, 1 - 1e-6)
+        u = torch.rand(logits.shape, device=logits.device, dtype=logits.dtype,
+                       generator=generator).clamp(1e-6, 1 - 1e-6)
         logits = logits + torch.log(u) - torch.log1p(-u)
     soft = torch.sigmoid(logits / temperature)
     hard = (soft > 0.5).to(soft.dtype)
@@ -197,7 +204,8 @@ class SparseConvStack(nn.Module):
     sites are the union of the real and generated ones, the penalty's gradient norm is taken over that union.
     """
 
-    def __init__(self, npix: int, channels: Sequence[int] = (16, 32, 64), in_channels: int = 1, bias: bool = True) -> None:
+    def __init__(self, npix: int, channels: Sequence[int] = (16, 32, 64), in_channels: int = 1,
+                 bias: bool = True) -> None:
         super().__init__()
         blocks: list[nn.Module] = []
         c_in = in_channels

@@ -48,8 +48,8 @@ OUTPUTS = ("relu", "softplus", "linear", "hurdle")
 class ImageEncoder(DataSpaceMixin, Component):
     """What the encoders share: a feature stack, optional global features (occupancy, pixel sum), an MLP."""
 
-    def _finish(self, npix: int, flat_dim: int, out_dim: int, global_features: bool, cond_dim: int | None = None,
-                cond_embed: int = 16) -> None:
+    def _finish(self, npix: int, flat_dim: int, out_dim: int, global_features: bool,
+                cond_dim: int | None = None, cond_embed: int = 16) -> None:
         self.npix = npix
         self.globals = GlobalFeatures() if global_features else None
         self.cond_dim = int(linked_setting("cond_dim", cond_dim))
@@ -102,12 +102,13 @@ class ISTAEncoder(ImageEncoder):
     dictionaries and thresholds, stride-2 layers) → flatten → MLP → (B, out_dim)."""
 
     def __init__(self, npix: int | None = None, channels: Sequence[int] = (1, 16, 32, 64), n_iter: int = 2,
-                 lam: float = 0.05, out_dim: int = 256, global_features: bool = True, cond_dim: int | None = None,
-                 cond_embed: int = 16) -> None:
+                 lam: float = 0.05, out_dim: int = 256, global_features: bool = True,
+                 cond_dim: int | None = None, cond_embed: int = 16) -> None:
         super().__init__()
         npix = int(linked_setting("npix", npix))
         # 10 power iterations per forward estimate each layer's step 1/L (L ≈ ‖D‖², with a 5 % margin)
-        self.ista = LayeredISTA(list(channels), kernel_sizes=3, strides=2, n_iter=n_iter, lam=lam, power_iters=10)
+        self.ista = LayeredISTA(list(channels), kernel_sizes=3, strides=2, n_iter=n_iter, lam=lam,
+                                power_iters=10)
         with torch.no_grad():
             flat = self.ista(torch.zeros(1, channels[0], npix, npix)).numel()
         self._finish(npix, flat, out_dim, global_features, cond_dim, cond_embed)
@@ -120,14 +121,17 @@ class DenseDecoder(DataSpaceMixin, Component):
     """z → `UpsamplingTrunk` → output head (+ a per-pixel bias started at the training maps, `PixelBias`);
     see the module docstring for ``output``."""
 
-    def __init__(self, latent_dim: int = 32, npix: int | None = None, channels: Sequence[int] = (128, 64, 32, 16),
-                 output: str = "softplus", pixel_bias: bool = True, energy_conserving: bool = False,
+    def __init__(self, latent_dim: int = 32, npix: int | None = None,
+                 channels: Sequence[int] = (128, 64, 32, 16), output: str = "softplus",
+                 pixel_bias: bool = True, energy_conserving: bool = False,
                  cond_dim: int | None = None, cond_embed: int = 16) -> None:
         super().__init__()
         npix = int(linked_setting("npix", npix))
         self.npix = npix
         if output not in OUTPUTS:
-            raise SparsegenInputError("config", f"DenseDecoder: unknown output '{output}' (one of {', '.join(OUTPUTS)})")
+            raise SparsegenInputError(
+                "config", f"DenseDecoder: unknown output '{output}' (one of {', '.join(OUTPUTS)})"
+            )
         self.output = output
         self.energy_conserving = energy_conserving
         channels_out = 3 if output == "hurdle" else 1
@@ -158,7 +162,9 @@ class DenseDecoder(DataSpaceMixin, Component):
                 self.pixel_bias.set_(1, value_map.clamp_min(max(self.space.v_threshold, 1e-3)))
                 self.head.bias[2] = -2.0
             else:
-                self.pixel_bias.set_(0, inverse_softplus(mean.clamp_min(1e-3)) if self.output == "softplus" else mean)
+                self.pixel_bias.set_(
+                    0, inverse_softplus(mean.clamp_min(1e-3)) if self.output == "softplus" else mean
+                )
         elif self.output == "hurdle" and info.occupancy:
             self.head.bias[0] = logit(min(max(float(info.occupancy), 1e-4), 0.5))
 
