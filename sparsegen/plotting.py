@@ -57,29 +57,38 @@ def image_grid(images: np.ndarray, extent: float = EXTENT, nrows: int = 3, ncols
 
 def average_images(panels: dict[str, np.ndarray], extent: float = EXTENT, difference: bool = False,
                    path: str | os.PathLike | None = None) -> plt.Figure:
-    """Average jet image per panel (log scale); with ``difference`` adds (second − first) / first."""
+    """Average jet image per panel on one shared log scale; with ``difference`` adds (second − first) / first.
+
+    Layout for slides: constrained layout, shared axes (labels on the outer panels only) and one colour
+    bar per scale, to the right of the panels it belongs to, so no tick label can run into a neighbour.
+    """
     names = list(panels)
     means = [np.asarray(panels[k]).mean(0) for k in names]
-    ncols = len(names) + (1 if difference and len(names) == 2 else 0)
-    fig, axes = plt.subplots(1, ncols, figsize=(3.6 * ncols, 3.2), squeeze=False)
+    diff = difference and len(names) == 2
+    ncols = len(names) + int(diff)
+    fig, axes = plt.subplots(1, ncols, figsize=(2.9 * ncols + 1.2, 3.0), squeeze=False, sharex=True,
+                             sharey=True, layout="constrained")
+    axes = axes[0]
     positive = np.concatenate([m[m > 0] for m in means]) if any((m > 0).any() for m in means) else np.ones(1)
     norm = LogNorm(vmin=max(float(positive.min()), 1e-6), vmax=float(positive.max()))
-    for ax, name, mean in zip(axes[0], names, means):
-        im = ax.imshow(np.ma.masked_where(mean <= 0, mean), origin="lower", norm=norm, cmap="viridis",
-                       extent=(-extent, extent, -extent, extent))
-        ax.set_title(f"{name} (mean)")
-        ax.set_xlabel(r"$\eta'$")
-        ax.set_ylabel(r"$\phi'$")
-        fig.colorbar(im, ax=ax, fraction=0.046)
-    if ncols > len(names):
+    box = (-extent, extent, -extent, extent)
+    for ax, name, mean in zip(axes, names, means):
+        im = ax.imshow(np.ma.masked_where(mean <= 0, mean), origin="lower", norm=norm, cmap="viridis", extent=box)
+        ax.set_title(name)
+        ax.set_xlabel(r"$\eta^{rel}$")
+    inner = np.linspace(-extent, extent, 5)[1:-1]  # no tick at the edges, where neighbours' labels would touch
+    axes[0].set_xticks(inner)
+    axes[0].set_yticks(inner)
+    axes[0].set_ylabel(r"$\phi^{rel}$")
+    fig.colorbar(im, ax=list(axes[:len(names)]), shrink=0.85, pad=0.02, label=r"mean $p_T^{rel}$ per pixel")
+    if diff:
         a, b = means
         rel = np.divide(b - a, a, out=np.zeros_like(a), where=a > 0)
-        ax = axes[0, -1]
-        im = ax.imshow(
-            rel, origin="lower", cmap="RdBu_r", vmin=-1, vmax=1, extent=(-extent, extent, -extent, extent)
-        )
-        ax.set_title(f"({names[1]} - {names[0]}) / {names[0]}")
-        fig.colorbar(im, ax=ax, fraction=0.046)
+        ax = axes[-1]
+        im = ax.imshow(rel, origin="lower", cmap="RdBu_r", vmin=-1, vmax=1, extent=box)
+        ax.set_title(f"({names[1]} − {names[0]}) / {names[0]}", fontsize=9)
+        ax.set_xlabel(r"$\eta^{rel}$")
+        fig.colorbar(im, ax=ax, shrink=0.85, pad=0.02, label="relative difference")
     return _finish(fig, path)
 
 
