@@ -73,10 +73,11 @@ def average_images(panels: dict[str, np.ndarray], extent: float = EXTENT, differ
     norm = LogNorm(vmin=max(float(positive.min()), 1e-6), vmax=float(positive.max()))
     box = (-extent, extent, -extent, extent)
     for ax, name, mean in zip(axes, names, means):
-        im = ax.imshow(np.ma.masked_where(mean <= 0, mean), origin="lower", norm=norm, cmap="viridis", extent=box)
+        im = ax.imshow(np.ma.masked_where(mean <= 0, mean), origin="lower", norm=norm, cmap="viridis",
+                       extent=box)
         ax.set_title(name)
         ax.set_xlabel(r"$\eta^{rel}$")
-    inner = np.linspace(-extent, extent, 5)[1:-1]  # no tick at the edges, where neighbours' labels would touch
+    inner = np.linspace(-extent, extent, 5)[1:-1]  # no edge ticks: neighbours' labels would touch there
     axes[0].set_xticks(inner)
     axes[0].set_yticks(inner)
     axes[0].set_ylabel(r"$\phi^{rel}$")
