@@ -36,20 +36,25 @@ def _finish(fig: plt.Figure, path: str | os.PathLike | None) -> plt.Figure:
 
 def image_grid(images: np.ndarray, extent: float = EXTENT, nrows: int = 3, ncols: int = 4, title: str = "",
                path: str | os.PathLike | None = None) -> plt.Figure:
-    """Grid of single jet images, log colour scale (empty pixels white)."""
+    """Grid of single jet images on one log colour scale (empty pixels white), one colour bar beside it."""
     images = np.asarray(images)
     n = min(len(images), nrows * ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.2 * ncols, 2.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.1 * ncols + 0.9, 2.1 * nrows), squeeze=False,
+                             layout="constrained")
     positive = images[:n][images[:n] > 0]
     vmin = float(positive.min()) if positive.size else 1e-4
     vmax = float(positive.max()) if positive.size else 1.0
+    norm = LogNorm(vmin=max(vmin, 1e-5), vmax=max(vmax, max(vmin, 1e-5) * 10))
+    im = None
     for i, ax in enumerate(axes.flat):
         ax.set_xticks([])
         ax.set_yticks([])
         if i < n:
             img = np.ma.masked_where(images[i] <= 0, images[i])
-            ax.imshow(img, origin="lower", extent=(-extent, extent, -extent, extent), cmap="viridis",
-                      norm=LogNorm(vmin=max(vmin, 1e-5), vmax=vmax))
+            im = ax.imshow(img, origin="lower", extent=(-extent, extent, -extent, extent), cmap="viridis",
+                           norm=norm)
+    if im is not None:
+        fig.colorbar(im, ax=axes, shrink=0.6, pad=0.02, label=r"$p_T^{rel}$ per pixel")
     if title:
         fig.suptitle(title)
     return _finish(fig, path)
@@ -118,7 +123,8 @@ def histograms(samples: dict[str, np.ndarray], bins: int | Sequence[float] = 50,
 
 
 def _panels(n: int, width: float = 4.4, height: float = 3.4) -> tuple[plt.Figure, np.ndarray]:
-    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+    """A row of n panels; constrained layout keeps each panel's axis labels clear of its neighbour."""
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False, layout="constrained")
     return fig, axes[0]
 
 
