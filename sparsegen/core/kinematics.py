@@ -116,6 +116,8 @@ def nsubjettiness(particles: Any, mask: Any = None, n_max: int = 3, beta: float 
     p4 = _four_vectors(x, m)
     norm = pt.sum(1) * r0**beta
     taus = np.zeros((n_jets, n_max))
+    clustered = np.flatnonzero(counts > 2)  # every jet that needs axes for N >= 2: clustered once
+    axes_of = _exclusive_kt_axes(p4[clustered], m[clustered], range(2, n_max + 1)) if clustered.size else {}
     for n in range(1, n_max + 1):
         idx = np.flatnonzero(counts > n)
         if idx.size == 0:
@@ -123,7 +125,7 @@ def nsubjettiness(particles: Any, mask: Any = None, n_max: int = 3, beta: float 
         if n == 1:
             axes = p4[idx].sum(1, keepdims=True)
         else:
-            axes = _exclusive_kt_axes(p4[idx], m[idx], n)
+            axes = axes_of[n][np.searchsorted(clustered, idx)]
         y_ax, phi_ax = _rapidity_phi(axes)
         dphi = wrap_angle(phi[idx, :, None] - phi_ax[:, None, :])
         dr2 = (eta[idx, :, None] - y_ax[:, None, :]) ** 2 + dphi**2
@@ -157,8 +159,11 @@ def _rapidity_phi(p4: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return y, np.arctan2(py, px)
 
 
-def _exclusive_kt_axes(p4: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
-    """(B, n, 4) exclusive kT jets of each jet's particles via FastJet (needs > n particles per jet)."""
+def _exclusive_kt_axes(p4: np.ndarray, mask: np.ndarray, ns: range) -> dict[int, np.ndarray]:
+    """{n: (B, n, 4) exclusive kT jets} of each jet's particles via FastJet, one clustering for all n.
+
+    A jet with fewer than n particles gets zero rows for that n (its tau_n is never used).
+    """
     import awkward as ak
     import fastjet
 
@@ -168,8 +173,15 @@ def _exclusive_kt_axes(p4: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     jetdef = fastjet.JetDefinition(fastjet.kt_algorithm, fastjet.JetDefinition.max_allowable_R)
     with warnings.catch_warnings(), quiet_stdout():
         warnings.simplefilter("ignore")  # fastjet warns about exclusive jets for every algorithm
-        jets = fastjet.ClusterSequence(events, jetdef).exclusive_jets(n_jets=n)
-    return np.stack([ak.to_numpy(jets[k]) for k in ("px", "py", "pz", "E")], axis=-1)
+        sequence = fastjet.ClusterSequence(events, jetdef)
+        out = {}
+        for n in ns:
+            out[n] = np.zeros((len(p4), n, 4))
+            enough = counts >= n  # FastJet refuses more exclusive jets than particles
+            seq = sequence if enough.all() else fastjet.ClusterSequence(events[enough], jetdef)
+            jets = seq.exclusive_jets(n_jets=n)
+            out[n][enough] = np.stack([ak.to_numpy(jets[k]) for k in ("px", "py", "pz", "E")], axis=-1)
+    return out
 
 
 @contextlib.contextmanager

@@ -32,9 +32,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.stats import wasserstein_distance
+import torch
 
 from sparsegen.core.kinematics import as_particles, relative_kinematics
+from sparsegen.metrics.resampling import SortedSample, draw_counts, parallel_map, resampled_w1, shared
 
 NUM_EVAL_SAMPLES = 50_000
 NUM_BATCHES = 5
@@ -54,18 +55,18 @@ def _features(x: Any) -> np.ndarray:
 def w1_batches(real: Any, gen: Any, num_eval_samples: int = NUM_EVAL_SAMPLES, num_batches: int = NUM_BATCHES,
                seed: int = 42) -> np.ndarray:
     """(num_batches, F) W1 per feature between values drawn with replacement; real/gen (N,) or (N, F)."""
-    a, b = _numpy(real).astype(np.float64), _numpy(gen).astype(np.float64)
-    a = a[:, None] if a.ndim == 1 else a
-    b = b[:, None] if b.ndim == 1 else b
+    a, b = _features(real), _features(gen)
     if len(a) == 0 or len(b) == 0:
         return np.full((num_batches, a.shape[1]), np.inf)
     rng = np.random.default_rng(seed)
-    out = np.empty((num_batches, a.shape[1]))
-    for i in range(num_batches):
-        ra = a[rng.choice(len(a), size=num_eval_samples)]
-        rb = b[rng.choice(len(b), size=num_eval_samples)]
-        out[i] = [wasserstein_distance(ra[:, f], rb[:, f]) for f in range(a.shape[1])]
-    return out
+    draws = [(draw_counts(rng, len(a), num_eval_samples), draw_counts(rng, len(b), num_eval_samples))
+             for _ in range(num_batches)]
+
+    def feature(f: int) -> list[float]:
+        return resampled_w1(SortedSample.of(a[:, f]), SortedSample.of(b[:, f]), draws)
+
+    per_feature = parallel_map(feature, list(range(a.shape[1])))
+    return np.asarray(per_feature).T.reshape(num_batches, a.shape[1])
 
 
 def w1(real: Any, gen: Any, num_eval_samples: int = NUM_EVAL_SAMPLES, num_batches: int = NUM_BATCHES,
@@ -102,16 +103,17 @@ def w1p_batches(real: Any, gen: Any, mask_real: Any = None, mask_gen: Any = None
         mr = mr & (np.linalg.norm(xr, axis=-1) != 0)
         mg = mg & (np.linalg.norm(xg, axis=-1) != 0)
     rng = np.random.default_rng(seed)
-    out = np.empty((num_batches, xr.shape[-1]))
-    for i in range(num_batches):
-        ir = rng.choice(len(xr), size=num_eval_samples)
-        ig = rng.choice(len(xg), size=num_eval_samples)
-        pr, pg = xr[ir][mr[ir]], xg[ig][mg[ig]]
-        if len(pr) == 0 or len(pg) == 0:
-            out[i] = np.inf
-        else:
-            out[i] = [wasserstein_distance(pr[:, f], pg[:, f]) for f in range(xr.shape[-1])]
-    return out
+    draws = [(draw_counts(rng, len(xr), num_eval_samples), draw_counts(rng, len(xg), num_eval_samples))
+             for _ in range(num_batches)]
+    jr, jg = np.nonzero(mr)[0], np.nonzero(mg)[0]  # the jet of every kept particle
+    pr, pg = xr[mr], xg[mg]
+
+    def feature(f: int) -> list[float]:
+        sr, sg = SortedSample.of(pr[:, f], jr, len(xr)), SortedSample.of(pg[:, f], jg, len(xg))
+        return resampled_w1(sr, sg, draws)
+
+    per_feature = parallel_map(feature, list(range(xr.shape[-1])))
+    return np.asarray(per_feature).T.reshape(num_batches, xr.shape[-1])
 
 
 def w1p_features(real: Any, gen: Any, mask_real: Any = None, mask_gen: Any = None, exclude_zeros: bool = True,
@@ -226,17 +228,46 @@ def fpd(
         x, y = normalise_features(x, y)
     batches = fpd_batch_sizes(len(x), len(y), min_samples, max_samples, num_points)
     rng = np.random.default_rng(seed)
-    vals = []
-    for batch_size in batches:
-        points = []
-        for _ in range(num_batches):
-            sx = x[rng.choice(len(x), size=batch_size)]
-            sy = y[rng.choice(len(y), size=batch_size)]
-            points.append(
-                frechet_distance(sx.mean(0), np.cov(sx, rowvar=False), sy.mean(0), np.cov(sy, rowvar=False))
-            )
-        vals.append(np.mean(points))
-    return _intercept_fit(1.0 / np.asarray(batches, dtype=np.float64), np.asarray(vals, dtype=np.float64))
+    draws = [(rng.choice(len(x), size=int(size)), rng.choice(len(y), size=int(size)))
+             for size in batches for _ in range(num_batches)]
+    sides = [(x, [d[0] for d in draws]), (y, [d[1] for d in draws])]
+    (mean_x, cov_x), (mean_y, cov_y) = parallel_map(
+        lambda side: shared("moments", (side[0], *side[1]), lambda: resampled_moments(*side)), sides)
+    points = [frechet_distance(mean_x[k], cov_x[k], mean_y[k], cov_y[k]) for k in range(len(draws))]
+    vals = np.asarray(points).reshape(len(batches), num_batches).mean(1)
+    return _intercept_fit(1.0 / np.asarray(batches, dtype=np.float64), vals)
+
+
+def resampled_moments(x: np.ndarray, draws: list[np.ndarray],
+                      chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """Means (K, F) and covariances (K, F, F) (``np.cov``, unbiased) of ``x[d]`` for K index arrays ``d``.
+
+    Without gathering the K samples: row i of x enters draw k with weight c_ki (how often it is drawn), so
+    all sums are one (K, N) x (N, F(F+1)/2) matrix product over the products of centred features (torch,
+    float64). Rows are centred on the mean of x first, and the covariance of draw k
+    is (sum_i c_ki x_i x_i^T - n m m^T) / (n - 1) with m its (small) mean offset: the same number as
+    ``np.cov(x[d], rowvar=False)`` up to float round-off.
+    """
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
+    n_rows, n_feat = xt.shape
+    counts = torch.stack([torch.bincount(torch.from_numpy(np.asarray(d, np.int64)), minlength=n_rows)
+                          for d in draws]).to(torch.float64)
+    iu, ju = torch.triu_indices(n_feat, n_feat)
+    center = xt.mean(0)
+    sums = torch.zeros(len(draws), n_feat, dtype=torch.float64)
+    grams = torch.zeros(len(draws), len(iu), dtype=torch.float64)
+    for start in range(0, n_rows, chunk):
+        xc = xt[start:start + chunk] - center
+        c = counts[:, start:start + chunk]
+        sums += c @ xc
+        grams += c @ (xc[:, iu] * xc[:, ju])
+    n = counts.sum(1)
+    offset = sums / n[:, None]
+    gram = torch.empty(len(draws), n_feat, n_feat, dtype=torch.float64)
+    gram[:, iu, ju] = grams
+    gram[:, ju, iu] = grams
+    cov = (gram - n[:, None, None] * offset[:, :, None] * offset[:, None, :]) / (n - 1)[:, None, None]
+    return (center + offset).numpy(), cov.numpy()
 
 
 def _intercept_fit(n_inv: np.ndarray, vals: np.ndarray) -> tuple[float, float]:
@@ -263,8 +294,8 @@ def _intercept_fit(n_inv: np.ndarray, vals: np.ndarray) -> tuple[float, float]:
     return float(a), err
 
 
-def _poly_kernel_sum(a: np.ndarray, b: np.ndarray | None, degree: int, block: int) -> float:
-    """Sum of all entries of the kernel matrix (a.b^T / d + 1)^degree, in row/column blocks.
+def _poly_kernel_sum(a: torch.Tensor, b: torch.Tensor | None, degree: int, block: int) -> float:
+    """Sum of all entries of the kernel matrix (a.b^T / d + 1)^degree, in row/column blocks (torch).
 
     With ``b=None`` the matrix is K(a, a): only blocks on and above the diagonal are computed.
     """
@@ -274,21 +305,28 @@ def _poly_kernel_sum(a: np.ndarray, b: np.ndarray | None, degree: int, block: in
     total = 0.0
     for i in range(0, len(a), block):
         for j in range(i if same else 0, len(b), block):
-            k = (a[i:i + block] @ b[j:j + block].T) / d + 1.0
-            k = k ** degree if degree != 4 else np.square(np.square(k))
+            k = (a[i:i + block] @ b[j:j + block].T).div_(d).add_(1.0)
+            k = k.square_().square_() if degree == 4 else k.pow_(degree)
             total += float(k.sum()) * (2.0 if same and j > i else 1.0)
     return total
 
 
 def mmd_poly_unbiased(x: np.ndarray, y: np.ndarray, degree: int = 4, block: int = 1024) -> float:
-    """Unbiased MMD^2 with the polynomial kernel k(a, b) = (a.b / d + 1)^degree (diagonals excluded)."""
-    d = x.shape[1]
-    m, n = len(x), len(y)
-    diag_x = ((np.einsum("ij,ij->i", x, x) / d + 1.0) ** degree).sum()
-    diag_y = ((np.einsum("ij,ij->i", y, y) / d + 1.0) ** degree).sum()
-    kxx = (_poly_kernel_sum(x, None, degree, block) - diag_x) / (m * (m - 1))
-    kyy = (_poly_kernel_sum(y, None, degree, block) - diag_y) / (n * (n - 1))
-    kxy = _poly_kernel_sum(x, y, degree, block) / (m * n)
+    """Unbiased MMD^2 with the polynomial kernel k(a, b) = (a.b / d + 1)^degree (diagonals excluded).
+
+    float64 throughout (MMD^2 of close samples is a ~1e-6 difference of O(1) kernel means); the kernel
+    blocks are torch matrix products (``kpd`` runs its batches on parallel threads).
+    """
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
+    yt = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float64))
+    d = xt.shape[1]
+    m, n = len(xt), len(yt)
+    diag_x = float(((xt * xt).sum(1) / d + 1.0).pow(degree).sum())
+    diag_y = float(((yt * yt).sum(1) / d + 1.0).pow(degree).sum())
+    sum_xx = shared(f"kernel{degree}/{block}", (x,), lambda: _poly_kernel_sum(xt, None, degree, block))
+    kxx = (sum_xx - diag_x) / (m * (m - 1))
+    kyy = (_poly_kernel_sum(yt, None, degree, block) - diag_y) / (n * (n - 1))
+    kxy = _poly_kernel_sum(xt, yt, degree, block) / (m * n)
     return float(kxx + kyy - 2.0 * kxy)
 
 
@@ -299,11 +337,10 @@ def kpd(real_features: Any, gen_features: Any, num_batches: int = 10, batch_size
     if normalise:
         x, y = normalise_features(x, y)
     batch_size = max(2, min(batch_size, len(x), len(y)))
-    vals = []
+    draws = []
     for i in range(num_batches):
         rng = np.random.default_rng(seed + i * 1000)  # JetNet seeds each batch this way
-        vals.append(
-            mmd_poly_unbiased(x[rng.choice(len(x), size=batch_size)], y[rng.choice(len(y), size=batch_size)])
-        )
+        draws.append((rng.choice(len(x), size=batch_size), rng.choice(len(y), size=batch_size)))
+    vals = parallel_map(lambda d: mmd_poly_unbiased(x[d[0]], y[d[1]]), draws)
     lo, hi = np.percentile(vals, [16.275, 83.725])
     return float(np.median(vals)), float((hi - lo) / 2)

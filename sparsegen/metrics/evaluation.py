@@ -35,10 +35,12 @@ import os
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from sparsegen.core.defaults import EXTENT, JET_TYPES, NPIX
 from sparsegen.core.errors import SparsegenInputError
@@ -49,12 +51,15 @@ from sparsegen.metrics import sparsity as S
 from sparsegen.metrics.classifier import classifier_auc
 from sparsegen.metrics.efp import W1EFP_INDICES, efps
 from sparsegen.metrics.fpnd import FPND_CLASSES, FPNDScorer, check_jets
+from sparsegen.metrics.resampling import shared_work, worker_threads
 
 METRIC_NAMES: tuple[str, ...] = (
     "w1m", "w1p", "w1efp", "fpd", "kpd", "w1_multiplicity", "w1_occupancy", "w1_pixel_intensity",
     "w1_tau21", "w1_tau32", "classifier_auc",
 )
-EXTRA_NAMES: tuple[str, ...] = ("w1p_etarel", "w1p_phirel", "w1p_ptrel", "occupancy_map_diff", "zero_fraction")
+EXTRA_NAMES: tuple[str, ...] = (
+    "w1p_etarel", "w1p_phirel", "w1p_ptrel", "occupancy_map_diff", "zero_fraction",
+)
 MIN_JETS = 50
 MEANINGFUL_JETS: dict[str, int] = {"fpd": 20_000, "kpd": 20_000}
 """Jets per sample below which a metric cannot separate close distributions (at 3 000 jets the FPD of gluon
@@ -70,8 +75,9 @@ def warn_small_sample(n: int) -> None:
     short = [name.upper() for name, need in MEANINGFUL_JETS.items() if n < need]
     if short:
         need = max(MEANINGFUL_JETS[name.lower()] for name in short)
-        warnings.warn(SmallSampleWarning(f"{n} jets per sample: {' and '.join(short)} need ~{need} to be meaningful "
-                                         "(JetNet evaluates 50 000); read them with their truth floor"), stacklevel=3)
+        warnings.warn(SmallSampleWarning(
+            f"{n} jets per sample: {' and '.join(short)} need ~{need} to be meaningful "
+            "(JetNet evaluates 50 000); read them with their truth floor"), stacklevel=3)
 
 
 @dataclass(frozen=True)
@@ -95,9 +101,9 @@ class EvalSettings:
 
 
 PUBLISHED = EvalSettings()
-QUICK = EvalSettings(max_jets=10_000, num_eval_samples=10_000, num_batches=5, fpd_min_samples=5_000, fpd_max_samples=10_000,
-                     fpd_num_batches=10, fpd_num_points=5, kpd_num_batches=10, kpd_batch_size=1_000,
-                     classifier_max_jets=5_000, classifier_epochs=10)
+QUICK = EvalSettings(max_jets=10_000, num_eval_samples=10_000, num_batches=5, fpd_min_samples=5_000,
+                     fpd_max_samples=10_000, fpd_num_batches=10, fpd_num_points=5, kpd_num_batches=10,
+                     kpd_batch_size=1_000, classifier_max_jets=5_000, classifier_epochs=10)
 
 
 @dataclass
@@ -107,6 +113,8 @@ class _Sample:
     jets: Jets  # particle-level metrics: at most the real sample's particle count (hardest first)
     multiplicity: np.ndarray  # of the full sample
     images: np.ndarray
+    active: S.ActivePixels  # the pixels above the read-out threshold
+    zero_fraction: np.ndarray  # per image
     efps: np.ndarray
     mass: np.ndarray
     pt: np.ndarray
@@ -114,11 +122,14 @@ class _Sample:
     tau32: np.ndarray
 
 
-def _prepare(jets: Jets, images: np.ndarray, num_particles: int) -> _Sample:
+def _prepare(jets: Jets, images: np.ndarray, num_particles: int, threshold: float) -> _Sample:
     kept = jets.hardest(num_particles)
     _, pt, _, mass = relative_kinematics(kept.particles, kept.mask)
     tau21, tau32 = tau_ratios(kept.particles, kept.mask)
-    return _Sample(kept, jets.num_particles, images, efps(kept.particles, kept.mask, "d<=4"), mass, pt, tau21, tau32)
+    flat = images.reshape(len(images), -1)
+    zero = np.count_nonzero(flat == 0, axis=1) / flat.shape[1]
+    return _Sample(kept, jets.num_particles, images, S.ActivePixels.of(images, threshold), zero,
+                   efps(kept.particles, kept.mask, "d<=4"), mass, pt, tau21, tau32)
 
 
 def _entry(value: float, error: float) -> dict[str, float | None]:
@@ -128,14 +139,15 @@ def _entry(value: float, error: float) -> dict[str, float | None]:
     return {"value": clean(value), "error": clean(error)}
 
 
-def _score(ref: _Sample, other: _Sample, cfg: EvalSettings, seed: int, threshold: float, classifier: bool,
+def _score(ref: _Sample, other: _Sample, cfg: EvalSettings, seed: int, threshold: float,
            step: Callable[[str], None]) -> dict[str, dict[str, float | None]]:
-    """All metrics between a reference (real) sample and another sample."""
+    """All metrics but the classifier between a reference (real) sample and another sample."""
     w1kw = {"num_eval_samples": cfg.num_eval_samples, "num_batches": cfg.num_batches, "seed": seed}
     out: dict[str, dict[str, float | None]] = {}
     step("W1 mass / particle features")
     out["w1m"] = _entry(*D.w1(ref.mass, other.mass, **w1kw))
-    w1p_batches = D.w1p_batches(ref.jets, other.jets, None, None, True, cfg.num_eval_samples, cfg.num_batches, seed)
+    w1p_batches = D.w1p_batches(ref.jets, other.jets, None, None, True, cfg.num_eval_samples, cfg.num_batches,
+                                seed)
     out["w1p"] = _entry(w1p_batches.mean(1).mean(), w1p_batches.mean(1).std())
     for i, name in enumerate(("etarel", "phirel", "ptrel")):
         out[f"w1p_{name}"] = _entry(w1p_batches[:, i].mean(), w1p_batches[:, i].std())
@@ -143,41 +155,83 @@ def _score(ref: _Sample, other: _Sample, cfg: EvalSettings, seed: int, threshold
     per_batch = D.w1_batches(ref.efps[:, W1EFP_INDICES], other.efps[:, W1EFP_INDICES], **w1kw).mean(1)
     out["w1efp"] = _entry(per_batch.mean(), per_batch.std())
     step("FPD")
-    out["fpd"] = _entry(*D.fpd(ref.efps, other.efps, cfg.fpd_min_samples, cfg.fpd_max_samples, cfg.fpd_num_batches,
-                               cfg.fpd_num_points, seed=seed))
+    out["fpd"] = _entry(*D.fpd(ref.efps, other.efps, cfg.fpd_min_samples, cfg.fpd_max_samples,
+                               cfg.fpd_num_batches, cfg.fpd_num_points, seed=seed))
     step("KPD")
     out["kpd"] = _entry(*D.kpd(ref.efps, other.efps, cfg.kpd_num_batches, cfg.kpd_batch_size, seed=seed))
     step("sparsity metrics")
     out["w1_multiplicity"] = _entry(*D.w1(ref.multiplicity, other.multiplicity, **w1kw))
-    out["w1_occupancy"] = _entry(*S.w1_occupancy(ref.images, other.images, threshold, **w1kw))
-    out["w1_pixel_intensity"] = _entry(*S.w1_pixel_intensity(ref.images, other.images, threshold, **w1kw))
-    out["occupancy_map_diff"] = _entry(*S.occupancy_map_difference(ref.images, other.images, threshold, **w1kw))
-    per_image_zero = (other.images == 0).reshape(len(other.images), -1).mean(1)
-    out["zero_fraction"] = _entry(per_image_zero.mean(), per_image_zero.std() / math.sqrt(len(per_image_zero)))
+    out["w1_occupancy"] = _entry(*S.w1_occupancy(ref.active, other.active, threshold, **w1kw))
+    out["w1_pixel_intensity"] = _entry(*S.w1_pixel_intensity(ref.active, other.active, threshold, **w1kw))
+    out["occupancy_map_diff"] = _entry(*S.occupancy_map_difference(ref.active, other.active, threshold,
+                                                                   **w1kw))
+    zero = other.zero_fraction
+    out["zero_fraction"] = _entry(zero.mean(), zero.std() / math.sqrt(len(zero)))
     out["w1_tau21"] = _entry(*D.w1(ref.tau21, other.tau21, **w1kw))
     out["w1_tau32"] = _entry(*D.w1(ref.tau32, other.tau32, **w1kw))
-    if classifier:
-        step("classifier two-sample test")
-        jf_ref = np.stack([ref.mass, ref.pt, ref.jets.num_particles, ref.tau21, ref.tau32], axis=1)
-        jf_other = np.stack([other.mass, other.pt, other.jets.num_particles, other.tau21, other.tau32], axis=1)
-        out["classifier_auc"] = _entry(*classifier_auc(
-            ref.jets, other.jets, jet_features_real=jf_ref, jet_features_gen=jf_other,
-            max_jets=cfg.classifier_max_jets, epochs=cfg.classifier_epochs, seed=seed))
     return out
 
 
-def _images_for(real: Jets, gen: Jets, npix: int, extent: float) -> tuple[np.ndarray, np.ndarray]:
-    """(real images, gen images) on one grid: the generator's own images if it made any, else pixelized.
+def _classifier(ref: _Sample, other: _Sample, cfg: EvalSettings, seed: int) -> dict[str, float | None]:
+    """The classifier two-sample test between a reference (real) sample and another sample."""
+    jf_ref = np.stack([ref.mass, ref.pt, ref.jets.num_particles, ref.tau21, ref.tau32], axis=1)
+    jf_other = np.stack([other.mass, other.pt, other.jets.num_particles, other.tau21, other.tau32], axis=1)
+    return _entry(*classifier_auc(ref.jets, other.jets, jet_features_real=jf_ref, jet_features_gen=jf_other,
+                                  max_jets=cfg.classifier_max_jets, epochs=cfg.classifier_epochs, seed=seed))
+
+
+def _score_rows(ref: _Sample, others: list[_Sample], cfg: EvalSettings, seed: int, threshold: float,
+                classifier: bool, step: Callable[[str], None]) -> list[dict[str, dict[str, float | None]]]:
+    """Every metric of each row (``ref`` vs ``others[i]``: the generated sample, then the truth floor).
+
+    The classifier trainings and the other metrics of all rows run as tasks on ``torch.get_num_threads()``
+    threads with single-threaded torch (a long training overlaps the rest, and the first free thread takes
+    the next task); the other metrics use the remaining threads, sharing the reference side between rows.
+    """
+    threads = torch.get_num_threads()
+    prefixes = ["", "truth floor: "]
+
+    def metrics() -> list[dict[str, dict[str, float | None]]]:
+        with shared_work(), worker_threads(max(1, threads - 1) if classifier else threads):
+            return [_score(ref, other, cfg, seed, threshold, lambda what, p=prefix: step(p + what))
+                    for other, prefix in zip(others, prefixes)]
+
+    if not classifier:
+        return metrics()
+    step("classifier two-sample test" + (" (both rows)" if len(others) > 1 else "") + ", beside the rest")
+    trainings = [lambda other=other: _classifier(ref, other, cfg, seed) for other in others]
+    tasks: list[Callable[[], Any]] = [trainings[0], metrics, *trainings[1:]]
+    try:
+        torch.set_num_threads(1)
+        with ThreadPoolExecutor(threads) as pool:
+            results = [future.result() for future in [pool.submit(task) for task in tasks]]
+    finally:
+        torch.set_num_threads(threads)
+    rows = results[1]
+    for row, entry in zip(rows, [results[0], *results[2:]]):
+        row["classifier_auc"] = entry
+    return rows
+
+
+def _image_grid(gen: Jets, npix: int) -> int:
+    """Pixels per side of the compared images: the generator's own (square) images if it made any."""
+    if gen.images is None:
+        return npix
+    h, w = gen.images.shape[1:]
+    if h != w:
+        raise SparsegenInputError("generated images", f"images must be square to compare, got {h}x{w}")
+    return h
+
+
+def _images(jets: Jets, npix: int, extent: float, own: bool = False) -> np.ndarray:
+    """Images of a sample on the compared grid: the generator's own (``own``) if it made any, else pixelized.
 
     Real jets are always pixelized from their particles with ``Jets.to_images`` (the preprocessing image
     models are trained on), never taken from an ``images`` dataset of unknown provenance.
     """
-    if gen.images is not None:
-        h, w = gen.images.shape[1:]
-        if h != w:
-            raise SparsegenInputError("generated images", f"images must be square to compare, got {h}x{w}")
-        return real.to_images(npix=h, extent=extent), gen.images
-    return real.to_images(npix=npix, extent=extent), gen.to_images(npix=npix, extent=extent)
+    if own and jets.images is not None:
+        return jets.images
+    return jets.to_images(npix=npix, extent=extent)
 
 
 class _Steps:
@@ -207,7 +261,8 @@ class _Steps:
             self.status.stop()
 
 
-def split_samples(real: Jets, gen: Jets, num_jets: int | None = None, seed: int = 0) -> tuple[Jets, Jets, Jets]:
+def split_samples(real: Jets, gen: Jets, num_jets: int | None = None,
+                  seed: int = 0) -> tuple[Jets, Jets, Jets]:
     """(A, B, G): disjoint real halves and the generated subset, n jets each (see module docstring)."""
     n = min(len(real) // 2, len(gen), num_jets if num_jets is not None else len(gen))
     if n < MIN_JETS:
@@ -254,26 +309,30 @@ def evaluate(
     step = _Steps(progress)
     try:
         step("pixelizing")
-        ref_img, other_img = _images_for(ref, other, npix, extent)
-        floor_img = _images_for(floor, other, npix, extent)[0]
+        grid = _image_grid(gen, npix)
+        ref_img, other_img = _images(ref, grid, extent), _images(other, grid, extent, own=True)
+        floor_img = _images(floor, grid, extent) if truth_floor else None
         if gen.images is not None:
             # image model: compare in the image representation — the real jets become the particles of
             # their (preprocessed) pixels, exactly as the generated ones are read out of theirs
-            ref = Jets.from_images(ref_img, pt=ref.pt, extent=extent, jet_type=ref.labels).hardest(ref.max_particles)
-            floor = Jets.from_images(floor_img, pt=floor.pt, extent=extent,
-                                    jet_type=floor.labels).hardest(floor.max_particles)
+            ref = Jets.from_images(ref_img, pt=ref.pt, extent=extent, jet_type=ref.labels).hardest(
+                ref.max_particles)
+            if floor_img is not None:
+                floor = Jets.from_images(floor_img, pt=floor.pt, extent=extent,
+                                         jet_type=floor.labels).hardest(floor.max_particles)
         step("EFPs, N-subjettiness")
         cap = ref.max_particles
-        s_ref, s_other = _prepare(ref, ref_img, cap), _prepare(other, other_img, cap)
-        metrics: dict[str, Any] = _score(s_ref, s_other, cfg, seed, threshold, classifier, step)
-        if truth_floor:
-            s_floor = _prepare(floor, floor_img, cap)
-            metrics["truth_floor"] = _score(s_ref, s_floor, cfg, seed, threshold, classifier,
-                                            lambda what: step(f"truth floor: {what}"))
+        s_ref, s_other = _prepare(ref, ref_img, cap, threshold), _prepare(other, other_img, cap, threshold)
+        s_floor = _prepare(floor, floor_img, cap, threshold) if floor_img is not None else None
+        rows = _score_rows(s_ref, [s_other] if s_floor is None else [s_other, s_floor], cfg, seed, threshold,
+                           classifier, step)
+        metrics: dict[str, Any] = rows[0]
+        if s_floor is not None:
+            metrics["truth_floor"] = rows[1]
         if scorer is not None:
             step("FPND")
             metrics["fpnd"] = _entry(scorer(s_other.jets), math.nan)
-            if truth_floor:
+            if s_floor is not None:
                 metrics["truth_floor"]["fpnd"] = _entry(scorer(s_floor.jets), math.nan)
         if plots_dir is not None:
             from sparsegen.plotting import evaluation_plots
@@ -304,8 +363,9 @@ def evaluate_by_class(real: Jets, gen: Jets, plots_dir: str | os.PathLike | None
     result = evaluate(real, gen, plots_dir=plots_dir, **kwargs)
     missing = [JET_TYPES[c] for c in classes if not np.any(gen.labels == c)]
     if missing:
-        raise SparsegenInputError("evaluate", f"the generated jets hold no {', '.join(missing)} jets, the real ones "
-                                              "do (sample a conditional model with --conditions-from the real file)")
+        raise SparsegenInputError(
+            "evaluate", f"the generated jets hold no {', '.join(missing)} jets, the real ones do "
+                        "(sample a conditional model with --conditions-from the real file)")
     result["by_class"] = {}
     for c in classes:
         name = JET_TYPES[c]
@@ -319,7 +379,8 @@ def evaluate_by_class(real: Jets, gen: Jets, plots_dir: str | os.PathLike | None
 def _plot_data(s: _Sample) -> dict[str, np.ndarray]:
     parts = s.jets.particles[s.jets.mask]
     return {"mass": s.mass * s.jets.pt, "pt": s.pt, "multiplicity": s.multiplicity, "etarel": parts[:, 0],
-            "phirel": parts[:, 1], "ptrel": parts[:, 2], "tau21": s.tau21, "tau32": s.tau32, "images": s.images}
+            "phirel": parts[:, 1], "ptrel": parts[:, 2], "tau21": s.tau21, "tau32": s.tau32,
+            "images": s.images}
 
 
 __all__ = [

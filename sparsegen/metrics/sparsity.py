@@ -18,14 +18,15 @@ draws of ``num_eval_samples`` with replacement; value = mean, error = std).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import wasserstein_distance
 
 from sparsegen.core.defaults import EXTENT, NPIX
 from sparsegen.core.kinematics import as_particles, tau_ratios
 from sparsegen.metrics.distances import NUM_BATCHES, NUM_EVAL_SAMPLES, w1
+from sparsegen.metrics.resampling import SortedSample, draw_counts, resampled_w1
 
 # Read-out threshold on pixel intensity (ptrel units, i.e. 10 MeV for a 1 TeV jet): pixels above it are
 # "active". Below any physical particle in JetNet-like samples, above float round-off of empty outputs.
@@ -46,15 +47,56 @@ def as_images(jets: Any, npix: int = NPIX, extent: float = EXTENT) -> np.ndarray
     return images.astype(np.float32, copy=False)
 
 
+@dataclass(frozen=True)
+class ActivePixels:
+    """The pixels of (N, H, W) images above ``threshold`` as flat lists: one scan serves every image metric.
+
+    The image functions below accept it in place of images (with the same threshold).
+    """
+
+    shape: tuple[int, int, int]
+    threshold: float
+    image: np.ndarray  # (A,) image of each active pixel
+    pixel: np.ndarray  # (A,) its flat pixel index
+    value: np.ndarray  # (A,) its intensity
+
+    @classmethod
+    def of(cls, images: Any, threshold: float = DEFAULT_THRESHOLD) -> ActivePixels:
+        """The active pixels of images (an `ActivePixels` at this ``threshold`` passes through)."""
+        if isinstance(images, ActivePixels):
+            if images.threshold != threshold:
+                raise ValueError(f"active pixels at threshold {images.threshold}, asked for {threshold}")
+            return images
+        imgs = as_images(images)
+        flat = imgs.reshape(len(imgs), -1)
+        image, pixel = np.nonzero(flat > threshold)
+        return cls(imgs.shape, threshold, image, pixel, flat[image, pixel])
+
+    @property
+    def num_images(self) -> int:
+        return self.shape[0]
+
+    def occupancy(self) -> np.ndarray:
+        """Fraction of active pixels per image (N,)."""
+        return np.bincount(self.image, minlength=self.num_images) / (self.shape[1] * self.shape[2])
+
+    def mean_map(self, counts: np.ndarray | None = None) -> np.ndarray:
+        """Probability that each pixel is active (H, W) over the images, or over a draw that picks image i
+        ``counts[i]`` times (as ``maps[idx].mean(0)``; exact: integer sums in float64)."""
+        weights = None if counts is None else counts[self.image].astype(np.float64)
+        total = self.num_images if counts is None else counts.sum()
+        hits = np.bincount(self.pixel, weights=weights, minlength=self.shape[1] * self.shape[2])
+        return (hits / total).reshape(self.shape[1:])
+
+
 def occupancy(images: Any, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
     """Fraction of pixels above ``threshold`` per image (N,)."""
-    imgs = as_images(images)
-    return (imgs > threshold).reshape(len(imgs), -1).mean(1)
+    return ActivePixels.of(images, threshold).occupancy()
 
 
 def occupancy_map(images: Any, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
     """Probability that each pixel is active (H, W)."""
-    return (as_images(images) > threshold).mean(0)
+    return ActivePixels.of(images, threshold).mean_map()
 
 
 def zero_fraction(images: Any) -> float:
@@ -79,39 +121,22 @@ def w1_occupancy(real_images: Any, gen_images: Any, threshold: float = DEFAULT_T
               num_batches, seed)
 
 
-def _active_log_intensities(
-    images: np.ndarray, threshold: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flat log10 intensities of active pixels, with per-image offsets and counts."""
-    flat = images.reshape(len(images), -1)
-    active = flat > max(threshold, 0.0)
-    counts = active.sum(1)
-    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    return np.log10(flat[active].astype(np.float64)), offsets, counts
-
-
-def _gather(values: np.ndarray, offsets: np.ndarray, counts: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Concatenate the values of images ``idx`` (with repeats) without copying the images."""
-    c = counts[idx]
-    total = int(c.sum())
-    if total == 0:
-        return np.empty(0)
-    starts = np.repeat(offsets[idx] - np.concatenate([[0], np.cumsum(c)[:-1]]), c)
-    return values[starts + np.arange(total)]
+def _log_intensities(active: ActivePixels) -> tuple[np.ndarray, np.ndarray]:
+    """log10 of the active intensities (those above zero, for a negative threshold) and their images."""
+    keep = active.value > 0 if active.threshold < 0 else slice(None)
+    return np.log10(active.value[keep].astype(np.float64)), active.image[keep]
 
 
 def w1_pixel_intensity(real_images: Any, gen_images: Any, threshold: float = DEFAULT_THRESHOLD,
                        num_eval_samples: int = NUM_EVAL_SAMPLES, num_batches: int = NUM_BATCHES,
                        seed: int = 42) -> tuple[float, float]:
     """W1 of log10(intensity) over the active pixels of resampled images (inf if one side has none)."""
-    r = _active_log_intensities(as_images(real_images), threshold)
-    g = _active_log_intensities(as_images(gen_images), threshold)
+    real, gen = ActivePixels.of(real_images, threshold), ActivePixels.of(gen_images, threshold)
     rng = np.random.default_rng(seed)
-    vals = []
-    for _ in range(num_batches):
-        vr = _gather(*r, rng.choice(len(r[1]), size=num_eval_samples))
-        vg = _gather(*g, rng.choice(len(g[1]), size=num_eval_samples))
-        vals.append(wasserstein_distance(vr, vg) if len(vr) and len(vg) else np.inf)
+    draws = [(draw_counts(rng, real.num_images, num_eval_samples),
+              draw_counts(rng, gen.num_images, num_eval_samples)) for _ in range(num_batches)]
+    vals = resampled_w1(SortedSample.of(*_log_intensities(real), real.num_images),
+                        SortedSample.of(*_log_intensities(gen), gen.num_images), draws)
     return float(np.mean(vals)), float(np.std(vals))
 
 
@@ -119,15 +144,14 @@ def occupancy_map_difference(real_images: Any, gen_images: Any, threshold: float
                              num_eval_samples: int = NUM_EVAL_SAMPLES, num_batches: int = NUM_BATCHES,
                              seed: int = 42) -> tuple[float, float]:
     """Mean over pixels of |P_real(active) - P_gen(active)|, on resampled batches: (mean, std)."""
-    ar = as_images(real_images) > threshold
-    ag = as_images(gen_images) > threshold
-    if ar.shape[1:] != ag.shape[1:]:
-        raise ValueError(f"image shapes differ: {ar.shape[1:]} vs {ag.shape[1:]}")
+    real, gen = ActivePixels.of(real_images, threshold), ActivePixels.of(gen_images, threshold)
+    if real.shape[1:] != gen.shape[1:]:
+        raise ValueError(f"image shapes differ: {real.shape[1:]} vs {gen.shape[1:]}")
     rng = np.random.default_rng(seed)
     vals = []
     for _ in range(num_batches):
-        mr = ar[rng.choice(len(ar), size=num_eval_samples)].mean(0)
-        mg = ag[rng.choice(len(ag), size=num_eval_samples)].mean(0)
+        mr = real.mean_map(draw_counts(rng, real.num_images, num_eval_samples))
+        mg = gen.mean_map(draw_counts(rng, gen.num_images, num_eval_samples))
         vals.append(np.abs(mr - mg).mean())
     return float(np.mean(vals)), float(np.std(vals))
 

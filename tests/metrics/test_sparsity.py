@@ -8,8 +8,7 @@ import pytest
 from sparsegen.core.jets import Jets
 from sparsegen.metrics.distances import w1m
 from sparsegen.metrics.sparsity import (
-    _active_log_intensities,
-    _gather,
+    ActivePixels,
     as_images,
     occupancy,
     occupancy_map,
@@ -44,13 +43,42 @@ def test_as_images_paths(real_jets) -> None:
     assert as_images(pix[:, None]).shape == (10, 32, 32)
 
 
-def test_gather_matches_naive() -> None:
+def _naive_image_metrics(real: np.ndarray, gen: np.ndarray, threshold: float, num: int, batches: int,
+                         seed: int) -> tuple[list[float], list[float]]:
+    """The direct computation: gather every draw, scipy's W1 of its log intensities, mean active maps."""
+    from scipy.stats import wasserstein_distance
+
+    rng = np.random.default_rng(seed)
+    intensity = []
+    for _ in range(batches):
+        dr, dg = real[rng.choice(len(real), size=num)], gen[rng.choice(len(gen), size=num)]
+        vr, vg = (np.log10(d[d > max(threshold, 0)].astype(np.float64)) for d in (dr, dg))
+        intensity.append(wasserstein_distance(vr, vg))
+    rng = np.random.default_rng(seed)
+    maps = []
+    for _ in range(batches):
+        mr = (real[rng.choice(len(real), size=num)] > threshold).mean(0)
+        mg = (gen[rng.choice(len(gen), size=num)] > threshold).mean(0)
+        maps.append(np.abs(mr - mg).mean())
+    return intensity, maps
+
+
+@pytest.mark.parametrize("threshold", [1e-5, 0.0, -1.0])
+def test_image_metrics_equal_the_direct_computation(threshold: float) -> None:
+    """Sort-once W1 and count-weighted maps give scipy's numbers on the gathered draws (the same draws)."""
     rng = np.random.default_rng(0)
-    images = np.where(rng.random((20, 5, 5)) < 0.3, rng.random((20, 5, 5)), 0.0).astype(np.float32)
-    vals, offsets, counts = _active_log_intensities(images, 0.0)
-    idx = rng.choice(20, size=50)
-    naive = np.concatenate([np.log10(images[i][images[i] > 0].astype(np.float64)) for i in idx])
-    np.testing.assert_allclose(_gather(vals, offsets, counts, idx), naive)
+    real = np.where(rng.random((300, 6, 6)) < 0.3, rng.random((300, 6, 6)), 0.0).astype(np.float32)
+    gen = np.where(rng.random((200, 6, 6)) < 0.4, 0.9 * rng.random((200, 6, 6)), 0.0).astype(np.float32)
+    intensity, maps = _naive_image_metrics(real, gen, threshold, 700, 4, seed=3)
+    kw = {"threshold": threshold, "num_eval_samples": 700, "num_batches": 4, "seed": 3}
+    expected = (np.mean(intensity), np.std(intensity))
+    assert w1_pixel_intensity(real, gen, **kw) == pytest.approx(expected, rel=1e-12)
+    assert occupancy_map_difference(real, gen, **kw) == (np.mean(maps), np.std(maps))  # integer sums: exact
+    active = ActivePixels.of(real, threshold)
+    np.testing.assert_array_equal(occupancy(active, threshold), (real > threshold).reshape(300, -1).mean(1))
+    np.testing.assert_array_equal(occupancy_map(active, threshold), (real > threshold).mean(0))
+    with pytest.raises(ValueError, match="threshold"):
+        occupancy(active, threshold + 1.0)
 
 
 def _noisy(images: np.ndarray, amplitude: float, seed: int = 0) -> np.ndarray:

@@ -12,7 +12,9 @@ import time
 import numpy as np
 
 from sparsegen.core.io import read_jetnet
-from sparsegen.data.generate import GenerationConfig, generate
+from sparsegen.core.defaults import PRESET
+from sparsegen.data.generate import generate
+from sparsegen.data.presets import preset_config
 
 
 def test_killed_generation_resumes_to_the_same_file(tmp_path):
@@ -37,7 +39,7 @@ def test_killed_generation_resumes_to_the_same_file(tmp_path):
         assert name in done and stamp  # finished chunks were reused (their files were not rewritten)
     assert not parts.exists()
 
-    generate(GenerationConfig("w", seed=9, chunk_size=80), 400, tmp_path / "ref.h5", progress=False)
+    generate(preset_config(PRESET, "w", seed=9, chunk_size=80), 400, tmp_path / "ref.h5", progress=False)
     pf, jf, _ = read_jetnet(out)
     ref_pf, ref_jf, _ = read_jetnet(tmp_path / "ref.h5")
     assert pf.shape == (400, 30, 4)
