@@ -277,8 +277,8 @@ def write_report(rows: list[dict], s: Settings) -> str:
          f"held-out sample (seed {s.seed + 1}), the truth floor from its other {s.eval_jets} jets, published "
          "JetNet metric settings. In brackets: the ratio to the truth floor, bold when within issue 17's target "
          f"(W1M, W1P, W1EFP ≤ 2.5×, FPD and τ21 ≤ 5×, AUC ≤ {AUC_TARGET}). `wall min` and `load` (1-minute load "
-         "average of the 2-core machine) show how busy it was; sampling speed: one thread, 1000 jets per batch, "
-         "into `Jets`.\n"),
+         "average of the 2-core machine) show how busy it was; sampling speed: jets per second of wall clock, "
+         "one thread, 1000 jets per batch, into `Jets` — it drops as the load rises.\n"),
         table(rows) + "\n",
         "Findings (computed): " + "; ".join(findings(rows)) + ".\n",
     ]
