@@ -208,9 +208,11 @@ def reproduce_commands(out: Path, n_gen: int, seed: int, quick: bool) -> list[st
     exe, q = shlex.quote(str(bindir / "sparsegen")), lambda p: shlex.quote(str(p))
     cd = f"cd {q(here)} && "
     again = out / "reproduced"
-    lines = [f"{cd}{exe} sample --ckpt {q(out / 'checkpoints' / 'best.ckpt')} --num-jets {n_gen} --seed {seed} "
-             f"--out {q(again / 'gen.h5')} && {exe} evaluate --real {q(out / 'real_heldout.h5')} --gen "
-             f"{q(again / 'gen.h5')} --seed {seed}{' --quick' if quick else ''} --out {q(again / 'metrics.json')}"]
+    sample = (f"{exe} sample --ckpt {q(out / 'checkpoints' / 'best.ckpt')} --num-jets {n_gen} --seed {seed} "
+              f"--out {q(again / 'gen.h5')}")
+    score = (f"{exe} evaluate --real {q(out / 'real_heldout.h5')} --gen {q(again / 'gen.h5')} --seed {seed}"
+             f"{' --quick' if quick else ''} --out {q(again / 'metrics.json')}")
+    lines = [f"{cd}{sample} && {score}"]
     runs = sorted((out / "wandb").glob("offline-run-*")) if (out / "wandb").exists() else []
     if runs:
         lines.append(f"{cd}{shlex.quote(str(bindir / 'wandb'))} sync {q(runs[-1])}")

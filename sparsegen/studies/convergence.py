@@ -121,7 +121,7 @@ def run_one(minutes: float, s: Settings) -> dict[str, Any]:
         "minutes": minutes, "train_cpu_s": time.process_time() - cpu, "train_wall_s": time.perf_counter() - wall,
         "load_average": (load + os.getloadavg()[0]) / 2, "epochs": res.epochs, "steps": res.steps,
         "best_checkpoint": Path(res.best).name, "num_params": sum(p.numel() for p in res.model.parameters()),
-        "threads": s.threads,
+        "threads": s.threads, "ode_steps": int(res.model.hparams.num_steps),
     }
     real = heldout_jets(s)
     n = len(real) // 2
@@ -163,8 +163,19 @@ def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
                     bar.update()
         bar.close()
     rows = [results[m] for m in s.minutes]
+    for m, r in zip(s.minutes, rows):
+        r.setdefault("ode_steps", _ode_steps(Path(s.out) / run_name(m) / "config.yaml"))
     write_report(rows, s)
     return rows
+
+
+def _ode_steps(config: Path) -> int | None:
+    """The ODE steps a finished run sampled with (its resolved config), for records written without them."""
+    import yaml
+
+    if not config.exists():
+        return None
+    return (yaml.safe_load(config.read_text()).get("model", {}).get("init_args", {}) or {}).get("num_steps")
 
 
 def _prepare_data(s: Settings) -> None:
@@ -201,14 +212,16 @@ def _cell(metrics: dict, key: str, scale: float) -> str:
 
 def table(rows: list[dict]) -> str:
     """A row per budget: every metric with its ratio to the truth floor (bold: within issue 17's target)."""
-    header = ["CPU-min", *[label for _, label, _ in COLUMNS], "steps", "wall min", "load", "sample jets/s"]
+    header = ["CPU-min", *[label for _, label, _ in COLUMNS], "steps", "wall min", "load", "ODE steps",
+              "sample jets/s"]
     body = []
     for r in rows:
         m = r["metrics"]
         body.append([f"{r['minutes']:g}", *[_cell(m, k, sc) for k, _, sc in COLUMNS], r["steps"],
-                     f"{r['train_wall_s'] / 60:.1f}", f"{r['load_average']:.1f}", f"{r['sample_jets_per_s']:.3g}"])
+                     f"{r['train_wall_s'] / 60:.1f}", f"{r['load_average']:.1f}", r.get("ode_steps") or "?",
+                     f"{r['sample_jets_per_s']:.3g}"])
     floor = rows[-1]["metrics"].get("truth_floor", {}) if rows else {}
-    body.append(["*truth floor*", *[R.fmt(floor.get(k), sc) for k, _, sc in COLUMNS], "", "", "", ""])
+    body.append(["*truth floor*", *[R.fmt(floor.get(k), sc) for k, _, sc in COLUMNS], "", "", "", "", ""])
     return R.markdown_table(header, body)
 
 
@@ -277,7 +290,8 @@ def write_report(rows: list[dict], s: Settings) -> str:
          f"held-out sample (seed {s.seed + 1}), the truth floor from its other {s.eval_jets} jets, published "
          "JetNet metric settings. In brackets: the ratio to the truth floor, bold when within issue 17's target "
          f"(W1M, W1P, W1EFP ≤ 2.5×, FPD and τ21 ≤ 5×, AUC ≤ {AUC_TARGET}). `wall min` and `load` (1-minute load "
-         "average of the 2-core machine) show how busy it was; sampling speed: jets per second of wall clock, "
+         "average of the 2-core machine) show how busy it was; `ODE steps`: the midpoint steps the run sampled "
+         "with (its config at the time); sampling speed: jets per second of wall clock, "
          "one thread, 1000 jets per batch, into `Jets` — it drops as the load rises.\n"),
         table(rows) + "\n",
         "Findings (computed): " + "; ".join(findings(rows)) + ".\n",
