@@ -252,23 +252,32 @@ def _improved(a: dict, b: dict, key: str) -> bool:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    """Ratio to the truth floor of every metric against the budget (log-log), targets dashed."""
+    """Ratio to the truth floor of every metric against the budget (log-log), the targets dotted."""
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     from sparsegen.plotting import save_figure
 
-    fig, ax = plt.subplots(figsize=(5.6, 3.8), layout="constrained")
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
     x = [r["minutes"] for r in rows]
     for i, (key, label, _) in enumerate(c for c in COLUMNS if c[0] in TARGETS):
         y = [ratio(r["metrics"], key) or np.nan for r in rows]
-        line, = ax.plot(x, y, marker="o", label=label.split(" ×")[0], color=f"C{i}")
-        ax.axhline(TARGETS[key], color=line.get_color(), linestyle=":", linewidth=0.8)
+        ax.plot(x, y, marker="o", label=label.split(" ×")[0], color=f"C{i}")
+    for target in sorted(set(TARGETS.values())):
+        ax.axhline(target, color="0.4", linestyle=":", linewidth=0.9)
+        ax.annotate(f"target {target:g}×", (1.0, target), xycoords=("axes fraction", "data"), ha="right",
+                    va="bottom", fontsize=7, color="0.3")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xticks(x, [f"{v:g}" for v in x])
+    ax.xaxis.set_major_locator(ticker.FixedLocator(x))
+    ax.xaxis.set_major_formatter(ticker.FixedFormatter([f"{v:g}" for v in x]))
+    ax.xaxis.set_minor_locator(ticker.NullLocator())
+    ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}×"))
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlabel("training budget [CPU-minutes, 1 thread]")
     ax.set_ylabel("generated vs real / truth floor")
-    ax.legend(frameon=False, fontsize=8)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     save_figure(fig, path)
 
 
