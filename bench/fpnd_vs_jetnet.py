@@ -64,11 +64,13 @@ print(json.dumps({"fpnd": float(value), "seconds": seconds, "version": jetnet.__
 def jetnet_fpnd(python: Path, particles: np.ndarray, jet_type: str, threads: int, batch_size: int,
                 workdir: str) -> tuple[dict, np.ndarray]:
     """FPND of ``particles`` (N, 30, 3) by the JetNet library in its venv, and its first activations."""
-    jets_file, act_file = os.path.join(workdir, f"{jet_type}.npy"), os.path.join(workdir, f"{jet_type}_act.npy")
+    jets_file = os.path.join(workdir, f"{jet_type}.npy")
+    act_file = os.path.join(workdir, f"{jet_type}_act.npy")
     np.save(jets_file, particles)
     cmd = [str(python), "-c", JETNET_WORKER, jets_file, jet_type, act_file, str(threads), str(batch_size),
            str(NUM_COMPARED_ACTIVATIONS)]
-    out = subprocess.run(cmd, check=False, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True,
+                         env={**os.environ, "OMP_NUM_THREADS": str(threads)})
     if out.returncode != 0:
         sys.exit(f"JetNet library failed for class {jet_type}:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1]), np.load(act_file)
@@ -88,7 +90,8 @@ def feature_summary(jets: Jets) -> dict[str, float]:
     parts = jets.particles[jets.mask]
     dr = np.hypot(parts[:, 0], parts[:, 1])
     _, _, _, m_rel = relative_kinematics(jets.particles, jets.mask)
-    return {"max_abs_etarel": float(np.abs(parts[:, 0]).max()), "max_abs_phirel": float(np.abs(parts[:, 1]).max()),
+    return {"max_abs_etarel": float(np.abs(parts[:, 0]).max()),
+            "max_abs_phirel": float(np.abs(parts[:, 1]).max()),
             "max_ptrel": float(parts[:, 2].max()), "dr_q50": float(np.quantile(dr, 0.5)),
             "dr_q99": float(np.quantile(dr, 0.99)), "m_over_pt_q50": float(np.median(m_rel)),
             "pt_q50_gev": float(np.median(jets.pt)), "multiplicity_q50": float(np.median(jets.num_particles))}
@@ -104,17 +107,22 @@ def default_files(preset: str, num_jets: int, seed: int, workers: int) -> list[P
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jetnet-venv", default=str(ROOT / ".venv-jetnet"), help="venv made by bench/jetnet_env.sh")
-    parser.add_argument("--files", nargs="*", default=None, help="JetNet-layout files, one class (g/q/t) each")
+    parser.add_argument("--jetnet-venv", default=str(ROOT / ".venv-jetnet"),
+                        help="venv made by bench/jetnet_env.sh")
+    parser.add_argument("--files", nargs="*", default=None,
+                        help="JetNet-layout files, one class (g/q/t) each")
     parser.add_argument("--num-jets", type=int, default=2000, help="first N jets of each file (default 2000)")
     parser.add_argument("--preset", default="jetnet", help="generation preset when no --files are given")
     parser.add_argument("--seed", type=int, default=0, help="generation seed when no --files are given")
-    parser.add_argument("--workers", type=int, default=1, help="generation processes when no --files are given")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="generation processes when no --files are given")
     parser.add_argument("--threads", type=int, default=1, help="torch threads on each side")
-    parser.add_argument("--batch-size", type=int, default=128, help="ParticleNet batch (eval mode: no effect)")
+    parser.add_argument("--batch-size", type=int, default=128,
+                        help="ParticleNet batch (eval mode: no effect)")
     parser.add_argument("--tolerance", type=float, default=1e-3)
     parser.add_argument("--sparsegen-only", action="store_true",
-                        help="score with sparsegen only (no comparison; still reads the resources of the venv)")
+                        help="score with sparsegen only "
+                             "(no comparison; still reads the resources of the venv)")
     args = parser.parse_args()
 
     python = Path(args.jetnet_venv) / "bin" / "python"
@@ -123,8 +131,8 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     resources = resources_of(python)
     net = load_particlenet(resources)
-    files = [Path(f) for f in args.files] if args.files else default_files(args.preset, args.num_jets, args.seed,
-                                                                          args.workers)
+    files = ([Path(f) for f in args.files] if args.files
+             else default_files(args.preset, args.num_jets, args.seed, args.workers))
     rows, worst = [], 0.0
     print(f"{'file':<44} {'class':>5} {'jets':>6} {'JetNet':>10} {'sparsegen':>10} {'rel diff':>9} "
           f"{'max |Δact|':>10} {'s JetNet':>8} {'s ours':>7}")
@@ -135,8 +143,9 @@ def main() -> int:
             if args.sparsegen_only:
                 ref, ref_act = {"fpnd": float("nan"), "seconds": float("nan"), "version": "-"}, None
             else:
-                ref, ref_act = jetnet_fpnd(python, np.where(jets.mask[..., None], jets.particles, 0.0).astype(np.float32),
-                                           jet_type, args.threads, args.batch_size, workdir)
+                particles = np.where(jets.mask[..., None], jets.particles, 0.0).astype(np.float32)
+                ref, ref_act = jetnet_fpnd(python, particles, jet_type, args.threads, args.batch_size,
+                                           workdir)
             start = time.perf_counter()
             ours = fpnd(jets, resources, jet_type=jet_type, batch_size=args.batch_size)
             seconds = time.perf_counter() - start
@@ -146,20 +155,22 @@ def main() -> int:
                 act_diff = float(np.abs(act - ref_act).max())
                 rel = abs(ours - ref["fpnd"]) / abs(ref["fpnd"])
                 worst = max(worst, rel)
-            rows.append({"file": str(file), "jet_type": jet_type, "num_jets": len(jets), "fpnd_jetnet": ref["fpnd"],
-                         "fpnd_sparsegen": ours, "rel_diff": rel, "max_abs_activation_diff": act_diff,
+            rows.append({"file": str(file), "jet_type": jet_type, "num_jets": len(jets),
+                         "fpnd_jetnet": ref["fpnd"], "fpnd_sparsegen": ours, "rel_diff": rel,
+                         "max_abs_activation_diff": act_diff,
                          "features": feature_summary(jets)})
             print(f"{str(file)[-44:]:<44} {jet_type:>5} {len(jets):>6} {ref['fpnd']:>10.4f} {ours:>10.4f} "
                   f"{rel:>9.1e} {act_diff:>10.1e} {ref['seconds']:>8.0f} {seconds:>7.0f}", flush=True)
-    maxima = ", ".join(f"{name} {value:.3f}" for name, value in zip(("|etarel|", "|phirel|", "ptrel"), FEATURE_MAXES))
+    maxima = ", ".join(f"{name} {value:.3f}"
+                       for name, value in zip(("|etarel|", "|phirel|", "ptrel"), FEATURE_MAXES))
     print(f"\nfeatures (JetNet's stored FPND normalization maxima: {maxima})")
-    print(f"{'file':<44} {'max|eta|':>8} {'max|phi|':>8} {'max pt':>7} {'dR q50':>7} {'dR q99':>7} {'m/pT q50':>8} "
-          f"{'pT q50':>7} {'mult':>5}")
+    print(f"{'file':<44} {'max|eta|':>8} {'max|phi|':>8} {'max pt':>7} {'dR q50':>7} {'dR q99':>7} "
+          f"{'m/pT q50':>8} {'pT q50':>7} {'mult':>5}")
     for row in rows:
         f = row["features"]
-        print(f"{row['file'][-44:]:<44} {f['max_abs_etarel']:>8.3f} {f['max_abs_phirel']:>8.3f} {f['max_ptrel']:>7.3f} "
-              f"{f['dr_q50']:>7.3f} {f['dr_q99']:>7.3f} {f['m_over_pt_q50']:>8.4f} {f['pt_q50_gev']:>7.0f} "
-              f"{f['multiplicity_q50']:>5.0f}")
+        print(f"{row['file'][-44:]:<44} {f['max_abs_etarel']:>8.3f} {f['max_abs_phirel']:>8.3f} "
+              f"{f['max_ptrel']:>7.3f} {f['dr_q50']:>7.3f} {f['dr_q99']:>7.3f} {f['m_over_pt_q50']:>8.4f} "
+              f"{f['pt_q50_gev']:>7.0f} {f['multiplicity_q50']:>5.0f}")
     ok = None if args.sparsegen_only else bool(worst <= args.tolerance)  # None: nothing was compared
     print(json.dumps({"bench": "fpnd_vs_jetnet", "jetnet_version": ref["version"],
                       "max_rel_diff": None if args.sparsegen_only else worst, "tolerance": args.tolerance,

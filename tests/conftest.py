@@ -3,6 +3,7 @@ jets made in memory, a tiny checkpoint."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -28,8 +29,13 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
-def pythia_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("pythia")
+def pythia_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """One folder for the whole run, shared by the pytest-xdist workers (each file is generated once)."""
+    if worker_id == "master":
+        return tmp_path_factory.mktemp("pythia")
+    shared = tmp_path_factory.getbasetemp().parent / "pythia"
+    shared.mkdir(exist_ok=True)
+    return shared
 
 
 @pytest.fixture(scope="session")
@@ -39,9 +45,11 @@ def pythia_file(pythia_dir: Path):
 
     def make(jet_type: str, num_jets: int, num_particles: int = 30, seed: int = 0) -> Path:
         path = pythia_dir / f"{jet_type}_{num_jets}_{num_particles}_{seed}.h5"
-        if not path.exists():
-            generate(GenerationConfig(jet_type, num_particles=num_particles, seed=seed), num_jets, path,
-                     workers=1, progress=False)
+        with open(path.with_suffix(".lock"), "w") as lock:  # the other worker waits instead of redoing it
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not path.exists():
+                generate(GenerationConfig(jet_type, num_particles=num_particles, seed=seed), num_jets, path,
+                         workers=1, progress=False)
         return path
 
     return make

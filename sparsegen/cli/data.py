@@ -22,13 +22,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--preset", default=PRESET, metavar="NAME",
                      help=f"named settings (default '{PRESET}': JetNet-equivalent anti-kT R = 0.4 jets, see "
-                          "physics_data/README.md; 'r08': anti-kT R = 0.8 jets); the jet radius, truth matching "
-                          "and hard-process window come from the preset")
-    gen.add_argument("--workers", type=int, default=1, help="parallel processes (the output does not depend on it)")
-    gen.add_argument("--shard", default="0/1", help="I/N: make only the I-th of N contiguous parts (merge them later)")
+                          "physics_data/README.md; 'r08': anti-kT R = 0.8 jets); the jet radius, "
+                          "truth matching and hard-process window come from the preset")
+    gen.add_argument("--workers", type=int, default=1,
+                     help="parallel processes (the output does not depend on it)")
+    gen.add_argument("--shard", default="0/1",
+                     help="I/N: make only the I-th of N contiguous parts (merge them later)")
     gen.add_argument("--pt-min", type=float, default=800.0)
     gen.add_argument("--pt-max", type=float, default=1600.0)
-    gen.add_argument("--chunk-size", type=int, default=500, help="jets per seeded chunk (part of the seed scheme)")
+    gen.add_argument("--chunk-size", type=int, default=500,
+                     help="jets per seeded chunk (part of the seed scheme)")
     gen.add_argument("--pythia", action="append", default=[], metavar="SETTING",
                      help="extra Pythia setting, e.g. 'PhaseSpace:pTHatMin = 500.' (repeatable)")
     gen.add_argument("--no-progress", action="store_true")
@@ -77,6 +80,6 @@ def _generate(args: argparse.Namespace) -> int:
                    progress=not args.no_progress)
     dt = time.perf_counter() - start
     preset = f" (preset {cfg.preset})" if cfg.preset else ""
-    print(f"wrote {res['out']}: {res['jets']} {cfg.jet_type} jets{preset} from {res['events']} events in {dt:.1f} s "
-          f"({res['jets'] / dt:.0f} jets/s)")
+    print(f"wrote {res['out']}: {res['jets']} {cfg.jet_type} jets{preset} from {res['events']} events "
+          f"in {dt:.1f} s ({res['jets'] / dt:.0f} jets/s)")
     return 0

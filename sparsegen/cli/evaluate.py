@@ -21,13 +21,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="metrics JSON path (written atomically)")
     parser.add_argument("--plots", default=None, help="folder for comparison PNGs")
     parser.add_argument("--num-jets", type=int, default=None,
-                        help="N generated jets vs N real jets, truth floor from another N real (default: JetNet's "
-                             "50 000, capped by the files)")
+                        help="N generated jets vs N real jets, truth floor from another N real "
+                             "(default: JetNet's 50 000, capped by the files)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smaller sample sizes (not for publication)")
     parser.add_argument("--no-classifier", action="store_true", help="skip the classifier two-sample test")
     parser.add_argument("--fpnd", default=None, metavar="DIR",
-                        help="also FPND against real JetNet jets of the real file's class (g/q/t, 30 particles); "
+                        help="also FPND against real JetNet jets of the real file's class "
+                             "(g/q/t, 30 particles); "
                              "DIR = jetnet/evaluation/fpnd_resources of the unzipped jetnet wheel")
 
 
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     real = Jets.load(args.real)
     gen = Jets.load(args.gen)
     if len(real) < 2 * MIN_JETS:
-        raise SparsegenInputError(args.real, f"has {len(real)} jets; evaluation needs at least {2 * MIN_JETS} real jets")
+        raise SparsegenInputError(args.real, f"has {len(real)} jets; "
+                                  f"evaluation needs at least {2 * MIN_JETS} real jets")
     if len(gen) < MIN_JETS:
         raise SparsegenInputError(args.gen, f"has {len(gen)} jets; evaluation needs at least {MIN_JETS}")
     with warnings.catch_warnings(record=True) as caught:
@@ -55,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         metrics = evaluate_by_class(real, gen, num_jets=args.num_jets, seed=args.seed, quick=args.quick,
                                     classifier=not args.no_classifier, progress=True, plots_dir=args.plots,
                                     fpnd_dir=args.fpnd)
-    for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, SmallSampleWarning)):
+    for message in dict.fromkeys(str(w.message) for w in caught
+                                 if issubclass(w.category, SmallSampleWarning)):
         print(f"sparsegen evaluate: warning: {message}", file=sys.stderr)
     n = min(len(real) // 2, len(gen), args.num_jets or (QUICK if args.quick else PUBLISHED).max_jets)
     Console().print(metrics_table(metrics, title=f"sparsegen evaluate: {n} jets per sample, seed {args.seed}"

@@ -69,7 +69,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     co = sub.add_parser("conditional", parents=[common],
                         help="one conditional model vs one model per class, equal total budget")
     co.add_argument("--minutes", type=_positive(float), default=15.0,
-                    help="wall clock of the conditional model; each per-class model gets minutes / #classes")
+                    help="budget of the conditional model; each per-class model gets minutes / #classes")
+    co.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                    help="minutes of the run's CPU time (default: same training on a busy machine) or wall")
     co.add_argument("--num-jets", type=_positive(int), default=10_000, help="training jets per class")
     co.add_argument(
         "--heldout", type=_positive(int), default=4_000, help="independent held-out jets per class"
@@ -167,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
                 config=args.config,
                 jet_types=args.jet_types,
                 minutes=args.minutes,
+                clock=args.clock,
                 num_jets=args.num_jets if not args.quick else min(args.num_jets, 150),
                 heldout=args.heldout,
                 seed=args.seed,

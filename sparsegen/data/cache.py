@@ -47,6 +47,7 @@ def load_or_generate(
     progress: bool = True,
     preset: str = PRESET,
 ) -> Jets:
-    """Generated jets of one class (settings of ``preset``) from the cache, generating them first when missing."""
+    """Generated jets of one class (settings of ``preset``) from the cache, generating them first when
+    missing."""
     cfg = preset_config(preset, jet_type, num_particles=num_particles, seed=seed)
     return Jets.load(ensure_generated(cfg, num_jets, folder, workers, progress))

@@ -46,11 +46,12 @@ NEUTRINOS = (12, 14, 16)
 LIGHT_QUARKS = (1, 2, 3)
 PYTHIA_MAX_SEED = 900_000_000
 RESONANCE_MATCHES = ("contained", "axis", "b")
-"""Truth matching of top, W and Z jets: ``contained`` = every decay quark of the resonance (top: the b and both
-W quarks) within ΔR < R of the jet axis; ``axis`` = the resonance itself (the sum of its decay partons'
-momenta) within ΔR < match_dr, its decay products need not be inside; ``b`` (tops only) = the b quark of a
-top within ΔR < match_dr."""
-PRESET_ERA_DEFAULTS: dict[str, object] = {"preset": None, "preset_settings": (), "resonance_match": "contained"}
+"""Truth matching of top, W and Z jets: ``contained`` = every decay quark of the resonance (top: the b and
+both W quarks) within ΔR < R of the jet axis; ``axis`` = the resonance itself (the sum of its decay partons'
+momenta) within ΔR < match_dr, its decay products need not be inside; ``b`` (tops only) = the b quark of a top
+within ΔR < match_dr."""
+PRESET_ERA_DEFAULTS: dict[str, object] = {"preset": None, "preset_settings": (),
+                                           "resonance_match": "contained"}
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ class GenerationConfig:
     pt_min: float = 800.0
     pt_max: float = 1600.0
     eta_max: float = 2.5
-    jet_radius: float = 0.8  # these field defaults are the ``r08`` jets; presets (e.g. the default jetnet) set them
+    # these field defaults are the ``r08`` jets; presets (e.g. the default jetnet) set them
+    jet_radius: float = 0.8
     match_dr: float = 0.4
     jets_per_event: int = 2
     chunk_size: int = 500
@@ -84,12 +86,15 @@ class GenerationConfig:
         if self.seed < 0:
             raise SparsegenInputError("--seed", f"must be >= 0, got {self.seed}")
         if not 0 < self.pt_min < self.pt_max:
-            raise SparsegenInputError("pt window", f"need 0 < pt_min < pt_max, got {self.pt_min}, {self.pt_max}")
+            raise SparsegenInputError("pt window",
+                                      f"need 0 < pt_min < pt_max, got {self.pt_min}, {self.pt_max}")
         if self.chunk_size < 1 or self.events_per_batch < 1 or self.jets_per_event < 1:
-            raise SparsegenInputError("generation config", "chunk_size, events_per_batch, jets_per_event must be >= 1")
+            raise SparsegenInputError("generation config",
+                                      "chunk_size, events_per_batch, jets_per_event must be >= 1")
         if self.resonance_match not in RESONANCE_MATCHES:
-            raise SparsegenInputError("resonance_match", f"unknown resonance matching '{self.resonance_match}' "
-                                                   f"(one of {', '.join(RESONANCE_MATCHES)})")
+            raise SparsegenInputError("resonance_match",
+                                      f"unknown resonance matching '{self.resonance_match}' "
+                                      f"(one of {', '.join(RESONANCE_MATCHES)})")
 
     def card_text(self) -> str:
         """The Pythia settings: ``common.cmnd`` + the class card + extra settings."""
@@ -182,7 +187,8 @@ class JetMaker:
         n_jets = ak.to_numpy(ak.num(jets.px, axis=1))
         jet_p4 = np.stack([ak.to_numpy(ak.flatten(jets[k])) for k in ("px", "py", "pz", "E")], axis=1)
         n_cons = ak.to_numpy(ak.flatten(ak.num(cons.px, axis=2)))
-        cons_p4 = np.stack([ak.to_numpy(ak.flatten(cons[k], axis=None)) for k in ("px", "py", "pz", "E")], axis=1)
+        cons_p4 = np.stack([ak.to_numpy(ak.flatten(cons[k], axis=None)) for k in ("px", "py", "pz", "E")],
+                           axis=1)
         n_part = ak.to_numpy(ak.num(partons.id, axis=1))
         part_id = ak.to_numpy(ak.flatten(partons.id))
         part_mid = ak.to_numpy(ak.flatten(parton_mother_id))
@@ -199,7 +205,8 @@ class JetMaker:
             jpt, jeta, jphi, jmass = four_vector_kinematics(jet_p4[j0:j1])
             order = np.argsort(-jpt, kind="stable")[: cfg.jets_per_event]
             p0, p1 = part_off[ev], part_off[ev + 1]
-            _, peta, pphi, _ = four_vector_kinematics(np.concatenate([part_p[p0:p1], np.zeros((p1 - p0, 1))], axis=1))
+            _, peta, pphi, _ = four_vector_kinematics(
+                np.concatenate([part_p[p0:p1], np.zeros((p1 - p0, 1))], axis=1))
             for j in order:
                 if not (cfg.pt_min <= jpt[j] <= cfg.pt_max and abs(jeta[j]) < cfg.eta_max):
                     continue
@@ -269,7 +276,8 @@ def _resonance_dr(momenta: np.ndarray, jet_eta: float, jet_phi: float) -> Callab
     return dr
 
 
-def _constituent_features(p4: np.ndarray, jet_pt: float, jet_eta: float, jet_phi: float, num: int) -> np.ndarray:
+def _constituent_features(p4: np.ndarray, jet_pt: float, jet_eta: float, jet_phi: float,
+                          num: int) -> np.ndarray:
     """(num, 4) [etarel, phirel, ptrel, mask] of the ``num`` highest-pT constituents, zero-padded."""
     pt, eta, phi, _ = four_vector_kinematics(p4)
     order = np.argsort(-pt, kind="stable")[:num]
@@ -282,7 +290,8 @@ def _constituent_features(p4: np.ndarray, jet_pt: float, jet_eta: float, jet_phi
     return out
 
 
-def generate_chunk(cfg: GenerationConfig, chunk: int, num_jets: int, max_events: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+def generate_chunk(cfg: GenerationConfig, chunk: int, num_jets: int,
+                   max_events: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Exactly ``num_jets`` accepted jets of chunk ``chunk`` → (particle_features, jet_features, events)."""
     maker = JetMaker(cfg, cfg.chunk_seed(chunk))
     max_events = max_events or max(2000, 400 * num_jets)
@@ -344,7 +353,8 @@ def generate(
     plan = chunk_plan(num_jets, cfg.chunk_size)
     chunks = shard_chunks(len(plan), shard)
     if len(chunks) == 0:
-        raise SparsegenInputError("--shard", f"shard {i}/{n} is empty: only {len(plan)} chunks of {cfg.chunk_size} jets")
+        raise SparsegenInputError("--shard", f"shard {i}/{n} is empty: "
+                                             f"only {len(plan)} chunks of {cfg.chunk_size} jets")
     parts_dir = out + ".parts"
     os.makedirs(parts_dir, exist_ok=True)
     key = cfg.key()
@@ -365,8 +375,10 @@ def generate(
         else:
             import multiprocessing as mp
 
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=mp.get_context("spawn")) as pool:
-                futures = [pool.submit(_chunk_job, cfg, c, plan[c], os.path.join(parts_dir, f"chunk_{c:06d}.npz"))
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo)),
+                                     mp_context=mp.get_context("spawn")) as pool:
+                futures = [pool.submit(_chunk_job, cfg, c, plan[c],
+                                       os.path.join(parts_dir, f"chunk_{c:06d}.npz"))
                            for c in todo]
                 for fut in as_completed(futures):
                     bar.update(fut.result()[1])
@@ -385,7 +397,8 @@ def generate(
     return {"jets": len(pf), "events": events, "chunks": len(chunks), "out": out}
 
 
-def provenance(cfg: GenerationConfig, num_jets: int, chunks: range, shard: tuple[int, int]) -> dict[str, object]:
+def provenance(cfg: GenerationConfig, num_jets: int, chunks: range,
+               shard: tuple[int, int]) -> dict[str, object]:
     """File attributes: generator, card, seeds, jet definition, cuts, versions, chunk range."""
     versions = pythia_versions()
     attrs: dict[str, object] = {
@@ -394,7 +407,8 @@ def provenance(cfg: GenerationConfig, num_jets: int, chunks: range, shard: tuple
         "process_card": cfg.card_text(),
         "jet_type": cfg.jet_type,
         "seed": cfg.seed,
-        "seed_scheme": "pythia seed of chunk k = SeedSequence([seed, type_index, k]).generate_state(1)[0] % 9e8 + 1",
+        "seed_scheme": "pythia seed of chunk k = "
+                       "SeedSequence([seed, type_index, k]).generate_state(1)[0] % 9e8 + 1",
         "jet_algorithm": "anti-kt",
         "jet_radius": cfg.jet_radius,
         "pt_window_gev": [cfg.pt_min, cfg.pt_max],

@@ -28,7 +28,8 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "r08": Preset(
         description="anti-kT R = 0.8 jets (the radius JetNet's paper states), hard process at 950-1150 GeV, "
-                    "resonance decay quarks contained in the jet; not JetNet-equivalent (physics_data/README.md)",
+                    "resonance decay quarks contained in the jet; "
+                    "not JetNet-equivalent (physics_data/README.md)",
         overrides={},
     ),
     "jetnet": Preset(
@@ -45,12 +46,15 @@ def preset_names() -> tuple[str, ...]:
 
 
 def preset_config(name: str, jet_type: str, **kwargs: Any) -> GenerationConfig:
-    """The GenerationConfig of preset ``name`` for ``jet_type``; ``kwargs`` set the other fields (seed, ...)."""
+    """The GenerationConfig of preset ``name`` for ``jet_type``; ``kwargs`` set the other fields
+    (seed, ...)."""
     if name not in PRESETS:
         raise SparsegenInputError("--preset", f"unknown preset '{name}' (one of {', '.join(PRESETS)})")
     preset = PRESETS[name]
     clash = sorted(set(kwargs) & (set(preset.overrides) | {"preset", "preset_settings"}))
     if clash:
-        raise SparsegenInputError("--preset", f"preset '{name}' fixes {', '.join(clash)}; do not set it as well")
+        raise SparsegenInputError("--preset",
+                                  f"preset '{name}' fixes {', '.join(clash)}; do not set it as well")
     lines = preset.settings + preset.class_settings.get(jet_type, ())
-    return GenerationConfig(jet_type=jet_type, preset=name, preset_settings=lines, **preset.overrides, **kwargs)
+    return GenerationConfig(jet_type=jet_type, preset=name, preset_settings=lines, **preset.overrides,
+                            **kwargs)

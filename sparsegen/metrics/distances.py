@@ -141,15 +141,22 @@ def w1p(
     return float(per_batch.mean()), float(per_batch.std())
 
 
-def w1efp_features(real: Any, gen: Any, mask_real: Any = None, mask_gen: Any = None,
-                   num_eval_samples: int = NUM_EVAL_SAMPLES, num_batches: int = NUM_BATCHES,
-                   seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
-    """W1 of each of the 5 (n=4, d=4, prime) EFPs: (means (5,), stds (5,))."""
+def w1efp_batches(real: Any, gen: Any, mask_real: Any = None, mask_gen: Any = None,
+                  num_eval_samples: int = NUM_EVAL_SAMPLES, num_batches: int = NUM_BATCHES,
+                  seed: int = 42) -> np.ndarray:
+    """(num_batches, 5) per-batch W1 of each of the 5 (n=4, d=4, prime) EFPs."""
     from sparsegen.metrics.efp import efps
 
     er = efps(*as_particles(real, mask_real), efpset="w1efp")
     eg = efps(*as_particles(gen, mask_gen), efpset="w1efp")
-    vals = w1_batches(er, eg, num_eval_samples, num_batches, seed)
+    return w1_batches(er, eg, num_eval_samples, num_batches, seed)
+
+
+def w1efp_features(real: Any, gen: Any, mask_real: Any = None, mask_gen: Any = None,
+                   num_eval_samples: int = NUM_EVAL_SAMPLES, num_batches: int = NUM_BATCHES,
+                   seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+    """W1 of each of the 5 (n=4, d=4, prime) EFPs: (means (5,), stds (5,))."""
+    vals = w1efp_batches(real, gen, mask_real, mask_gen, num_eval_samples, num_batches, seed)
     return vals.mean(0), vals.std(0)
 
 
@@ -163,11 +170,7 @@ def w1efp(
     seed: int = 42,
 ) -> tuple[float, float]:
     """W1EFP: mean over the 5 EFPs of the per-EFP W1 (error: std of per-batch means)."""
-    from sparsegen.metrics.efp import efps
-
-    er = efps(*as_particles(real, mask_real), efpset="w1efp")
-    eg = efps(*as_particles(gen, mask_gen), efpset="w1efp")
-    per_batch = w1_batches(er, eg, num_eval_samples, num_batches, seed).mean(1)
+    per_batch = w1efp_batches(real, gen, mask_real, mask_gen, num_eval_samples, num_batches, seed).mean(1)
     return float(per_batch.mean()), float(per_batch.std())
 
 

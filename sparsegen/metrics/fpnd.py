@@ -97,7 +97,8 @@ def knn(points: torch.Tensor, k: int) -> torch.Tensor:
 
 
 class ParticleNet(nn.Module):
-    """JetNet's FPND ParticleNet (30 particles × 3 features), state-dict compatible with its published weights.
+    """JetNet's FPND ParticleNet (30 particles × 3 features), state-dict compatible with its published
+    weights.
 
     ``edge_nets[i]`` and ``edge_convs[i].nn`` are the same module, as in JetNet, so the state dict lists
     each block's weights under both names.
@@ -137,7 +138,8 @@ def resource_folder(path: str | os.PathLike) -> Path:
         raise SparsegenInputError(str(path), "FPND resource folder not found (JetNet's "
                                              "jetnet/evaluation/fpnd_resources from the jetnet wheel)")
     if not root.is_dir():
-        raise SparsegenInputError(str(path), "FPND resources must be a folder (JetNet's jetnet/evaluation/fpnd_resources)")
+        raise SparsegenInputError(str(path), "FPND resources must be a folder "
+                                             "(JetNet's jetnet/evaluation/fpnd_resources)")
     for folder in (root / SUBFOLDER, root):
         if (folder / WEIGHTS).is_file():
             return folder
@@ -168,7 +170,8 @@ def real_statistics(path: str | os.PathLike, jet_type: str) -> tuple[np.ndarray,
     """JetNet's stored (mean (256,), covariance (256, 256)) of real ``jet_type`` jets' activations."""
     if jet_type not in FPND_CLASSES:
         known = f"'{jet_type}'" if jet_type in JET_TYPES else f"unknown class '{jet_type}'"
-        raise SparsegenInputError("FPND", f"JetNet publishes real-jet statistics for g, q and t only, not for {known}")
+        raise SparsegenInputError("FPND", "JetNet publishes real-jet statistics for g, q and t only, "
+                                          f"not for {known}")
     folder = resource_folder(path)
     out = []
     for name, shape in ((f"{jet_type}_mu.txt", (FC_WIDTH,)), (f"{jet_type}_sigma.txt", (FC_WIDTH, FC_WIDTH))):
@@ -180,7 +183,8 @@ def real_statistics(path: str | os.PathLike, jet_type: str) -> tuple[np.ndarray,
         except ValueError as err:
             raise SparsegenInputError(str(file), f"not a JetNet statistics file: {err}") from None
         if arr.shape != shape or not np.all(np.isfinite(arr)):
-            raise SparsegenInputError(str(file), f"not a JetNet statistics file: shape {arr.shape}, expected {shape}")
+            raise SparsegenInputError(str(file), "not a JetNet statistics file: "
+                                                 f"shape {arr.shape}, expected {shape}")
         out.append(arr)
     return out[0], out[1]
 
@@ -207,8 +211,8 @@ def check_jets(jets: Jets, jet_type: str | None = None) -> str:
     if jet_type is None:
         labels = np.unique(jets.labels)
         if len(labels) != 1 or not 0 <= labels[0] < len(JET_TYPES):
-            raise SparsegenInputError("FPND", f"jets of several classes {labels.tolist()}: score one class at a "
-                                              "time or pass jet_type")
+            raise SparsegenInputError("FPND", f"jets of several classes {labels.tolist()}: "
+                                              "score one class at a time or pass jet_type")
         jet_type = JET_TYPES[int(labels[0])]
     if jet_type not in JET_TYPE_INDEX:
         raise SparsegenInputError("FPND", f"unknown jet type '{jet_type}' (one of {', '.join(JET_TYPES)})")

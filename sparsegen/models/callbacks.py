@@ -14,6 +14,7 @@ folder; plus mass and multiplicity histograms.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -266,3 +267,34 @@ class ActivationSparsityMonitor(pl.Callback):
         for name, stats in self.compute().items():
             for key, value in stats.items():
                 pl_module.log(f"{self.prefix}{name}/{key}", value, on_step=True, on_epoch=False)
+
+
+class CPUTimeBudget(pl.Callback):
+    """Stop training once this process has used ``minutes`` of CPU time since the fit started.
+
+    A budget in CPU time (``time.process_time``: every thread of the process, data loading included when it
+    runs in-process) instead of wall clock: on a shared machine a wall-clock budget buys less training the
+    busier the machine is, a CPU-time budget buys the same amount of computation. Validation (sampling,
+    metrics) counts, as it does against a wall-clock budget.
+    """
+
+    def __init__(self, minutes: float) -> None:
+        if minutes <= 0:
+            raise ValueError(f"minutes must be > 0, got {minutes}")
+        self.seconds = 60.0 * minutes
+        self.start: float | None = None
+
+    def used(self) -> float:
+        """CPU seconds used since the fit started."""
+        return 0.0 if self.start is None else time.process_time() - self.start
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.start = time.process_time()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if self.used() >= self.seconds:
+            trainer.should_stop = True
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.used() >= self.seconds:
+            trainer.should_stop = True

@@ -57,7 +57,8 @@ def test_kinematic_cuts_and_layout(pythia_file, jet_type):
     dr = np.hypot(pf[..., 0], pf[..., 1])[mask]
     assert (dr < 0.8).mean() > 0.97
     assert (ptrel[mask] * (dr < 0.8)).sum() / ptrel[mask].sum() > 0.999
-    for key in ("generator", "process_card", "seed", "jet_algorithm", "jet_radius", "pt_window_gev", "sparsegen_version"):
+    for key in ("generator", "process_card", "seed", "jet_algorithm", "jet_radius", "pt_window_gev",
+                "sparsegen_version"):
         assert key in attrs
     assert attrs["jet_algorithm"] == "anti-kt" and attrs["jet_radius"] == 0.8
     assert "Beams:eCM = 13000." in attrs["process_card"]

@@ -40,7 +40,8 @@ def test_jetnet_preset_settings():
         assert card.index("PhaseSpace:pTHatMin = 990.") > card.index("PhaseSpace:pTHatMin = 950.")
         assert cfg.key() != GenerationConfig(jet_type, seed=3).key()
     assert preset_config("jetnet", "t").resonance_match == "axis"
-    assert "24:onIfAny = 1 2 3 4 5" in preset_config("jetnet", "t").card_text()  # hadronic W decays, as JetNet's
+    # hadronic W decays, as JetNet's
+    assert "24:onIfAny = 1 2 3 4 5" in preset_config("jetnet", "t").card_text()
     with pytest.raises(SparsegenInputError, match="unknown preset 'nope'"):
         preset_config("nope", "g")
     with pytest.raises(SparsegenInputError, match="fixes jet_radius"):
@@ -58,15 +59,18 @@ def test_resonance_matching_modes():
 
     assert not _truth_match(GenerationConfig("t"), pid, mid, dr, axis_at(0.1))
     assert not _truth_match(GenerationConfig("t", jet_radius=0.4), pid, mid, dr, axis_at(0.1))
-    assert _truth_match(GenerationConfig("t", jet_radius=0.4, resonance_match="b"), pid, mid, dr, axis_at(0.9))
+    assert _truth_match(GenerationConfig("t", jet_radius=0.4, resonance_match="b"), pid, mid, dr,
+                        axis_at(0.9))
     assert not _truth_match(GenerationConfig("t", resonance_match="b"), pid, mid, np.array([0.45, 0.1, 0.1]),
                             axis_at(0.1))
     # axis: the top itself within match_dr, its decay products need not be inside
-    assert _truth_match(GenerationConfig("t", jet_radius=0.4, resonance_match="axis"), pid, mid, dr, axis_at(0.3))
+    assert _truth_match(GenerationConfig("t", jet_radius=0.4, resonance_match="axis"), pid, mid, dr,
+                        axis_at(0.3))
     assert not _truth_match(GenerationConfig("t", resonance_match="axis"), pid, mid, dr, axis_at(0.45))
     # W: both quarks inside R, or the boson's direction within match_dr
     wid, wmid = np.array([2, -1]), np.array([24, 24])
-    assert not _truth_match(GenerationConfig("w", jet_radius=0.4), wid, wmid, np.array([0.2, 0.5]), axis_at(0.1))
+    assert not _truth_match(GenerationConfig("w", jet_radius=0.4), wid, wmid, np.array([0.2, 0.5]),
+                            axis_at(0.1))
     assert _truth_match(GenerationConfig("w", jet_radius=0.4, resonance_match="axis"), wid, wmid,
                         np.array([0.2, 0.5]), axis_at(0.1))
     with pytest.raises(SparsegenInputError, match="resonance_match"):
@@ -75,8 +79,8 @@ def test_resonance_matching_modes():
 
 def test_cli_preset_writes_provenance(tmp_path, capsys):
     out = tmp_path / "g.h5"
-    assert main(["data", "generate", "--preset", "jetnet", "--jet-type", "g", "--num-jets", "40", "--seed", "2",
-                 "--no-progress", "--out", str(out)]) == 0
+    assert main(["data", "generate", "--preset", "jetnet", "--jet-type", "g", "--num-jets", "40",
+                 "--seed", "2", "--no-progress", "--out", str(out)]) == 0
     assert "(preset jetnet)" in capsys.readouterr().out
     pf, jf, attrs = read_jetnet(out)
     assert attrs["preset"] == "jetnet" and attrs["jet_radius"] == 0.4 and attrs["resonance_match"] == "axis"
@@ -91,7 +95,8 @@ def test_cli_preset_writes_provenance(tmp_path, capsys):
 
 def test_cli_bad_preset_one_line(tmp_path, capsys):
     out = tmp_path / "x.h5"
-    assert main(["data", "generate", "--preset", "cms", "--jet-type", "g", "--num-jets", "5", "--out", str(out)]) == 2
+    assert main(["data", "generate", "--preset", "cms", "--jet-type", "g", "--num-jets", "5",
+                 "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["sparsegen: error: --preset: unknown preset 'cms' (one of r08, jetnet)"]
     assert not out.exists() and not (tmp_path / "x.h5.parts").exists()

@@ -46,7 +46,10 @@ def test_split_is_disjoint_and_sized(real_jets) -> None:
     gen = real_jets[:700]
     a, b, g = split_samples(real_jets[:2000], gen, num_jets=None, seed=0)
     assert len(a) == len(b) == len(g) == 700
-    keys = lambda j: {p.tobytes() for p in j.particles}
+
+    def keys(j):
+        return {p.tobytes() for p in j.particles}
+
     assert not keys(a) & keys(b)
     with pytest.raises(SparsegenInputError, match="at least"):
         split_samples(real_jets[:60], gen, seed=0)
@@ -64,13 +67,15 @@ def test_truth_floor_and_bad_generator(real_jets) -> None:
     assert bad["classifier_auc"]["value"] > good["classifier_auc"]["value"]
     assert abs(good["truth_floor"]["classifier_auc"]["value"] - 0.5) < 0.15
     # seeded: the same call gives the same numbers; the package exports the function
-    assert evaluate_api(real, real_jets[2000:2600], settings=TINY, seed=1, classifier=False)["fpd"] == good["fpd"]
+    assert (evaluate_api(real, real_jets[2000:2600], settings=TINY, seed=1, classifier=False)["fpd"]
+            == good["fpd"])
 
 
 def test_image_model_output_with_noise(real_jets) -> None:
     real = real_jets[:1600]
     images = real_jets[2000:2600].to_images()
-    noisy = np.where(images > 0, images, np.random.default_rng(0).uniform(0, 1e-4, images.shape)).astype(np.float32)
+    noisy = np.where(images > 0, images,
+                     np.random.default_rng(0).uniform(0, 1e-4, images.shape)).astype(np.float32)
     clean = evaluate(real, Jets.from_images(images, pt=1000.0), settings=TINY, classifier=False)
     dirty = evaluate(real, Jets.from_images(noisy, pt=1000.0), settings=TINY, classifier=False)
     for name in ("w1_occupancy", "w1_pixel_intensity", "w1_multiplicity", "occupancy_map_diff"):
@@ -150,8 +155,8 @@ def test_several_classes_are_scored_one_by_one_and_combined(make_jets, tmp_path,
     real.save(tmp_path / "real.h5")
     gen.save(tmp_path / "gen.h5")
     out = tmp_path / "m.json"
-    assert main(["evaluate", "--real", str(tmp_path / "real.h5"), "--gen", str(tmp_path / "gen.h5"), "--quick",
-                 "--no-classifier", "--out", str(out)]) == 0
+    assert main(["evaluate", "--real", str(tmp_path / "real.h5"), "--gen", str(tmp_path / "gen.h5"),
+                 "--quick", "--no-classifier", "--out", str(out)]) == 0
     metrics = json.loads(out.read_text())
     assert set(metrics["by_class"]) == {"g", "t"}
     for name in ("g", "t"):
@@ -162,6 +167,6 @@ def test_several_classes_are_scored_one_by_one_and_combined(make_jets, tmp_path,
     assert "by class" in capsys.readouterr().out
     # a generated sample without one of the real classes cannot be scored by class
     gen[np.flatnonzero(gen.labels == 0)].save(tmp_path / "only_g.h5")
-    assert main(["evaluate", "--real", str(tmp_path / "real.h5"), "--gen", str(tmp_path / "only_g.h5"), "--quick",
-                 "--no-classifier"]) == 2
+    assert main(["evaluate", "--real", str(tmp_path / "real.h5"), "--gen", str(tmp_path / "only_g.h5"),
+                 "--quick", "--no-classifier"]) == 2
     assert "no t jets" in capsys.readouterr().err

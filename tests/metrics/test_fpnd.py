@@ -48,7 +48,8 @@ def _published_shapes() -> dict[str, tuple[int, ...]]:
                     shapes[f"{bn}.{name}"] = (block,)
                 shapes[f"{bn}.num_batches_tracked"] = ()
         width += block
-    shapes.update({"fc1.0.weight": (256, 451), "fc1.0.bias": (256,), "fc2.weight": (5, 256), "fc2.bias": (5,)})
+    shapes.update({"fc1.0.weight": (256, 451), "fc1.0.bias": (256,), "fc2.weight": (5, 256),
+                   "fc2.bias": (5,)})
     return shapes
 
 
@@ -95,7 +96,8 @@ def test_loads_weights_only_and_shares_edge_nets(resources):
     saved = torch.load(resources / "jetnet" / "30_particles" / "pnet_state_dict.pt", weights_only=True)
     assert torch.equal(net.fc1[0].weight, saved["fc1.0.weight"])
     # the subfolder itself is accepted as well
-    assert torch.equal(load_particlenet(resources / "jetnet" / "30_particles").fc2.weight, saved["fc2.weight"])
+    assert torch.equal(load_particlenet(resources / "jetnet" / "30_particles").fc2.weight,
+                       saved["fc2.weight"])
 
 
 def test_knn_is_the_k_nearest_other_particles():
@@ -122,7 +124,8 @@ def test_normalization_is_jetnets(gluons):
     x = normalize(gluons.particles, gluons.mask)
     assert np.all(x[~gluons.mask] == np.float32([0.0, 0.0, -0.5]))
     i = np.argwhere(gluons.mask)[0]
-    expected = gluons.particles[i[0], i[1]] / np.float32([1.6211985349655151, 0.520724892616272, 0.8934717178344727])
+    expected = gluons.particles[i[0], i[1]] / np.float32([1.6211985349655151, 0.520724892616272,
+                                                          0.8934717178344727])
     np.testing.assert_allclose(x[i[0], i[1]], expected + np.float32([0, 0, -0.5]), rtol=1e-6)
 
 
@@ -183,7 +186,8 @@ def test_evaluate_reports_fpnd_with_truth_floor(resources, gluons):
 
 def test_cli_fpnd(tmp_path, resources, pythia_file, capsys):
     real, out = pythia_file("g", 300), tmp_path / "m.json"
-    base = ["evaluate", "--real", str(real), "--gen", str(real), "--quick", "--no-classifier", "--num-jets", "100"]
+    base = ["evaluate", "--real", str(real), "--gen", str(real), "--quick", "--no-classifier",
+            "--num-jets", "100"]
     assert main(base + ["--fpnd", str(tmp_path / "nope"), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "FPND resource folder not found" in err[0]

@@ -46,3 +46,32 @@ def test_periodic_metrics_best_checkpoint_and_image_panels(tmp_path, monkeypatch
     pngs = {p.name for p in (tmp_path / "run").rglob("*.png")}
     assert any(n.startswith("average_image_epoch") for n in pngs)
     assert any(n.startswith("generated_images_epoch") for n in pngs)
+
+
+def test_cpu_time_budget_stops_training_after_its_cpu_seconds(tmp_path, monkeypatch, pythia_file):
+    """fit(clock="cpu") trains until the process has used its CPU minutes, then stops mid-epoch-count."""
+    import time
+
+    from sparsegen.models.callbacks import CPUTimeBudget
+    from sparsegen.models.training import fit
+
+    budget = CPUTimeBudget(0.01)
+    budget.on_fit_start(None, None)
+    start = time.process_time()
+    while time.process_time() - start < 0.7:
+        pass
+
+    class Trainer:
+        should_stop = False
+
+    trainer = Trainer()
+    budget.on_train_batch_end(trainer)
+    assert trainer.should_stop and budget.used() >= 0.6
+
+    monkeypatch.setenv("SPARSEGEN_DATA", str(tmp_path / "data"))
+    root = Path(__file__).resolve().parents[2]
+    res = fit(root / "configs/quickstart.yaml", tmp_path / "run", minutes=0.1, num_jets=200, clock="cpu",
+              overrides=["--data.init_args.generation_workers", "1", "--trainer.val_check_interval", "null",
+                         "--trainer.limit_val_batches", "0"], save_config=False)
+    assert 6.0 <= res.train_cpu_s < 60.0, res.train_cpu_s  # stopped at its 6 CPU-seconds, not max_epochs
+    assert res.epochs < 1000 and res.steps > 0

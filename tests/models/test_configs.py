@@ -15,6 +15,7 @@ import yaml
 from sparsegen.cli import main
 from sparsegen.core.jets import Jets
 from sparsegen.models.spec import load_checkpoint
+from sparsegen.models.training import QUICK_TRAINER
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE_CONFIGS = sorted((ROOT / "configs" / "images").glob("*.yaml"))
@@ -26,12 +27,7 @@ SMALL = [
     "16",
     "--data.init_args.generation_workers",
     "1",
-    "--trainer.max_epochs",
-    "1",
-    "--trainer.limit_train_batches",
-    "2",
-    "--trainer.limit_val_batches",
-    "1",
+    *QUICK_TRAINER,
     "--trainer.logger",
     "false",
     "--trainer.enable_progress_bar",

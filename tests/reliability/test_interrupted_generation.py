@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 
-from sparsegen.core.io import read_jetnet
 from sparsegen.core.defaults import PRESET
+from sparsegen.core.io import read_jetnet
 from sparsegen.data.generate import generate
 from sparsegen.data.presets import preset_config
 

@@ -1,11 +1,12 @@
-"""Stand-in for ``torch_cluster.knn_graph``, installed only into the JetNet bench venv (``bench/jetnet_env.sh``).
+"""Stand-in for ``torch_cluster.knn_graph``, installed only into the JetNet bench venv
+(``bench/jetnet_env.sh``).
 
-The real ``torch_cluster`` ships no PyPI wheels. JetNet's FPND ParticleNet calls only ``knn_graph(x, k, batch)``
-(``loop=False``, ``flow="source_to_target"``), so this package provides exactly that: for every node i, its k
-nearest *other* nodes of the same graph by Euclidean distance, as edges ``(j -> i)``: row 0 holds the
-neighbours j, row 1 the centre i. Distances come from an exact KD-tree search in float64 (scipy), the same
-kind of search torch_cluster does on CPU, and deliberately not the ``torch.cdist`` + ``topk`` that sparsegen
-uses, so the bench compares two independent neighbour searches.
+The real ``torch_cluster`` ships no PyPI wheels. JetNet's FPND ParticleNet calls only
+``knn_graph(x, k, batch)`` (``loop=False``, ``flow="source_to_target"``), so this package provides exactly
+that: for every node i, its k nearest *other* nodes of the same graph by Euclidean distance, as edges
+``(j -> i)``: row 0 holds the neighbours j, row 1 the centre i. Distances come from an exact KD-tree search
+in float64 (scipy), the same kind of search torch_cluster does on CPU, and deliberately not the
+``torch.cdist`` + ``topk`` that sparsegen uses, so the bench compares two independent neighbour searches.
 """
 
 from __future__ import annotations
