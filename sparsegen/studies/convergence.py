@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 
 from sparsegen.core.defaults import JET_CLASS_NAMES, PRESET
+from sparsegen.models.callbacks import CPUTimeBudget as _CPUTimeBudget
 from sparsegen.studies import report as R
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,34 +39,8 @@ TARGETS = {"w1m": 2.5, "w1p": 2.5, "w1efp": 2.5, "fpd": 5.0, "w1_tau21": 5.0}
 AUC_TARGET = 0.80
 
 
-class CPUTimeBudget(pl.Callback):
-    """Stop training once the process has used ``minutes`` of CPU time since the fit started.
-
-    CPU time (``time.process_time``: every thread of the process) counts what the run did, not how long it
-    waited for a core on a shared machine; validation and callbacks are included. ``progress()`` is the
-    fraction used, which `FlowMatching`'s cosine learning-rate schedule follows.
-    """
-
-    def __init__(self, minutes: float) -> None:
-        super().__init__()
-        if not minutes > 0:
-            raise ValueError(f"minutes must be > 0, got {minutes}")
-        self.minutes = minutes
-        self.start: float | None = None
-
-    def used(self) -> float:
-        """CPU seconds since the fit started (0 before)."""
-        return 0.0 if self.start is None else time.process_time() - self.start
-
-    def progress(self) -> float:
-        return min(1.0, self.used() / (60.0 * self.minutes))
-
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.start = time.process_time()
-
-    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
-        if self.progress() >= 1.0:
-            trainer.should_stop = True
+# the budget callback of every run (its class path is in each run's config.yaml; kept importable from here)
+CPUTimeBudget = _CPUTimeBudget
 
 
 @dataclass
@@ -98,7 +72,8 @@ def heldout_jets(s: Settings):
 def _overrides(minutes: float, s: Settings) -> list[str]:
     from sparsegen.models.training import QUICK_TRAINER
 
-    budget = json.dumps({"class_path": f"{__name__}.CPUTimeBudget", "init_args": {"minutes": minutes}})
+    budget = json.dumps({"class_path": "sparsegen.models.callbacks.CPUTimeBudget",
+                         "init_args": {"minutes": minutes}})
     argv = ["--data.init_args.jet_types", s.jet_type, "--data.init_args.seed", str(s.seed),
             "--data.init_args.num_jets", str(s.num_jets), "--data.init_args.num_particles", "30",
             "--trainer.max_time", "null", "--trainer.max_epochs", "100000", f"--trainer.callbacks+={budget}",
