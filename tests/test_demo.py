@@ -65,9 +65,10 @@ def test_demo_pipeline_and_reproduction_from_checkpoint(tmp_path, monkeypatch, c
     real, gen = Jets.load(out / "real_heldout.h5"), Jets.load(out / "generated.h5")
     assert real.max_particles == 20 and gen.max_particles == 20 and gen.num_particles.max() <= 20
     assert "num_particles: 20" in (out / "config.yaml").read_text()
-    # GeV for both: a briefly trained model's median jet mass is within a factor 2 of the real one
+    # GeV for both: a briefly trained model's median jet mass is within a factor 4 of the real one (the
+    # steps an 8-second budget buys depend on the machine's load; a unit mix-up would be off by ~100×)
     ratio = np.median(gen.mass) / np.median(real.mass)
-    assert 0.5 < ratio < 2.0, (np.median(gen.mass), np.median(real.mass))
+    assert 0.25 < ratio < 4.0, (np.median(gen.mass), np.median(real.mass))
     assert 800 <= gen.pt.min() and gen.pt.max() <= 1600
 
     # the printed command runs as printed in a fresh shell started elsewhere and reproduces metrics.json
