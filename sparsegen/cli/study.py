@@ -37,9 +37,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     common.add_argument("--no-progress", action="store_true")
 
     g = sub.add_parser("generative", parents=[common], help="every image and point config, same budget")
-    g.add_argument("--minutes", type=_positive(float), default=2.0, help="wall-clock training budget per run")
-    g.add_argument("--num-jets", type=_positive(int), default=10_000, help="generated jets per class")
+    g.add_argument("--minutes", type=_positive(float), default=10.0, help="wall-clock training budget per run")
+    g.add_argument("--num-jets", type=_positive(int), default=35_000,
+                   help="generated jets per class (35 000: 5 250 held-out jets per scored sample)")
     g.add_argument("--jet-types", nargs="+", default=["g", "t"], choices=JET_TYPES)
+    g.add_argument("--family", choices=("images", "points"), default=None,
+                   help="only this family's configs (its own section of the results file)")
     g.add_argument(
         "--configs", nargs="+", default=None, help="config stems (default: every image and point config)"
     )
@@ -114,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
             results=results,
             jet_types=args.jet_types,
             configs=args.configs,
+            family=args.family,
             minutes=args.minutes,
             num_jets=args.num_jets if not args.quick else min(args.num_jets, 400),
             seed=args.seed,

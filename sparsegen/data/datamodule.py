@@ -17,7 +17,9 @@ Batches are dicts: points → ``particles`` (B,P,3) normalized, ``mask`` (B,P) b
 ``jet_features`` (B,5); images → ``images`` (B,1,H,W) normalized, ``label``, ``jet_features``; with
 ``conditions`` (e.g. ``[class, pt, multiplicity]``) also ``cond`` (B, C), the normalized condition vector
 (`sparsegen.data.conditions`). Normalization: `sparsegen.data.normalization.Normalizer`, fitted on the
-training split, like the condition transform.
+training split, like the condition transform; images are pixel pT / jet pT over [-extent, extent]²
+(default extent 0.4: the jet radius R of the default dataset, so the image covers the whole jet),
+thresholded and intensity-transformed (``transform`` none / log / logit with ``floor``).
 
 A model learns everything it needs about the data from one method, `JetDataModule.data_info`.
 """
@@ -40,9 +42,22 @@ from sparsegen.core.jets import Jets
 from sparsegen.data.cache import cached_jets_path, ensure_generated
 from sparsegen.data.conditions import ConditionSpec, check_condition_names, raw_conditions
 from sparsegen.data.generate import GenerationConfig
-from sparsegen.data.info import DataInfo
-from sparsegen.data.normalization import Normalizer
+from sparsegen.data.info import DataInfo, quantiles
+from sparsegen.data.normalization import DEFAULT_FLOOR, IMAGE_THRESHOLD, Normalizer, check_image_settings
 from sparsegen.data.presets import preset_config
+
+
+def image_info(images: torch.Tensor, normalizer: Normalizer) -> dict:
+    """The `DataInfo` fields of normalized training images (N, 1, H, W): mean occupancy, per-pixel occupancy
+    and active-value mean / standard deviation maps, pixel-sum quantiles [ptrel]."""
+    v = images[:, 0]
+    active = (v > 0).float()
+    count = active.sum(0).clamp_min(1.0)
+    mean = v.sum(0) / count
+    std = ((((v - mean) * active) ** 2).sum(0) / count).sqrt()
+    return {"occupancy": float(active.mean()), "occupancy_map": active.mean(0).tolist(),
+            "value_map": mean.tolist(), "value_std_map": std.tolist(),
+            "pixel_sum_quantiles": quantiles(normalizer.images_inverse(v).sum((1, 2)).numpy())}
 
 
 class EpochSeededSampler(Sampler[int]):
@@ -101,6 +116,9 @@ class JetDataModule(pl.LightningDataModule):
         mix: Literal["balanced", "natural"] = "balanced",
         conditions: Sequence[str] = (),
         preset: str = PRESET,
+        transform: str = "none",
+        floor: float = DEFAULT_FLOOR,
+        threshold: float = IMAGE_THRESHOLD,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -114,6 +132,9 @@ class JetDataModule(pl.LightningDataModule):
             raise SparsegenInputError("split", f"must be three non-negative fractions summing to 1, got {list(split)}")
         if num_jets < 3:
             raise SparsegenInputError("num_jets", f"must be >= 3, got {num_jets}")
+        check_image_settings(transform, floor, threshold)
+        if not extent > 0:
+            raise SparsegenInputError("extent", f"must be > 0, got {extent}")
         if mix not in ("balanced", "natural"):
             raise SparsegenInputError("mix", f"must be 'balanced' or 'natural', got '{mix}'")
         if len(set(types)) != len(types):
@@ -126,10 +147,12 @@ class JetDataModule(pl.LightningDataModule):
         self.num_jets = num_jets
         self.num_particles = num_particles
         self.representation = representation
-        self.npix, self.extent, self.preprocess_images = npix, extent, preprocess_images
         self.data_dir = data_dir
         self.jetnet_dir = jetnet_dir
         self.seed = seed
+        self.npix, self.preprocess_images = npix, preprocess_images
+        self.extent = float(extent)
+        self.transform, self.floor, self.threshold = transform, float(floor), float(threshold)
         self.split = tuple(split)
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -184,7 +207,8 @@ class JetDataModule(pl.LightningDataModule):
         self.splits = {name: jets[np.sort(i)] for name, i in idx.items()}
         train_images = self.images_of(self.splits["train"]) if self.representation == "images" else None
         if self.normalize:
-            self.normalizer = Normalizer.fit(self.splits["train"], self.image_scale, train_images)
+            self.normalizer = Normalizer.fit(self.splits["train"], self.image_scale, train_images, self.transform,
+                                             self.floor, self.threshold)
         else:
             self.normalizer = Normalizer.identity()
         self.condition_spec = ConditionSpec.fit(self.conditions, self.splits["train"], self.jet_types,
@@ -213,23 +237,23 @@ class JetDataModule(pl.LightningDataModule):
         """Everything a model needs to know about this data (stored in its checkpoints; see `DataInfo`).
 
         Representation and geometry (``representation``, ``num_particles``, ``npix``, ``extent``), the
-        classes, the fitted `Normalizer`, the training multiplicity histogram and mean image occupancy
-        (images), and the `ConditionSpec`: the conditions with their transform and the per-class training
-        distributions of class, pT, eta, mass and multiplicity that generated jets are drawn from.
+        classes, the fitted `Normalizer`, the training multiplicity histogram, image statistics (mean and
+        per-pixel occupancy, per-pixel value maps, pixel-sum quantiles), and the `ConditionSpec`: the
+        conditions with their transform and the per-class training distributions of class, pT, eta, mass and
+        multiplicity that generated jets are drawn from.
         """
         if not self.datasets:
             self.setup()
         assert self.normalizer is not None and self.condition_spec is not None
         train = self.splits["train"]
         counts = np.bincount(train.num_particles, minlength=self.num_particles + 1)[: self.num_particles + 1]
-        occupancy = None
-        if self.representation == "images":
-            occupancy = float((self.datasets["train"].tensors["images"] > 0).float().mean())
+        stats = image_info(self.datasets["train"].tensors["images"], self.normalizer) \
+            if self.representation == "images" else {}
         return DataInfo(
             representation=self.representation, num_particles=self.num_particles, npix=self.npix,
             extent=self.extent, jet_types=list(self.jet_types), normalizer=self.normalizer.state_dict(),
-            multiplicity=(counts / max(1, counts.sum())).tolist(), occupancy=occupancy,
-            conditions=self.condition_spec.to_dict())
+            multiplicity=(counts / max(1, counts.sum())).tolist(), conditions=self.condition_spec.to_dict(),
+            **stats)
 
     def real_jets(self, split: str = "test") -> Jets:
         """Un-normalized real jets of a split (for metrics)."""

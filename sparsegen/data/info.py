@@ -3,9 +3,9 @@
 A model receives it when fitting and stores it in every checkpoint (``checkpoint["sparsegen_data_info"]``),
 so a checkpoint alone turns samples back into `Jets` in physical units: the representation and its
 geometry (particles per jet, image size and extent), the classes, the `Normalizer`, the training
-multiplicity and image occupancy, and the `ConditionSpec`: the model's conditions (none for an
-unconditional model) with the per-class training distributions that give every generated jet its class,
-multiplicity and GeV scale (ptrel × pT).
+multiplicity and image statistics (occupancy, per-pixel occupancy and value maps, pixel-sum quantiles), and
+the `ConditionSpec`: the model's conditions (none for an unconditional model) with the per-class training
+distributions that give every generated jet its class, multiplicity and GeV scale (ptrel × pT).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+import numpy as np
 import torch
 
 from sparsegen.core.defaults import EXTENT, JET_TYPE_INDEX, JET_TYPES, NPIX, NUM_PARTICLES
@@ -40,6 +41,17 @@ class DataInfo:
     """Training multiplicity histogram, P(n) for n = 0..num_particles."""
     occupancy: float | None = None
     """Mean fraction of non-zero pixels of the training images (image data only)."""
+    occupancy_map: list[list[float]] | None = None
+    """Probability that each pixel is active in a training image (npix × npix; images only)."""
+    value_map: list[list[float]] | None = None
+    """Mean network-space value of each pixel where it is active (npix × npix; images only; 0 where never
+    active): with ``occupancy_map``, where generators' per-pixel biases start."""
+    value_std_map: list[list[float]] | None = None
+    """Standard deviation of each pixel's network-space value where it is active (npix × npix; images only):
+    where generators' per-pixel noise amplitudes start."""
+    pixel_sum_quantiles: list[float] | None = None
+    """Training jet image pixel sums [ptrel] at the quantile levels 0, 0.01, ..., 1 (images only; a little
+    above 1, since the scalar pT sum of the constituents exceeds the jet pT)."""
     conditions: dict[str, Any] | None = None
     """`ConditionSpec` state: the model's conditions and the per-class training distributions."""
 
@@ -100,3 +112,9 @@ def linked_setting(key: str, value: int | float | None) -> int | float:
     """
     defaults = {"npix": NPIX, "extent": EXTENT, "num_particles": NUM_PARTICLES, "cond_dim": 0}
     return defaults[key] if value is None else value
+
+
+def quantiles(values: np.ndarray) -> list[float] | None:
+    """The 101 quantiles (levels 0, 0.01, ..., 1) stored for a training distribution (None if empty)."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.quantile(values, np.linspace(0.0, 1.0, 101)).tolist() if len(values) else None

@@ -65,6 +65,8 @@ class PeriodicMetrics(pl.Callback):
         from sparsegen.metrics.sparsity import as_images, w1_occupancy
 
         gen_img = as_images(gen, npix, extent)
+        if gen.images is not None:  # image model: real jets read out of their own pixels, as `evaluate` does
+            real = Jets.from_images(real.to_images(npix, extent), pt=real.pt, extent=extent, jet_type=real.labels)
         gen = gen.hardest(real.max_particles)  # image models: every pixel is a particle; keep the hardest P
         n = min(len(real), len(gen))
         out = {"w1m": float(w1m(real.particles, gen.particles, real.mask, gen.mask,

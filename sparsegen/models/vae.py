@@ -1,10 +1,13 @@
 """`VAE`: variational autoencoder with injected encoder / decoder and sparse-aware reconstruction losses.
 
 loss = recon(decoder(z), x) + β(t)·KL(q(z|x) ‖ N(0, 1)) [+ l1 feature penalty], z = μ + σ·ε,
-β(t) = β · min(1, t / warmup_steps) (KL warm-up). ``recon``: "mse" (plain), "masked_mse" and
-"weighted_mse" (the sparse-input remedies) or "hurdle" (BCE on occupancy + log-normal NLL on active
-pixels; needs a decoder with ``output="hurdle"``); for point clouds "chamfer" or "hungarian" (permutation-
-invariant set losses plus the multiplicity head's cross entropy). See `sparsegen.nn.losses`.
+β(t) = β · min(1, t / warmup_steps) (KL annealing: a linear warm-up from 0). ``recon``: "mse" (plain),
+"masked_mse" and "weighted_mse" (the sparse-input remedies) — with any single-channel decoder output
+(relu, softplus, linear) — or "hurdle" (BCE on occupancy + Gaussian NLL of the active pixels' values;
+needs a decoder with ``output="hurdle"``); for point clouds "chamfer" or "hungarian" (permutation-
+invariant set losses plus the multiplicity head's cross entropy). See `sparsegen.nn.losses`. Images are
+in the data's network space (`sparsegen.data.normalization`): with the log transform every loss sees
+log-intensities. ``prior="fitted"`` samples from a Gaussian fitted to the posterior means (`VAE.fit_prior`).
 """
 
 from __future__ import annotations
@@ -14,8 +17,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from sparsegen.core.errors import SparsegenInputError
 from sparsegen.models.base import GenerativeModel, check_finite
 from sparsegen.nn.losses import L1FeaturePenalty, Recon, Sample, kl_divergence, reconstruction_loss
+
+
+PRIOR_SAMPLES = 8192
+"""Posterior means (the most recent training batches) a fitted prior is estimated from."""
 
 
 class VAE(GenerativeModel):
@@ -33,17 +41,27 @@ class VAE(GenerativeModel):
         l1_penalty: float = 0.0,
         l1_modules: Sequence[str] | None = None,
         lr: float = 1e-3,
+        prior: str = "normal",
     ) -> None:
         super().__init__()
+        if prior not in ("normal", "fitted"):
+            raise SparsegenInputError("config", f"prior must be 'normal' or 'fitted', got '{prior}'")
         if recon not in ("mse", "masked_mse", "weighted_mse", "hurdle", "chamfer", "hungarian"):
-            raise ValueError(f"unknown recon '{recon}' (mse, masked_mse, weighted_mse, hurdle, chamfer, hungarian)")
-        if recon == "hurdle" and getattr(decoder, "output", None) != "hurdle":
-            raise ValueError("recon='hurdle' needs a decoder with output='hurdle' (two channels)")
+            raise SparsegenInputError("config", f"unknown recon '{recon}' "
+                                                "(mse, masked_mse, weighted_mse, hurdle, chamfer, hungarian)")
+        if (recon == "hurdle") != (getattr(decoder, "output", None) == "hurdle"):
+            raise SparsegenInputError("config", "recon 'hurdle' and a decoder with output 'hurdle' (two channels) go "
+                                                f"together, got recon '{recon}' with output "
+                                                f"'{getattr(decoder, 'output', None)}'")
         self.save_hyperparameters(ignore=["encoder", "decoder"])
         self.encoder = encoder
         self.decoder = decoder
         self.to_mu = nn.Linear(encoder.out_dim, latent_dim)
         self.to_logvar = nn.Linear(encoder.out_dim, latent_dim)
+        # the sampling prior N(prior_mean, L Lᵀ): N(0, 1), or fitted to the posterior means ("fitted")
+        self.register_buffer("prior_mean", torch.zeros(latent_dim))
+        self.register_buffer("prior_scale_tril", torch.eye(latent_dim))
+        self._posterior_means: list[Tensor] = []
         self.l1 = None
         if l1_penalty > 0:
             names = list(l1_modules or [n for n, m in encoder.named_modules() if n.endswith("taps")])
@@ -67,8 +85,6 @@ class VAE(GenerativeModel):
         kwargs = {}
         if self.hparams.recon == "weighted_mse":
             kwargs["empty_weight"] = self.hparams.empty_weight
-        if self.hparams.recon == "hurdle":
-            kwargs["log_sigma"] = self.decoder.log_sigma
         return reconstruction_loss(self.hparams.recon, out, x, **kwargs)
 
     def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
@@ -89,6 +105,9 @@ class VAE(GenerativeModel):
             logs["l1"] = pen
         logs["loss"] = loss
         n = mu.shape[0]
+        if stage == "train" and self.hparams.prior == "fitted":
+            self._posterior_means.append(mu.detach())
+            self._posterior_means = self._posterior_means[-(PRIOR_SAMPLES // n + 1):]
         self.log_dict({f"{stage}/{k}": v.detach() for k, v in logs.items()}, batch_size=n, prog_bar=stage == "train")
         check_finite(loss, f"VAE {stage} loss", self.global_step)
         return loss
@@ -102,14 +121,32 @@ class VAE(GenerativeModel):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
+    def on_validation_epoch_start(self) -> None:
+        """``prior="fitted"``: refit the sampling prior to the latest training posterior means (before the
+        epoch's sample-based metrics and checkpoints)."""
+        if self._posterior_means and not self.trainer.sanity_checking:
+            self.fit_prior(torch.cat(self._posterior_means))
+
+    @torch.no_grad()
+    def fit_prior(self, means: Tensor) -> None:
+        """Fit N(m, C) to posterior means (N, latent): the two-stage / ex-post density idea (Dai & Wipf 2019;
+        Ghosh et al. 2020). With a small β the aggregate posterior is far from N(0, 1), and decoding prior
+        samples from its empty regions gives implausible images; a full-covariance Gaussian on the means
+        puts the samples where the decoder was trained, without memorizing any training jet."""
+        mean = means.mean(0)
+        cov = torch.cov(means.T.double()) + 1e-6 * torch.eye(means.shape[1], dtype=torch.float64, device=means.device)
+        self.prior_mean.copy_(mean)
+        self.prior_scale_tril.copy_(torch.linalg.cholesky(cov).to(means.dtype))
+
     def _decode(self, z: Tensor, cond: Tensor | None = None) -> Sample:
         return self.decoder(z) if cond is None else self.decoder(z, cond)
 
     def generate(self, num: int, generator: torch.Generator | None = None, cond: Tensor | None = None,
                  counts: Tensor | None = None) -> Sample:
-        """Decode z ~ N(0, 1) (for a conditional model with conditions ``cond``); ``counts`` is not used: a
-        decoder sets its own multiplicity."""
-        z = torch.randn(num, self.hparams.latent_dim, device=self.device, generator=generator)
+        """Decode z from the sampling prior (for a conditional model with conditions ``cond``); ``counts`` is
+        not used: a decoder sets its own multiplicity."""
+        eps = torch.randn(num, self.hparams.latent_dim, device=self.device, generator=generator)
+        z = self.prior_mean + eps @ self.prior_scale_tril.T
         raw = self._decode(z, cond)
         to_sample = getattr(self.decoder, "to_sample", None)
         return to_sample(raw, generator) if to_sample is not None else raw

@@ -2,9 +2,16 @@
 
 The generator and critic are injected modules (see ``models/components``); they decide whether the GAN
 works on images or on point clouds. Manual optimization: every training batch is one critic step; every
-``n_critic``-th critic step is followed by one generator step. Generator steps are counted in the
-``gen_steps`` buffer (``trainer.global_step`` counts critic steps too). ``loss="lsgan"`` switches to the
-least-squares GAN objective (as MPGAN used), with the penalty off unless ``gp_lambda`` is set.
+``n_critic``-th critic step is followed by ``n_generator`` generator steps (LAGAN used two generator
+updates per discriminator update); the first ``critic_warmup`` critic steps train the critic alone, so a
+generator that starts at the data (per-pixel biases and noise from the training maps) is not first pushed
+around by an untrained critic. Generator steps are counted in the ``gen_steps`` buffer
+(``trainer.global_step`` counts critic steps too).
+
+Objectives (``loss``): ``"wgan"`` (Wasserstein, the default), ``"ns"`` (non-saturating: the critic is a
+logistic classifier, the generator maximizes log D(fake)) and ``"lsgan"`` (least squares, as MPGAN used).
+The gradient penalty λ·E[(‖∇D(x̂)‖ − 1)²] applies to all three when ``gp_lambda`` > 0; ``drift`` adds
+ε·E[D(real)²] (ProGAN), which keeps a Wasserstein critic's outputs from drifting.
 """
 
 from __future__ import annotations
@@ -13,8 +20,10 @@ import inspect
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sparsegen.core.errors import SparsegenInputError
 from sparsegen.models.base import GenerativeModel, check_finite
 from sparsegen.nn.losses import Sample, gradient_penalty
 
@@ -32,13 +41,16 @@ class WGANGP(GenerativeModel):
         lr_critic: float = 1e-4,
         betas: tuple[float, float] = (0.5, 0.9),
         ema_decay: float | None = 0.999,
-        loss: Literal["wgan", "lsgan"] = "wgan",
+        loss: Literal["wgan", "ns", "lsgan"] = "wgan",
+        n_generator: int = 1,
+        drift: float = 0.0,
+        critic_warmup: int = 0,
     ) -> None:
         super().__init__()
-        if n_critic < 1:
-            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
-        if loss not in ("wgan", "lsgan"):
-            raise ValueError(f"loss must be 'wgan' or 'lsgan', got {loss!r}")
+        if n_critic < 1 or n_generator < 1:
+            raise SparsegenInputError("config", f"n_critic and n_generator must be >= 1, got {n_critic}, {n_generator}")
+        if loss not in ("wgan", "ns", "lsgan"):
+            raise SparsegenInputError("config", f"loss must be 'wgan', 'ns' or 'lsgan', got {loss!r}")
         self.save_hyperparameters(ignore=["generator", "critic"])
         self.automatic_optimization = False
         self.generator = generator
@@ -73,20 +85,30 @@ class WGANGP(GenerativeModel):
     def critic_loss(self, real: Sample, fake: Sample, cond: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         d_real, d_fake = self._score(real, cond), self._score(fake, cond)
         logs: dict[str, Tensor] = {"wasserstein": (d_real.mean() - d_fake.mean()).detach()}
-        if self.hparams.loss == "wgan":
+        kind = self.hparams.loss
+        if kind == "wgan":
             loss = d_fake.mean() - d_real.mean()
+        elif kind == "ns":
+            loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
         else:
             loss = 0.5 * ((d_real - 1) ** 2).mean() + 0.5 * (d_fake**2).mean()
-        if self.hparams.gp_lambda > 0 and (self.hparams.loss == "wgan" or self.hparams.gp_lambda):
+        if self.hparams.gp_lambda > 0:
             gp = gradient_penalty(lambda s: self._score(s, cond), real, fake)
             loss = loss + self.hparams.gp_lambda * gp
             logs["gp"] = gp.detach()
+        if self.hparams.drift > 0:
+            loss = loss + self.hparams.drift * (d_real**2).mean()
         logs["critic_loss"] = loss.detach()
         return loss, logs
 
     def generator_loss(self, fake: Sample, cond: Tensor | None = None) -> Tensor:
         d_fake = self._score(fake, cond)
-        return -d_fake.mean() if self.hparams.loss == "wgan" else 0.5 * ((d_fake - 1) ** 2).mean()
+        kind = self.hparams.loss
+        if kind == "wgan":
+            return -d_fake.mean()
+        if kind == "ns":
+            return F.softplus(-d_fake).mean()
+        return 0.5 * ((d_fake - 1) ** 2).mean()
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         opt_g, opt_c = self.optimizers()
@@ -101,15 +123,16 @@ class WGANGP(GenerativeModel):
         self.manual_backward(loss_c)
         opt_c.step()
         self.critic_steps += 1
-        if int(self.critic_steps) % self.hparams.n_critic:
+        if int(self.critic_steps) % self.hparams.n_critic or int(self.critic_steps) <= self.hparams.critic_warmup:
             return
-        loss_g = self.generator_loss(self._fake(n, cond=cond, counts=counts), cond)
-        check_finite(loss_g, "generator loss", int(self.gen_steps))
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(loss_g)
-        opt_g.step()
-        self.gen_steps += 1
-        self.update_ema(self.generator_ema, self.generator, self.hparams.ema_decay)
+        for _ in range(self.hparams.n_generator):
+            loss_g = self.generator_loss(self._fake(n, cond=cond, counts=counts), cond)
+            check_finite(loss_g, "generator loss", int(self.gen_steps))
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(loss_g)
+            opt_g.step()
+            self.gen_steps += 1
+            self.update_ema(self.generator_ema, self.generator, self.hparams.ema_decay)
         logs["gen_loss"] = loss_g.detach()
         self.log_dict({f"train/{k}": v for k, v in logs.items()}, prog_bar=False, batch_size=n)
         self.log("train/gen_steps", self.gen_steps.float(), batch_size=n)

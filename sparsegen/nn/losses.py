@@ -106,19 +106,20 @@ def weighted_mse(pred: Tensor, target: Tensor, empty_weight: float = 0.05) -> Te
     return (err * active).sum() / n_act + empty_weight * (err * ~active).sum() / n_emp
 
 
-def hurdle_loss(out: Tensor, target: Tensor, log_sigma: Tensor | float = 0.0, log_eps: float = 1e-6) -> Tensor:
-    """Hurdle (zero-inflated log-normal) negative log-likelihood per pixel.
+def hurdle_loss(out: Tensor, target: Tensor) -> Tensor:
+    """Hurdle (zero-inflated Gaussian) negative log-likelihood per pixel, for images whose empty pixels are
+    exactly 0 and active ones positive (the network space of `sparsegen.data.normalization`; with the log
+    transform the active value is a log-intensity, so the model is a zero-inflated log-normal).
 
-    ``out`` (B, 2, H, W): channel 0 = occupancy logit, channel 1 = mean μ of log intensity.
-    L = BCE(logit, 1[x > 0]) + 1[x > 0]·[(log x − μ)² / (2σ²) + log σ], averaged over pixels; the
-    intensity term only sees active pixels, so zeros are modelled by the occupancy alone.
+    ``out`` (B, 3, H, W): channel 0 = occupancy logit, 1 = mean μ and 2 = log σ of an active pixel's value
+    (one σ per pixel: a jet's core is predicted far better than its soft fringe; clamped to [-6, 2]).
+    L = BCE(logit, 1[x > 0]) + Σ 1[x > 0]·[(x − μ)² / (2σ²) + log σ] / Σ 1[x > 0]: the value term only sees
+    active pixels, so zeros are modelled by the occupancy alone.
     """
-    logits, mu = out[:, :1], out[:, 1:2]
+    logits, mu, log_sigma = out[:, :1], out[:, 1:2], out[:, 2:3].clamp(-6.0, 2.0)
     active = (target > 0).to(out.dtype)
     bce = F.binary_cross_entropy_with_logits(logits, active)
-    log_x = torch.log(target.clamp(min=log_eps))
-    log_sigma = torch.as_tensor(log_sigma, dtype=out.dtype, device=out.device)
-    nll = ((log_x - mu) ** 2 / (2 * torch.exp(2 * log_sigma)) + log_sigma) * active
+    nll = ((target - mu) ** 2 / (2 * torch.exp(2 * log_sigma)) + log_sigma) * active
     return bce + nll.sum() / active.sum().clamp(min=1.0)
 
 

@@ -1,19 +1,25 @@
 """Generative study: every image and point config, same data, same seed, same wall-clock budget.
 
-For each jet class (gluon and top by default) and each config in ``configs/images`` and ``configs/points``,
-the config is trained on the same generated Pythia jets for the same wall-clock budget (Lightning
-``max_time``; 1 torch thread per run), its best epoch by ``val/w1m`` is restored, jets are sampled (timed)
-and scored against the held-out validation+test jets with the full metrics report (JetNet metrics,
-sparsity metrics, N-subjettiness, classifier AUC) next to the real-vs-real truth floor.
+For each jet class (gluon and top by default) and each config in ``configs/images`` and ``configs/points``
+(or one ``family``), the config is trained on the same generated Pythia jets (its own data settings: image
+configs use up to 150 particles, point configs 30) for the same wall-clock budget (Lightning ``max_time``;
+1 torch thread per run), its best epoch by ``val/w1m`` is restored, jets are sampled (timed) and scored
+against the held-out validation+test jets with the full metrics report (JetNet metrics, sparsity metrics,
+N-subjettiness, classifier AUC) next to the real-vs-real truth floor at the same sample size: n = half the
+held-out jets per sample (5 250 with the default 35 000 jets per class), JetNet's resampling sizes capped
+at n. Image runs also record the generated/real ratios of the mean occupancy and of the mean pixel sum.
 
 Every run writes ``OUT/<class>/<config>/result.json`` and ``plot_data.npz``; a rerun skips finished runs
-(delete a folder to redo it). The report (tables, overlay plots of mass, multiplicity, pixel spectrum and
-average images) goes into the ``generative`` section of the results file.
+(delete a folder to redo it). Each family has its own section of the results file (``generative_images``,
+``generative_points``: tables, findings, overlay plots of mass, multiplicity, pixel spectrum and average
+images), so rerunning one family leaves the other's section as it was.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
+import math
 import multiprocessing as mp
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,13 +34,20 @@ from sparsegen.studies import report as R
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIRS = ("images", "points")
-# image configs that model the zeros explicitly (sparse convs, occupancy heads, masked/hurdle losses,
-# sparse coding); point configs are sparse by construction (variable-length particle sets)
-DENSE_BASELINES = {"wgan_gp_dense", "vae_dense"}
+SECTIONS = {"images": "generative_images", "points": "generative_points"}
+ORDER = ("generative_images", "generative_points", "sparse_input", "sparse_coding")
+# the parts of an image config and which of their levels takes sparsity into account; point configs are
+# sparse by construction (variable-length particle sets)
+PART_CLASSES = {"DCGANGenerator": "dense", "SparseAwareGenerator": "sparse", "DenseCritic": "dense",
+                "SparseCritic": "sparse", "DenseEncoder": "dense", "SparseEncoder": "sparse", "ISTAEncoder": "ista"}
+DENSE_LEVELS = {"dense", "mse"}
 COLUMNS = (("w1m", "W1M ×10³", 1e3), ("w1p", "W1P ×10³", 1e3), ("w1efp", "W1EFP ×10⁵", 1e5),
            ("fpd", "FPD ×10³", 1e3), ("kpd", "KPD ×10³", 1e3), ("w1_multiplicity", "mult. W1", 1.0),
            ("w1_occupancy", "occ. W1 ×10³", 1e3), ("w1_pixel_intensity", "pixel-spectrum W1 ×10³", 1e3),
            ("w1_tau21", "τ21 W1 ×10³", 1e3), ("w1_tau32", "τ32 W1 ×10³", 1e3), ("classifier_auc", "AUC", 1.0))
+
+
+IMAGE_COLUMNS = (("occupancy_ratio", "occupancy gen/real", 1.0), ("pixel_sum_ratio", "pixel sum gen/real", 1.0))
 
 
 @dataclass
@@ -43,28 +56,54 @@ class Settings:
     results: str = "docs/results.md"
     jet_types: list[str] = field(default_factory=lambda: ["g", "t"])
     configs: list[str] | None = None
-    minutes: float = 2.0
-    num_jets: int = 10_000
+    family: str | None = None
+    minutes: float = 10.0
+    num_jets: int = 35_000
     seed: int = 0
     jobs: int = 1
     threads: int = 1
     quick: bool = False
 
 
-def discover_configs(names: list[str] | None = None) -> list[Path]:
-    """Every image and point config (or the named stems), images first; the multi-class conditional configs
-    have their own study (`sparsegen.studies.conditional`)."""
-    found = [p for d in CONFIG_DIRS for p in sorted((ROOT / "configs" / d).glob("*.yaml"))
+def discover_configs(names: list[str] | None = None, family: str | None = None) -> list[Path]:
+    """Every image and point config (or one family's, or the named stems), images first; the multi-class
+    conditional configs have their own study (`sparsegen.studies.conditional`)."""
+    from sparsegen.core.errors import SparsegenInputError
+
+    if family is not None and family not in CONFIG_DIRS:
+        raise SparsegenInputError("--family", f"unknown family '{family}' (one of {', '.join(CONFIG_DIRS)})")
+    found = [p for d in CONFIG_DIRS if family in (None, d) for p in sorted((ROOT / "configs" / d).glob("*.yaml"))
              if not p.stem.endswith("_conditional")]
     if names:
         unknown = sorted(set(names) - {p.stem for p in found})
         if unknown:
-            from sparsegen.core.errors import SparsegenInputError
-
             raise SparsegenInputError("--configs", f"unknown config(s) {', '.join(unknown)} "
                                                    f"(known: {', '.join(p.stem for p in found)})")
         found = [p for p in found if p.stem in names]
     return found
+
+
+def parts(config: Path) -> dict[str, str]:
+    """What an image config is made of: ``kind`` (gan / vae) and, per part (generator, critic, encoder,
+    decoder), its level — dense, sparse, ista (encoders) or mse / hurdle (decoders). Empty for point configs."""
+    import yaml
+
+    if config.parent.name != "images":
+        return {}
+    args = yaml.safe_load(config.read_text())["model"]["init_args"]
+    out = {"kind": "gan" if "generator" in args else "vae"}
+    for part in ("generator", "critic", "encoder"):
+        if part in args:
+            out[part] = PART_CLASSES.get(args[part]["class_path"].rsplit(".", 1)[-1], "other")
+    if "decoder" in args:
+        out["decoder"] = "hurdle" if args["decoder"].get("init_args", {}).get("output") == "hurdle" else "mse"
+    return out
+
+
+def sparse_aware(config: Path) -> bool:
+    """Point configs always; image configs when any part is not the dense / MSE level."""
+    p = parts(config)
+    return not p or any(v not in DENSE_LEVELS for k, v in p.items() if k != "kind")
 
 
 def describe(config: Path) -> str:
@@ -115,7 +154,8 @@ def run_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
     model = res.model
     record = {
         "config": path.stem, "family": path.parent.name, "jet_type": jet_type, "description": describe(path),
-        "sparse_aware": path.stem not in DENSE_BASELINES, "train_s": res.train_s, "epochs": res.epochs,
+        "sparse_aware": sparse_aware(path), "parts": parts(path), "minutes": s.minutes, "num_jets": s.num_jets,
+        "train_s": res.train_s, "epochs": res.epochs,
         "steps": res.steps, "load_average": res.load, "best_checkpoint": Path(res.best).name,
         "num_params": sum(p.numel() for p in model.parameters()),
     }
@@ -148,6 +188,36 @@ def rescore_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
     return _sample_and_score(load_model(best), real, run_dir, record, s, time_sampling=False)
 
 
+def eval_settings(n: int, quick: bool):
+    """JetNet's published resampling sizes capped at the sample size n (quick: the monitoring sizes)."""
+    from sparsegen.metrics.evaluation import PUBLISHED, QUICK
+
+    if quick:
+        return QUICK
+    return dataclasses.replace(PUBLISHED, num_eval_samples=min(PUBLISHED.num_eval_samples, n),
+                               classifier_max_jets=min(PUBLISHED.classifier_max_jets, n))
+
+
+def ratio(gen: np.ndarray, real: np.ndarray) -> dict[str, float]:
+    """mean(gen) / mean(real) ± its standard error (first-order propagation of both standard errors)."""
+    mg, mr = float(np.mean(gen)), float(np.mean(real))
+    eg, er = float(np.std(gen) / math.sqrt(len(gen))), float(np.std(real) / math.sqrt(len(real)))
+    r = mg / mr if mr else math.nan
+    return {"value": r, "error": abs(r) * math.hypot(eg / mg if mg else 0.0, er / mr if mr else 0.0)}
+
+
+def image_stats(real_img: np.ndarray, gen_img: np.ndarray) -> dict[str, dict[str, float]]:
+    """Generated/real ratios of the mean occupancy (pixels above the read-out threshold) and of the mean pixel
+    sum [ptrel] per jet image."""
+    from sparsegen.metrics.sparsity import DEFAULT_THRESHOLD
+
+    def occ(img: np.ndarray) -> np.ndarray:
+        return (img > DEFAULT_THRESHOLD).reshape(len(img), -1).mean(1)
+
+    return {"occupancy_ratio": ratio(occ(gen_img), occ(real_img)),
+            "pixel_sum_ratio": ratio(gen_img.sum((1, 2)), real_img.sum((1, 2)))}
+
+
 def _sample_and_score(model, real, run_dir: Path, record: dict[str, Any], s: Settings,
                       time_sampling: bool) -> dict[str, Any]:
     from sparsegen.metrics.evaluation import evaluate
@@ -158,8 +228,14 @@ def _sample_and_score(model, real, run_dir: Path, record: dict[str, Any], s: Set
     gen = model.sample(n, batch_size=1000, seed=s.seed)
     if time_sampling:
         record["sample_jets_per_s"] = n / (time.perf_counter() - start)
-    npix, extent = model.data_info.npix, model.data_info.extent
-    metrics = evaluate(real, gen, seed=s.seed, quick=True, classifier=True, npix=npix, extent=extent)
+    info = model.data_info
+    npix, extent = info.npix, info.extent
+    metrics = evaluate(real, gen, seed=s.seed, settings=eval_settings(n, s.quick), classifier=True, npix=npix,
+                       extent=extent)
+    record |= {"eval_jets": n, "data": {"npix": npix, "extent": extent, "num_particles": info.num_particles,
+                                        "transform": info.get_normalizer().transform}}
+    if gen.images is not None:
+        metrics |= image_stats(real.to_images(npix, extent), gen.images)
     arrays = _plot_arrays(real, gen, npix, extent, np.random.default_rng(s.seed))
     result = record | {"metrics": metrics}
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -181,7 +257,7 @@ def run(s: Settings, progress: bool = True, rescore: bool = False) -> list[dict[
     """
     import json
 
-    configs = discover_configs(s.configs)
+    configs = discover_configs(s.configs, s.family)
     todo, results = [], {}
     for t in s.jet_types:
         for c in configs:
@@ -191,7 +267,7 @@ def run(s: Settings, progress: bool = True, rescore: bool = False) -> list[dict[
             else:
                 todo.append((str(c), t, asdict(s), done.exists()))
     if todo:
-        _prepare_data(s)
+        _prepare_data(s, configs)
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(todo), desc="generative study", unit="run", disable=not progress)
@@ -212,12 +288,18 @@ def run(s: Settings, progress: bool = True, rescore: bool = False) -> list[dict[
     return rows
 
 
-def _prepare_data(s: Settings) -> None:
-    """Generate the cached jets once, before the timed runs (they all read the same files)."""
+def _prepare_data(s: Settings, configs: list[Path]) -> None:
+    """Generate the cached jets once, before the timed runs (every config with the same particle count reads
+    the same files)."""
+    import yaml
+
     from sparsegen.data.datamodule import JetDataModule
 
+    counts = sorted({int(yaml.safe_load(c.read_text())["data"]["init_args"].get("num_particles", 30)) for c in configs})
     for t in s.jet_types:
-        JetDataModule(jet_types=t, num_jets=s.num_jets, num_particles=30, seed=s.seed, generation_workers=2).prepare_data()
+        for p in counts:
+            JetDataModule(jet_types=t, num_jets=s.num_jets, num_particles=p, seed=s.seed,
+                          generation_workers=2).prepare_data()
 
 
 # ----------------------------------------------------------------------------- report
@@ -241,85 +323,148 @@ def _cell(r: dict, key: str, scale: float) -> str:
     return R.fmt(entry, scale)
 
 
+def _parts_cell(r: dict) -> str:
+    p = r.get("parts") or {}
+    names = {"generator": "G", "critic": "C", "encoder": "enc", "decoder": "dec"}
+    return ", ".join(f"{names[k]} {v}" for k, v in p.items() if k in names) or "points"
+
+
 def class_table(rows: list[dict]) -> str:
-    """One class: a row per config, the best value per metric in bold, the truth floor last."""
+    """One class and family: a row per config, the best value per metric in bold, the truth floor last."""
+    images = any(r["family"] == "images" for r in rows)
+    columns = COLUMNS + (IMAGE_COLUMNS if images else ())
     best = {}
     for key, _, _ in COLUMNS:
         vals = [(_score(r, key), i) for i, r in enumerate(rows) if _score(r, key) is not None]
         if vals:
             best[key] = min(vals)[1]
-    header = ["config", "sparse-aware", *[label for _, label, _ in COLUMNS], "epochs", "train s", "sample jets/s"]
+    header = ["config", "sparse-aware", *[label for _, label, _ in columns], "parts", "epochs", "steps", "train s",
+              "load avg", "sample jets/s"]
     body = []
     for i, r in enumerate(rows):
         cells = [f"`{r['config']}`", "yes" if r["sparse_aware"] else "**no**"]
-        for key, _, scale in COLUMNS:
+        for key, _, scale in columns:
             cell = _cell(r, key, scale)
             cells.append(f"**{cell}**" if best.get(key) == i else cell)
-        cells += [r["epochs"], f"{r['train_s']:.0f}", f"{r['sample_jets_per_s']:.3g}"]
+        cells += [_parts_cell(r), r["epochs"], r.get("steps", ""), f"{r['train_s']:.0f}",
+                  f"{r['load_average']:.1f}", f"{r['sample_jets_per_s']:.3g}"]
         body.append(cells)
     tf = rows[0]["metrics"].get("truth_floor", {}) if rows else {}
-    body.append(["*truth floor (real vs real)*", "", *[R.fmt(tf.get(k), s) for k, _, s in COLUMNS], "", "", ""])
+    body.append(["*truth floor (real vs real)*", "", *[R.fmt(tf.get(k), sc) if k in tf else "1" for k, _, sc in columns],
+                 "", "", "", "", "", ""])
     return R.markdown_table(header, body)
 
 
-def findings(rows: list[dict]) -> list[str]:
-    """Plain statements computed from the results: winners and the sparse-aware vs dense comparison."""
+def compare(a: dict, b: dict, key: str, scale: float) -> str:
+    """``a`` vs ``b`` on one metric: both values ± errors and the verdict (lower is better; a difference
+    within the combined error is no difference)."""
+    ea, eb = a["metrics"].get(key) or {}, b["metrics"].get(key) or {}
+    if ea.get("value") is None or eb.get("value") is None:
+        return f"{R.fmt(ea, scale)} vs {R.fmt(eb, scale)} (not comparable)"
+    diff = ea["value"] - eb["value"]
+    err = math.hypot(ea.get("error") or 0.0, eb.get("error") or 0.0)
+    verdict = "no difference beyond the errors" if abs(diff) <= err else ("better" if diff < 0 else "worse")
+    return f"{R.fmt(ea, scale)} vs {R.fmt(eb, scale)} ({verdict})"
+
+
+SPARSITY_METRICS = (("w1_occupancy", "occupancy W1 ×10³", 1e3), ("w1_pixel_intensity", "pixel-spectrum W1 ×10³", 1e3),
+                    ("w1m", "W1M ×10³", 1e3))
+
+
+def sparse_vs_dense(rows: list[dict]) -> list[str]:
+    """"With sparse consideration vs without", per part and metric, for GANs and VAEs separately: every pair
+    of image configs that differ only in one part, the sparse-aware level against the dense one."""
     lines = []
-    for key, label, scale in (c for c in COLUMNS if c[0] in ("w1m", "w1p", "fpd", "w1_occupancy", "classifier_auc")):
-        scored = [(_score(r, key), r) for r in rows if _score(r, key) is not None]
-        if scored:
-            _, r = min(scored, key=lambda x: x[0])
-            lines.append(f"best {label} (value + 1σ): `{r['config']}` {R.fmt(r['metrics'][key], scale)} "
-                         f"(floor {R.fmt(r['metrics']['truth_floor'].get(key), scale)})")
-    imgs = [r for r in rows if r["family"] == "images"]
-    dense = [r for r in imgs if not r["sparse_aware"]]
-    aware = [r for r in imgs if r["sparse_aware"]]
-    for key, label, scale in (c for c in COLUMNS if c[0] in ("w1m", "w1_occupancy", "w1_pixel_intensity", "fpd")):
-        d = [(_score(r, key), r) for r in dense if _score(r, key) is not None]
-        a = [(_score(r, key), r) for r in aware if _score(r, key) is not None]
-        if d and a:
-            (sd, rd), (sa, ra) = min(d, key=lambda x: x[0]), min(a, key=lambda x: x[0])
-            verdict = "sparse-aware better" if sa < sd else "dense better"
-            lines.append(f"images {label}: best sparse-aware `{ra['config']}` {R.fmt(ra['metrics'][key], scale)} vs "
-                         f"best dense `{rd['config']}` {R.fmt(rd['metrics'][key], scale)} ({verdict})")
-    for r in imgs:
-        zf, zf_real = (r["metrics"].get("zero_fraction") or {}).get("value"), \
-            (r["metrics"].get("truth_floor", {}).get("zero_fraction") or {}).get("value")
-        if zf is not None and zf_real is not None and zf_real < 1:
-            ratio = (1 - zf) / (1 - zf_real)
-            if ratio < 0.01:
-                lines.append(f"`{r['config']}` generated (almost) empty images: occupancy {100 * ratio:.2g} % of the real one")
+    for kind, part_names in (("gan", ("generator", "critic")), ("vae", ("encoder", "decoder"))):
+        group = [r for r in rows if (r.get("parts") or {}).get("kind") == kind]
+        for part in part_names:
+            for a in group:
+                pa = a["parts"]
+                if pa.get(part) in DENSE_LEVELS or part not in pa:
+                    continue
+                twins = [b for b in group if b["parts"].get(part) in DENSE_LEVELS
+                         and all(b["parts"].get(k) == v for k, v in pa.items() if k != part)]
+                for b in twins:
+                    rest = ", ".join(f"{k} {v}" for k, v in pa.items() if k not in ("kind", part))
+                    cmp = "; ".join(f"{label} {compare(a, b, key, sc)}" for key, label, sc in SPARSITY_METRICS)
+                    lines.append(f"{kind.upper()} {part} {pa[part]} (`{a['config']}`) vs {part} {b['parts'][part]} "
+                                 f"(`{b['config']}`), {rest}: {cmp}")
     return lines
 
 
-def write_report(rows: list[dict], s: Settings) -> str:
-    """Tables, findings and overlay plots into the results file; returns the section text."""
+def findings(rows: list[dict]) -> list[str]:
+    """Plain statements computed from the results: winners, distances to the floor and, for image models,
+    the sparse-aware vs dense comparison of every twin pair."""
+    lines = []
+    for key, label, scale in (c for c in COLUMNS if c[0] in ("w1m", "w1p", "fpd", "w1_occupancy",
+                                                               "w1_pixel_intensity", "classifier_auc")):
+        scored = [(_score(r, key), r) for r in rows if _score(r, key) is not None]
+        if scored:
+            _, r = min(scored, key=lambda x: x[0])
+            floor = r["metrics"]["truth_floor"].get(key) or {}
+            times = ""
+            if key != "classifier_auc" and floor.get("value"):
+                times = f", {r['metrics'][key]['value'] / floor['value']:.1f}× the floor"
+            lines.append(f"best {label} (value + 1σ): `{r['config']}` {R.fmt(r['metrics'][key], scale)} "
+                         f"(floor {R.fmt(floor, scale)}{times})")
+    lines += sparse_vs_dense(rows)
+    for r in rows:
+        zf, zf_real = (r["metrics"].get("zero_fraction") or {}).get("value"), \
+            (r["metrics"].get("truth_floor", {}).get("zero_fraction") or {}).get("value")
+        if zf is not None and zf_real is not None and zf_real < 1:
+            occupancy = (1 - zf) / (1 - zf_real)
+            if occupancy < 0.01:
+                lines.append(f"`{r['config']}` generated (almost) empty images: occupancy {100 * occupancy:.2g} % of "
+                             "the real one")
+    return lines
+
+
+def write_report(rows: list[dict], s: Settings) -> list[str]:
+    """Per family: tables, findings and overlay plots into its section of the results file; returns the
+    section texts."""
+    return [write_family(family, fam, s) for family in CONFIG_DIRS
+            if (fam := [r for r in rows if r["family"] == family])]
+
+
+def _budget(rows: list[dict], s: Settings) -> str:
+    r = rows[0]
+    data = r.get("data", {})
+    scale = "quick (one short epoch per run, for the tests)" if s.quick else f"{s.minutes:g} min of wall clock per run"
+    loads = [x["load_average"] for x in rows]
+    return (f"Budget: {scale}, {s.threads} torch thread(s) per run, {s.jobs} run(s) at a time, seed {s.seed}; the "
+            f"machine's 1-minute load average during the runs was {min(loads):.1f}–{max(loads):.1f} on its CPU cores "
+            "(column `load avg`; above the core count, runs shared the CPU with other work and got fewer steps). "
+            f"Data: {s.num_jets} generated Pythia8+FastJet jets per class (up to {data.get('num_particles', '?')} "
+            f"particles" + (f"; images {data.get('npix')}×{data.get('npix')} over ±{data.get('extent')}, intensities "
+                            f"pixel pT / jet pT, `{data.get('transform')}` transform" if r["family"] == "images" else "")
+            + f"), split 0.7/0.15/0.15; metrics on {r.get('eval_jets', '?')} generated jets against as many "
+            "held-out (validation+test) jets, JetNet's resampling sizes capped there; the truth floor is real vs "
+            "real at the same sample size. Best epoch by `val/w1m`. Bold: best per column by value + 1σ (AUC: "
+            "closest to 0.5). Errors are the metrics' own (resampling) errors, not run-to-run spread.")
+
+
+def write_family(family: str, rows: list[dict], s: Settings) -> str:
+    """One family's section of the results file."""
     from sparsegen.plotting import average_image_grid, comparison_grid
 
     results = Path(s.results)
     plot_dir = results.parent / "results"
     types = list(dict.fromkeys(r["jet_type"] for r in rows))
-    scale = "quick (one short epoch per run, for the tests)" if s.quick else f"{s.minutes:g} min of wall clock per run"
-    cmd = (f"sparsegen study generative --minutes {s.minutes:g} --num-jets {s.num_jets} --seed {s.seed} "
-           f"--jet-types {' '.join(s.jet_types)} --jobs {s.jobs} --threads {s.threads}" + (" --quick" if s.quick else ""))
-    parts = [
-        "## 1. Generative study: every config, same data, same budget\n",
-        (f"Command: `{cmd}` (results file `{s.results}`). Budget: {scale}, {s.threads} torch thread(s) per run, "
-         f"{s.jobs} run(s) at a time, seed {s.seed}. Data: {s.num_jets} generated Pythia8+FastJet jets per class "
-         "(30 hardest particles; images 32×32 over ±0.8), split 0.7/0.15/0.15; metrics on the held-out "
-         "validation+test jets, quick JetNet sample sizes, the truth floor is real vs real at the same sample size. "
-         "Best epoch by `val/w1m`. Bold: best per column by value + 1σ (AUC: closest to 0.5). Image models are scored in "
-         "the image representation (real jets read out of their own pixels).\n"),
-    ]
+    configs = [r["config"] for r in rows if r["jet_type"] == types[0]]
+    cmd = (f"sparsegen study generative --family {family} --minutes {s.minutes:g} --num-jets {s.num_jets} "
+           f"--seed {s.seed} --jet-types {' '.join(s.jet_types)} --jobs {s.jobs} --threads {s.threads}"
+           + (f" --configs {' '.join(configs)}" if s.configs else "") + (" --quick" if s.quick else ""))
+    title = {"images": "1a. Generative study: image models", "points": "1b. Generative study: point models"}[family]
+    parts = [f"## {title} (same data, same budget)\n",
+             f"Command: `{cmd}` (results file `{s.results}`). {_budget(rows, s)}"
+             + (" Image models are scored in the image representation (real jets read out of their own pixels); "
+                "`occupancy gen/real` and `pixel sum gen/real` are ratios of the means over all scored jets "
+                "(the floor row: 1)." if family == "images" else "") + "\n"]
     for t in types:
         sub = [r for r in rows if r["jet_type"] == t]
         name = JET_CLASS_NAMES.get(t, t)
         parts.append(f"### {name} jets\n")
-        for family in CONFIG_DIRS:
-            fam = [r for r in sub if r["family"] == family]
-            if fam:
-                parts.append(f"{family[:-1]} models (truth floor in the {family[:-1]} representation):\n\n"
-                             f"{class_table(fam)}\n")
+        parts.append(f"{class_table(sub)}\n")
         parts.append("Findings (computed from the table): " + "; ".join(findings(sub)) + ".\n")
         panels = {}
         for r in sub:
@@ -329,16 +474,16 @@ def write_report(rows: list[dict], s: Settings) -> str:
         for key, xlabel, kw in (("mass", "jet mass [GeV]", {}),
                                 ("mult", "multiplicity (particles / active pixels)", {"integer": True}),
                                 ("pix", r"active pixel intensity ($p_T^{rel}$)", {"logx": True, "logy": True})):
-            fname = f"generative_{t}_{key}.png"
+            fname = f"generative_{family}_{t}_{key}.png"
             comparison_grid({c: {"real": p[f"{key}_real"], "generated": p[f"{key}_gen"]} for c, p in panels.items()},
-                            xlabel=xlabel, path=plot_dir / fname, title=f"{name} jets", **kw)
+                            xlabel=xlabel, path=plot_dir / fname, title=f"{name} jets, {family}", **kw)
             figs.append(fname)
-        fname = f"generative_{t}_average_images.png"
+        fname = f"generative_{family}_{t}_average_images.png"
         first = next(iter(panels.values()))
         average_image_grid({"real (points pixelized)": first["avg_real"]} | {c: p["avg_gen"] for c, p in panels.items()},
                            path=plot_dir / fname, title=f"{name} jets: average images (log scale)")
         figs.append(fname)
         parts.append(" ".join(f"![{f}](results/{f})" for f in figs) + "\n")
     body = "\n".join(parts)
-    R.update_section(results, "generative", body, order=("generative", "sparse_input", "sparse_coding"))
+    R.update_section(results, SECTIONS[family], body, order=ORDER)
     return body

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from sparsegen.core.defaults import EXTENT, NPIX
+from sparsegen.core.defaults import EXTENT, NPIX, NUM_PARTICLES
 from sparsegen.data.cache import load_or_generate
 from sparsegen.metrics.classifier import auc_standard_error, roc_auc
 
@@ -39,16 +39,19 @@ class ImageSplits:
 
 
 def load_image_splits(groups: Mapping[int, Sequence[str]], per_label: int, seed: int, quick: bool,
-                      npix: int = NPIX, extent: float = EXTENT, progress: bool = False) -> ImageSplits:
+                      npix: int = NPIX, extent: float = EXTENT, progress: bool = False,
+                      num_particles: int = NUM_PARTICLES) -> ImageSplits:
     """``groups``: label → jet types (e.g. {0: ["g", "q"], 1: ["t"]}); ``per_label`` jets per label, shared
-    evenly by its jet types, each type split 60/15/25 % into train/val/test."""
+    evenly by its jet types, each type split 60/15/25 % into train/val/test; images of up to
+    ``num_particles`` constituents."""
     rng = np.random.default_rng(seed)
     parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"train": [], "val": [], "test": []}
     for label, types in groups.items():
         n = per_label // len(types)
         for t in types:
             source = n if quick else max(n, CACHE_JETS)
-            jets = load_or_generate(t, source, seed=seed, workers=1 if quick else 2, progress=progress)
+            jets = load_or_generate(t, source, num_particles=num_particles, seed=seed, workers=1 if quick else 2,
+                                    progress=progress)
             if len(jets) < n:
                 raise ValueError(f"{t}: the cache holds {len(jets)} jets, {n} requested")
             jets = jets[np.sort(rng.permutation(len(jets))[:n])]

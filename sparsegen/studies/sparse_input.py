@@ -1,8 +1,9 @@
 """Sparse-input convergence: does a CNN with sparse input converge, and what helps?
 
 A small CNN autoencoder (reconstruct the jet image) and a CNN classifier (top vs gluon) are trained on
-the same ~97 %-empty 32×32 jet images while one ingredient changes at a time from a plain baseline
-(dense CNN, raw input, MSE / BCE, no skips, Adam):
+the same ~95 %-empty 32×32 jet images (up to 150 constituents per jet) while one ingredient changes at a
+time from a plain baseline (dense CNN, raw input, MSE / BCE, no skips, Adam, an autoencoder output that
+cannot die):
 
 - reconstruction loss: plain MSE, masked MSE (pixels active in target or output), weighted MSE
   (active and empty pixels balanced; `sparsegen.nn.losses`);
@@ -10,7 +11,14 @@ the same ~97 %-empty 32×32 jet images while one ingredient changes at a time fr
   (`sparsegen.nn.imputation`; the target stays the sparse image);
 - residual skip connections in every conv block, or none;
 - Adam (lr 1e-3) vs SGD with momentum (lr 1e-2);
-- a submanifold sparse-convolution encoder (`SparseEncoder`, only active pixels are touched).
+- a submanifold sparse-convolution encoder (`SparseEncoder`, only active pixels are touched);
+- the autoencoder's output: softplus (the baseline: it cannot die), hurdle (occupancy logit + Gaussian
+  log-intensity per pixel, `hurdle_loss`) or ReLU. A ReLU output whose pre-activations all turn negative
+  has zero gradient and never recovers; the ReLU rows document that failure next to their
+  softplus twins, with the share of non-positive output pre-activations as evidence.
+
+Reconstructions are read out like generated images: pixels below the read-out threshold (1e-5 of the jet
+pT, `sparsegen.data.normalization.IMAGE_THRESHOLD`) are empty.
 
 Every autoencoder is scored with the same numbers whatever it was trained on: MSE over all pixels and over
 the target's active pixels, the share of predicted intensity leaked into empty pixels, predicted/true
@@ -32,11 +40,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sparsegen.core.defaults import NPIX
+from sparsegen.data.normalization import DEFAULT_FLOOR, IMAGE_THRESHOLD, Normalizer
 from sparsegen.nn import losses as L
 from sparsegen.studies import probes as P
 from sparsegen.studies import report as R
 
-ORDER = ("generative", "sparse_input", "sparse_coding")
+ORDER = ("generative_images", "generative_points", "sparse_input", "sparse_coding")
 
 
 @dataclass
@@ -49,17 +58,19 @@ class Settings:
     threads: int = 1
     quick: bool = False
     batch_size: int = 128
+    num_particles: int = 150
 
 
 @dataclass(frozen=True)
 class Variant:
     name: str
     task: str  # "autoencoder" | "classifier"
-    loss: str = "mse"  # autoencoder: mse | masked_mse | weighted_mse; classifier: bce
+    loss: str = "mse"  # autoencoder: mse | masked_mse | weighted_mse | hurdle; classifier: bce
     impute: str = "none"  # none | knn | neighbourhood
     skip: bool = False
     optimizer: str = "adam"
     encoder: str = "dense"  # dense | sparse
+    output: str = "softplus"  # autoencoder: softplus | relu | hurdle
 
 
 VARIANTS: tuple[Variant, ...] = (
@@ -74,6 +85,12 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("AE: masked MSE, SGD", "autoencoder", loss="masked_mse", optimizer="sgd"),
     Variant("AE: sparse-conv encoder, MSE", "autoencoder", encoder="sparse"),
     Variant("AE: sparse-conv encoder, masked MSE", "autoencoder", loss="masked_mse", encoder="sparse"),
+    Variant("AE: hurdle output", "autoencoder", loss="hurdle", output="hurdle"),
+    Variant("AE: sparse-conv encoder, hurdle output", "autoencoder", loss="hurdle", output="hurdle", encoder="sparse"),
+    Variant("AE: MSE, ReLU output", "autoencoder", output="relu"),
+    Variant("AE: masked MSE, ReLU output", "autoencoder", loss="masked_mse", output="relu"),
+    Variant("AE: MSE + skips, ReLU output", "autoencoder", skip=True, output="relu"),
+    Variant("AE: sparse-conv encoder, MSE, ReLU output", "autoencoder", encoder="sparse", output="relu"),
     Variant("tagger: CNN (baseline)", "classifier", loss="bce"),
     Variant("tagger: CNN, SGD", "classifier", loss="bce", optimizer="sgd"),
     Variant("tagger: CNN + kNN imputation", "classifier", loss="bce", impute="knn"),
@@ -133,10 +150,11 @@ class SparseConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """Linear → (C, s, s) → [ConvTranspose(4, s=2) + LeakyReLU + `ConvBlock`]* → 3×3 conv → ReLU (exact zeros)."""
+    """Linear → (C, s, s) → [ConvTranspose(4, s=2) + LeakyReLU + `ConvBlock`]* → 3×3 conv: the output head's
+    *pre-activation* (1 channel; 3 for the hurdle output: occupancy logit, μ and log σ of log-intensity)."""
 
     def __init__(self, npix: int = NPIX, channels: tuple[int, ...] = (64, 32, 16), latent: int = 32,
-                 skip: bool = False) -> None:
+                 skip: bool = False, out_channels: int = 1) -> None:
         super().__init__()
         self.side, self.c0 = npix // 2 ** len(channels), channels[0]
         self.fc = nn.Linear(latent, channels[0] * self.side ** 2)
@@ -146,28 +164,59 @@ class ConvDecoder(nn.Module):
             layers += [nn.ConvTranspose2d(c_in, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2), ConvBlock(c, skip)]
             c_in = c
         self.up = nn.Sequential(*layers)
-        self.head = nn.Conv2d(c_in, 1, 3, padding=1)
-        with torch.no_grad():  # every variant starts with a live ReLU output (positive everywhere), not a
-            self.head.bias.fill_(0.1)  # random-sign bias that leaves some runs dead from step 0
+        self.head = nn.Conv2d(c_in, out_channels, 3, padding=1)
+        with torch.no_grad():  # every variant starts with a live output (positive pre-activations), not a
+            self.head.bias.fill_(0.1)  # random-sign bias that leaves some ReLU runs dead from step 0
 
     def forward(self, z: Tensor) -> Tensor:
         h = F.leaky_relu(self.fc(z), 0.2).view(-1, self.c0, self.side, self.side)
-        return F.relu(self.head(self.up(h)))
+        return self.head(self.up(h))
 
 
-def build(v: Variant, npix: int = NPIX) -> nn.Module:
+class Autoencoder(nn.Module):
+    """Encoder → `ConvDecoder`; ``forward`` gives the head's pre-activation, `Autoencoder.reconstruct` the
+    image (scaled intensities) that output stands for."""
+
+    def __init__(self, encoder: nn.Module, decoder: ConvDecoder, output: str, space: Normalizer) -> None:
+        super().__init__()
+        self.encoder, self.decoder, self.output, self.space = encoder, decoder, output, space
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.decoder(self.encoder(x))
+
+    def activate(self, raw: Tensor) -> Tensor:
+        return F.relu(raw) if self.output == "relu" else F.softplus(raw)
+
+    def reconstruct(self, raw: Tensor) -> Tensor:
+        """Scaled intensities; the hurdle output: where σ(logit) > ½, the inverse log transform of μ."""
+        if self.output == "hurdle":
+            return torch.where(raw[:, :1] > 0, self.space.images_inverse(raw[:, 1:2]), torch.zeros_like(raw[:, 1:2]))
+        return self.activate(raw)
+
+
+def build(v: Variant, npix: int = NPIX, scale: float = 1.0) -> nn.Module:
+    """The variant's network; ``scale`` (ptrel per input unit) places the hurdle's log transform."""
     encoder = SparseConvEncoder(npix) if v.encoder == "sparse" else ConvEncoder(npix, skip=v.skip)
     if v.task == "autoencoder":
-        return nn.Sequential(encoder, ConvDecoder(npix, skip=v.skip))
+        decoder = ConvDecoder(npix, skip=v.skip, out_channels=3 if v.output == "hurdle" else 1)
+        return Autoencoder(encoder, decoder, v.output, log_space(scale))
     return nn.Sequential(encoder, nn.LeakyReLU(0.2), nn.Linear(32, 1))
+
+
+def log_space(scale: float) -> Normalizer:
+    """The data's log transform in the study's units (intensities divided by ``scale``)."""
+    return Normalizer(np.zeros(3, np.float32), np.ones(3, np.float32), math.log1p(1.0 / DEFAULT_FLOOR), "log",
+                      DEFAULT_FLOOR / scale, IMAGE_THRESHOLD / scale)
 
 
 # ----------------------------------------------------------------------------- scoring
 def reconstruction_metrics(pred: Tensor, target: Tensor, scale: float, extent: float) -> dict[str, float]:
-    """Loss-independent numbers for a reconstruction (pred/target scaled, (N, 1, H, W))."""
+    """Loss-independent numbers for a reconstruction (pred/target scaled, (N, 1, H, W)); predicted pixels below
+    the read-out threshold are empty."""
     from sparsegen.core.images import images_to_particles
     from sparsegen.core.kinematics import relative_mass
 
+    pred = torch.where(pred * scale >= IMAGE_THRESHOLD, pred, torch.zeros_like(pred))
     active = target > 0
     err = (pred - target) ** 2
     out = {
@@ -201,24 +250,29 @@ def impute(kind: str, x: Tensor) -> Tensor:
 def run_variant(v: Variant, data: P.ImageSplits, inputs: dict[str, dict[str, Tensor]], s: Settings) -> dict[str, Any]:
     """Train one variant; returns its history and test metrics."""
     torch.manual_seed(s.seed)
-    model = build(v)
+    model = build(v, scale=data.scale)
     opt = P.make_optimizer(v.optimizer, model.parameters())
     x_in = inputs[v.impute]
     ae = v.task == "autoencoder"
-    loss_fn = {"mse": L.mse, "masked_mse": L.masked_mse, "weighted_mse": L.weighted_mse}.get(v.loss)
     # the model sees (possibly imputed) inputs; the target is always the sparse image
     index_of = {"train": torch.arange(len(data.x["train"]))}
+
+    def ae_loss(raw: Tensor, target: Tensor) -> Tensor:
+        if v.loss == "hurdle":
+            return L.hurdle_loss(raw, model.space.images(target))
+        pred = model.activate(raw)
+        return L.weighted_mse(pred, target) if v.loss == "weighted_mse" else getattr(L, v.loss)(pred, target)
 
     def step(idx: Tensor, y: Tensor) -> Tensor:
         out = model(x_in["train"][idx])
         if ae:
-            return loss_fn(out, data.x["train"][idx])
+            return ae_loss(out, data.x["train"][idx])
         return F.binary_cross_entropy_with_logits(out[:, 0], y.float())
 
     def on_epoch(epoch: int, train_loss: float) -> dict[str, float]:
         out = P.predict(model, x_in["val"])
         if ae:
-            m = reconstruction_metrics(out, data.x["val"], data.scale, data.extent)
+            m = reconstruction_metrics(model.reconstruct(out), data.x["val"], data.scale, data.extent)
             return {"val_mse_all": m["mse_all"], "val_mse_active": m["mse_active"],
                     "val_occupancy_ratio": m["occupancy_ratio"]}
         auc, acc = P.auc_and_accuracy(data.y["val"], out[:, 0])
@@ -233,10 +287,13 @@ def run_variant(v: Variant, data: P.ImageSplits, inputs: dict[str, dict[str, Ten
     model.eval()
     out = P.predict(model, x_in["test"])
     if ae:
-        metrics = reconstruction_metrics(out, data.x["test"], data.scale, data.extent)
+        metrics = reconstruction_metrics(model.reconstruct(out), data.x["test"], data.scale, data.extent)
         first = history[0].get("val_mse_all", math.nan) if history else math.nan
         metrics["val_mse_final_over_first"] = history[-1].get("val_mse_all", math.nan) / first if first else math.nan
         metrics["collapsed"] = float(metrics["zero_fraction"] == 1.0)
+        # the share of non-positive output pre-activations (occupancy logits for the hurdle output): 1 for a
+        # dead ReLU output
+        metrics["preactivation_nonpositive"] = float((out[:, :1] <= 0).float().mean())
     else:
         auc, acc = P.auc_and_accuracy(data.y["test"], out[:, 0])
         metrics = {"auc": auc, "auc_error": P.auc_error(auc, data.y["test"]), "accuracy": acc,
@@ -253,7 +310,8 @@ def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
 
     torch.set_num_threads(s.threads)
     per_class = min(s.num_jets, 200) if s.quick else s.num_jets
-    data = P.load_image_splits({0: ["g"], 1: ["t"]}, per_class, s.seed, s.quick, progress=progress)
+    data = P.load_image_splits({0: ["g"], 1: ["t"]}, per_class, s.seed, s.quick, progress=progress,
+                               num_particles=s.num_particles)
     inputs = {k: {split: impute(k, x) for split, x in data.x.items()} for k in ("none", "knn", "neighbourhood")}
     rows = []
     for v in tqdm(VARIANTS, desc="sparse-input study", unit="variant", disable=not progress):
@@ -266,7 +324,8 @@ def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
 
 AE_COLUMNS = (("mse_all", "MSE all pixels ×10³", 1e3), ("mse_active", "MSE active pixels", 1.0),
               ("empty_leak", "intensity in empty pixels / true intensity", 1.0), ("occupancy_ratio", "occupancy pred/true", 1.0),
-              ("mass_rel_error", "median rel. mass error", 1.0), ("val_mse_final_over_first", "val MSE last/first epoch", 1.0))
+              ("mass_rel_error", "median rel. mass error", 1.0), ("val_mse_final_over_first", "val MSE last/first epoch", 1.0),
+              ("preactivation_nonpositive", "output pre-activations ≤ 0", 1.0))
 CLS_COLUMNS = (("auc", "AUC ± s.e.", 1.0), ("accuracy", "accuracy", 1.0), ("epochs_to_98pct_auc", "epochs to 98 % of final AUC", 1.0))
 
 
@@ -314,12 +373,15 @@ def write_report(rows: list[dict], s: Settings, data: P.ImageSplits) -> str:
     head = P.command_and_budget("sparse-input", s, "class")
     body = "\n".join([
         "## 2. Sparse-input convergence: does a CNN with sparse input converge?\n",
-        (f"{head} Data: generated gluon and "
-         f"top jets, 32×32 images over ±0.8 ({100 * occ:.1f} % of pixels active), {n['train']}/{n['val']}/{n['test']} "
+        (f"{head} Data: generated gluon and top jets with up to {s.num_particles} constituents, {NPIX}×{NPIX} "
+         f"images over ±{data.extent:g} ({100 * occ:.1f} % of pixels active), {n['train']}/{n['val']}/{n['test']} "
          "train/val/test images; intensities divided by the mean active-pixel intensity. One change at a time from "
          "the baseline (dense CNN with 3 stride-2 stages and a 3×3 conv block each, raw input, no skips, Adam "
-         "1e-3; SGD: momentum 0.9, lr 1e-2). Imputation fills the *input* only; the target is always the sparse "
-         "image. All autoencoders are scored on the test set with the same numbers, whatever loss they trained on.\n"),
+         "1e-3, softplus output; SGD: momentum 0.9, lr 1e-2). Imputation fills the *input* only; the target is "
+         "always the sparse image. All autoencoders are scored on the test set with the same numbers, whatever "
+         "loss they trained on; reconstructed pixels below 1e-5 of the jet pT are empty (the read-out threshold "
+         "of generated images). The hurdle output is read as its most likely image: a pixel is active where its "
+         "occupancy probability exceeds ½, with the intensity exp(μ) of its log-intensity.\n"),
         "Autoencoders (reconstruct the image through a 32-d bottleneck):\n", t1, "",
         "Taggers (top vs gluon, same encoders, BCE):\n", t2, "",
         "Findings (computed from the tables): " + "; ".join(findings(rows)) + ".\n",
@@ -330,18 +392,30 @@ def write_report(rows: list[dict], s: Settings, data: P.ImageSplits) -> str:
 
 
 def findings(rows: list[dict]) -> list[str]:
-    ae = {r["variant"]["name"]: r["metrics"] for r in rows if r["variant"]["task"] == "autoencoder"}
+    ae = {r["variant"]["name"]: (r["variant"], r["metrics"]) for r in rows if r["variant"]["task"] == "autoencoder"}
     cls = {r["variant"]["name"]: r["metrics"] for r in rows if r["variant"]["task"] == "classifier"}
     lines = []
-    collapsed = [k for k, m in ae.items() if m.get("collapsed")]
-    lines.append(f"{len(collapsed)} of {len(ae)} autoencoders collapsed to all-empty output"
-                 + (f" ({'; '.join(repr(c[4:]) for c in collapsed)})" if collapsed else ""))
-    ok = {k: m for k, m in ae.items() if not m.get("collapsed") and math.isfinite(m.get("mass_rel_error", math.nan))}
+    for output in ("softplus", "hurdle", "relu"):
+        group = {k: m for k, (v, m) in ae.items() if v["output"] == output}
+        if not group:
+            continue
+        collapsed = [k for k, m in group.items() if m.get("collapsed")]
+        line = (f"{output} outputs: {len(collapsed)} of {len(group)} autoencoders collapsed to all-empty output"
+                + (f" ({'; '.join(repr(c[4:]) for c in collapsed)})" if collapsed else ""))
+        dead = [m.get("preactivation_nonpositive", math.nan) for k, m in group.items() if k in collapsed]
+        if output == "relu" and collapsed:
+            line += (f"; their output pre-activations are ≤ 0 at {100 * min(dead):.3g}–{100 * max(dead):.3g} % of the "
+                     "test pixels: the MSE optimum of a mostly empty image pulls every output toward zero, a ReLU "
+                     "below zero passes no gradient, and a pixel that has gone dark can never light up again")
+        lines.append(line)
+    ok = {k: m for k, (v, m) in ae.items() if not m.get("collapsed") and math.isfinite(m.get("mass_rel_error", math.nan))}
     if ok:
         best = min(ok, key=lambda k: ok[k]["mass_rel_error"])
         lines.append(f"best jet-mass reconstruction: {best[4:]} (median relative mass error {ok[best]['mass_rel_error']:.3g})")
         best = min(ok, key=lambda k: ok[k]["mse_active"])
         lines.append(f"lowest active-pixel MSE: {best[4:]} ({ok[best]['mse_active']:.3g})")
+        best = min(ok, key=lambda k: abs(math.log(max(ok[k]["occupancy_ratio"], 1e-12))))
+        lines.append(f"occupancy closest to the truth: {best[4:]} (predicted/true {ok[best]['occupancy_ratio']:.3g})")
     if cls:
         aucs = {k: m["auc"] for k, m in cls.items() if math.isfinite(m.get("auc", math.nan))}
         if aucs:

@@ -123,7 +123,8 @@ def test_npix_stated_once_changes_data_model_and_callbacks(use_model_data):
     assert ckpt["sparsegen_model"]["init_args"]["critic"]["init_args"]["npix"] == 16
     assert jets.images.shape == (40, 16, 16)
     state = ckpt["state_dict"]
-    assert state["generator.trunk.fc.weight"].shape[0] == 16 * 64  # 4x4 start at the width for 16 pixels
+    # 4x4 start at the width for 16 pixels: the config's widths [64, 32, 16, 8], the finest 3 of them
+    assert state["generator.trunk.fc.weight"].shape[0] == 16 * 32
 
 
 def test_a_network_given_another_npix_by_hand_is_one_config_error(use_model_data, capsys):

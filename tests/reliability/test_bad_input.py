@@ -142,6 +142,12 @@ def test_evaluator_rejects_malformed_generated_files(tmp_path_factory, capsys, p
             ],
             "model",
         ),
+        # image settings (issue 15): unknown transform, floor <= 0, energy conservation with a ReLU head
+        (["fit", "--config", str(ROOT / "configs/images/vae_hurdle.yaml"), "--data.init_args.transform", "sqrt"],
+         "unknown intensity transform"),
+        (["fit", "--config", str(ROOT / "configs/images/vae_hurdle.yaml"), "--data.init_args.floor", "0"], "floor"),
+        (["fit", "--config", str(ROOT / "configs/images/wgan_gp_dense.yaml"),
+          "--model.init_args.generator.init_args.head", "relu"], "energy_conserving needs head 'linear'"),
         (["data", "generate", "--jet-type", "g", "--num-jets", "-3", "--out", "x.h5"], "num-jets"),
         (
             [

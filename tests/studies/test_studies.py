@@ -35,26 +35,31 @@ def finite(cell: str) -> bool:
 
 def test_generative_quick(tmp_path: Path):
     out, results = tmp_path / "gen", tmp_path / "results.md"
-    assert main(["study", "generative", "--quick", "--out", str(out), "--results", str(results), "--no-progress"]) == 0
+    # every config, on gluons only (the per-class loop is the same for every class; test speed)
+    assert main(["study", "generative", "--quick", "--jet-types", "g", "--out", str(out), "--results", str(results),
+                 "--no-progress"]) == 0
     text = results.read_text()
-    body = R.section(text, "generative")
-    assert "sparsegen study generative" in body and "--quick" in body and "seed 0" in body
     configs = {d: sorted(p.stem for p in (ROOT / "configs" / d).glob("*.yaml") if not p.stem.endswith("_conditional"))
                for d in ("images", "points")}  # the conditional configs have their own study
-    found = tables(body)
-    assert len(found) == 4  # (gluon, top) × (image, point models)
-    for (header, rows), family in zip(found, ["images", "points", "images", "points"]):
-        assert header[:3] == ["config", "sparse-aware", "W1M ×10³"]
-        for name in ("W1P ×10³", "W1EFP ×10⁵", "FPD ×10³", "KPD ×10³", "AUC", "sample jets/s"):
-            assert name in header
-        assert [r[0].strip("`") for r in rows[:-1]] == configs[family]
-        assert rows[-1][0].startswith("*truth floor")
-        metric_cols = range(2, header.index("epochs"))
-        for row in rows:
-            for i in metric_cols:
-                # "empty": the model generated no particles at all, so per-particle metrics do not exist
-                assert finite(row[i]) or row[i].strip("*") == "empty", (row[0], header[i], row[i])
-    for jet_type in ("g", "t"):
+    for family in ("images", "points"):  # each family has its own section: one table per class
+        body = R.section(text, f"generative_{family}")
+        assert "sparsegen study generative" in body and "--quick" in body and "seed 0" in body
+        found = tables(body)
+        assert len(found) == 1
+        for header, rows in found:
+            assert header[:3] == ["config", "sparse-aware", "W1M ×10³"]
+            for name in ("W1P ×10³", "W1EFP ×10⁵", "FPD ×10³", "KPD ×10³", "AUC", "sample jets/s"):
+                assert name in header
+            if family == "images":
+                assert "occupancy gen/real" in header and "pixel sum gen/real" in header
+            assert [r[0].strip("`") for r in rows[:-1]] == configs[family]
+            assert rows[-1][0].startswith("*truth floor")
+            metric_cols = range(2, header.index("parts"))  # then: parts, epochs, steps, train s, ...
+            for row in rows:
+                for i in metric_cols:
+                    # "empty": the model generated no particles at all, so per-particle metrics do not exist
+                    assert finite(row[i]) or row[i].strip("*") == "empty", (row[0], header[i], row[i])
+    for jet_type in ("g",):
         for family in configs.values():
             for config in family:
                 result = json.loads((out / jet_type / config / "result.json").read_text())
@@ -69,15 +74,16 @@ def test_generative_quick(tmp_path: Path):
                         else:
                             assert math.isfinite(entry["value"]) and math.isfinite(entry["error"]), (config, key)
                 assert result["sample_jets_per_s"] > 0 and result["train_s"] > 0
-        for plot in ("mass", "mult", "pix", "average_images"):
-            assert (tmp_path / "results" / f"generative_{jet_type}_{plot}.png").stat().st_size > 10_000
+        for family in ("images", "points"):
+            for plot in ("mass", "mult", "pix", "average_images"):
+                assert (tmp_path / "results" / f"generative_{family}_{jet_type}_{plot}.png").stat().st_size > 10_000
 
 
 def test_generative_resumes_and_keeps_other_sections(tmp_path: Path):
     out, results = tmp_path / "gen", tmp_path / "results.md"
     results.write_text(R.HEADER + "\n<!-- BEGIN study:sparse_coding -->\nkept\n<!-- END study:sparse_coding -->\n")
-    args = ["study", "generative", "--quick", "--configs", "epic_gan", "vae_hurdle", "--jet-types", "g", "--out", str(out),
-            "--results", str(results), "--no-progress"]
+    args = ["study", "generative", "--quick", "--configs", "epic_gan", "vae_hurdle", "--jet-types", "g",
+            "--out", str(out), "--results", str(results), "--no-progress"]
     assert main(args) == 0
     done = out / "g" / "vae_hurdle" / "result.json"
     stamp = done.stat().st_mtime_ns
@@ -91,8 +97,11 @@ def test_generative_resumes_and_keeps_other_sections(tmp_path: Path):
     assert again["train_s"] == first["train_s"] and again["sample_jets_per_s"] == first["sample_jets_per_s"]
     text = results.read_text()
     assert R.section(text, "sparse_coding") == "kept"
-    assert text.index("study:generative") < text.index("study:sparse_coding")  # sections keep the study order
-    assert len(tables(R.section(text, "generative"))) == 2  # one image and one point model
+    assert text.index("study:generative_images") < text.index("study:generative_points") \
+        < text.index("study:sparse_coding")  # sections keep the study order
+    for family in ("images", "points"):  # one image and one point model, each in its family's section
+        (header, rows), = tables(R.section(text, f"generative_{family}"))
+        assert len(rows) == 2
 
 
 def test_sparse_input_quick(tmp_path: Path):

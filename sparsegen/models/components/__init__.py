@@ -1,15 +1,7 @@
 """Networks injected into the LightningModules: image and point generators, critics, encoders, decoders."""
 
-from sparsegen.models.components.images import (
-    DCGANGenerator,
-    DenseCritic,
-    DenseDecoder,
-    DenseEncoder,
-    ISTAEncoder,
-    SparseAwareGenerator,
-    SparseCritic,
-    SparseEncoder,
-)
+from sparsegen.models.components.image_gan import DCGANGenerator, DenseCritic, SparseAwareGenerator, SparseCritic
+from sparsegen.models.components.image_vae import DenseDecoder, DenseEncoder, ISTAEncoder, SparseEncoder
 from sparsegen.models.components.point_autoencoders import (
     EdgeConvSetEncoder,
     PointNetSetEncoder,

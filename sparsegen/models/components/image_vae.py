@@ -1,0 +1,194 @@
+"""Image VAE networks: encoders (``forward(images) -> (B, out_dim)``) and the decoder (``forward(z) -> raw``,
+``to_sample(raw, generator) -> images``), all in the data's network space (`image_parts`).
+
+Every encoder (dense CNN, submanifold sparse convs, layered ISTA) pairs with every decoder output, so an
+encoder's effect is measured apart from the reconstruction loss. Decoder outputs (``output``):
+
+* ``"relu"``: one channel through ReLU (exact zeros where the pre-activation is negative);
+* ``"softplus"``: one channel through softplus — an output that cannot die (a ReLU output whose
+  pre-activations all turn negative has zero gradient for good); pixels below the data's threshold
+  become exact zeros when a sample is turned back into ptrel;
+* ``"linear"``: the transformed intensity itself (same threshold rule);
+* ``"hurdle"``: three channels [occupancy logit, mean μ and log σ of the active pixel's value] for
+  `hurdle_loss`; samples draw occupancy ~ Bernoulli(σ(logit)) and value ~ N(μ, σ²) (with the log
+  transform: a log-normal intensity).
+
+``energy_conserving=True``: a sample's intensities are rescaled so that the jet's pixel sum is drawn from
+the training pixel-sum distribution (inverse CDF; independent per-pixel noise otherwise makes the sum of a
+jet — and with it its mass — wander: a log-normal core pixel alone moves it by tens of per cent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sparsegen.core.errors import SparsegenInputError
+from sparsegen.data.info import DataInfo, linked_setting
+from sparsegen.models.components.conditioning import ConditionEmbedding, with_condition
+from sparsegen.models.components.image_parts import (
+    DataSpaceMixin,
+    DenseConvStack,
+    GlobalFeatures,
+    PixelBias,
+    SparseConvStack,
+    UpsamplingTrunk,
+    inverse_softplus,
+    logit,
+)
+from sparsegen.models.spec import Component
+from sparsegen.nn import LayeredISTA
+
+OUTPUTS = ("relu", "softplus", "linear", "hurdle")
+
+
+class ImageEncoder(DataSpaceMixin, Component):
+    """What the encoders share: a feature stack, optional global features (occupancy, pixel sum), an MLP."""
+
+    def _finish(self, npix: int, flat_dim: int, out_dim: int, global_features: bool, cond_dim: int | None = None,
+                cond_embed: int = 16) -> None:
+        self.npix = npix
+        self.globals = GlobalFeatures() if global_features else None
+        self.cond_dim = int(linked_setting("cond_dim", cond_dim))
+        self.cond = ConditionEmbedding(self.cond_dim, cond_embed)  # joins the pooled features
+        n_in = flat_dim + (self.globals.num_features if self.globals is not None else 0) + self.cond.dim
+        self.fc = nn.Sequential(nn.Linear(n_in, out_dim), nn.LeakyReLU(0.2))
+        self.out_dim = out_dim
+        self.init_space()
+
+    def features(self, images: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, images: Tensor, cond: Tensor | None = None) -> Tensor:
+        h = [self.features(images)]
+        if self.globals is not None:
+            h.append(self.globals(images, self.space))
+        return self.fc(with_condition(torch.cat(h, 1), self.cond(cond, len(images), images)))
+
+
+class DenseEncoder(ImageEncoder):
+    """CNN encoder: [Conv(4, s=2) + BatchNorm + LeakyReLU]* → flatten → MLP → (B, out_dim)."""
+
+    def __init__(self, npix: int | None = None, channels: Sequence[int] = (32, 64, 128), out_dim: int = 256,
+                 global_features: bool = True, cond_dim: int | None = None, cond_embed: int = 16) -> None:
+        super().__init__()
+        npix = int(linked_setting("npix", npix))
+        self.stack = DenseConvStack(npix, channels, batch_norm=True)
+        self._finish(npix, self.stack.out_dim, out_dim, global_features, cond_dim, cond_embed)
+
+    def features(self, images: Tensor) -> Tensor:
+        return self.stack(images)
+
+
+class SparseEncoder(ImageEncoder):
+    """Sparse-convolution encoder (`SparseConvStack`: only active pixels are touched) → MLP → (B, out_dim)."""
+
+    def __init__(self, npix: int | None = None, channels: Sequence[int] = (16, 32, 64), out_dim: int = 256,
+                 global_features: bool = True, cond_dim: int | None = None, cond_embed: int = 16) -> None:
+        super().__init__()
+        npix = int(linked_setting("npix", npix))
+        self.stack = SparseConvStack(npix, channels)
+        self._finish(npix, self.stack.out_dim, out_dim, global_features, cond_dim, cond_embed)
+
+    def features(self, images: Tensor) -> Tensor:
+        return self.stack(images)
+
+
+class ISTAEncoder(ImageEncoder):
+    """Deep-sparse-coding encoder: `LayeredISTA` (unrolled ISTA per layer, learned convolutional
+    dictionaries and thresholds, stride-2 layers) → flatten → MLP → (B, out_dim)."""
+
+    def __init__(self, npix: int | None = None, channels: Sequence[int] = (1, 16, 32, 64), n_iter: int = 2,
+                 lam: float = 0.05, out_dim: int = 256, global_features: bool = True, cond_dim: int | None = None,
+                 cond_embed: int = 16) -> None:
+        super().__init__()
+        npix = int(linked_setting("npix", npix))
+        # 10 power iterations per forward estimate each layer's step 1/L (L ≈ ‖D‖², with a 5 % margin)
+        self.ista = LayeredISTA(list(channels), kernel_sizes=3, strides=2, n_iter=n_iter, lam=lam, power_iters=10)
+        with torch.no_grad():
+            flat = self.ista(torch.zeros(1, channels[0], npix, npix)).numel()
+        self._finish(npix, flat, out_dim, global_features, cond_dim, cond_embed)
+
+    def features(self, images: Tensor) -> Tensor:
+        return self.ista(images).flatten(1)
+
+
+class DenseDecoder(DataSpaceMixin, Component):
+    """z → `UpsamplingTrunk` → output head (+ a per-pixel bias started at the training maps, `PixelBias`);
+    see the module docstring for ``output``."""
+
+    def __init__(self, latent_dim: int = 32, npix: int | None = None, channels: Sequence[int] = (128, 64, 32, 16),
+                 output: str = "softplus", pixel_bias: bool = True, energy_conserving: bool = False,
+                 cond_dim: int | None = None, cond_embed: int = 16) -> None:
+        super().__init__()
+        npix = int(linked_setting("npix", npix))
+        self.npix = npix
+        if output not in OUTPUTS:
+            raise SparsegenInputError("config", f"DenseDecoder: unknown output '{output}' (one of {', '.join(OUTPUTS)})")
+        self.output = output
+        self.energy_conserving = energy_conserving
+        channels_out = 3 if output == "hurdle" else 1
+        self.cond_dim = int(linked_setting("cond_dim", cond_dim))
+        self.cond = ConditionEmbedding(self.cond_dim, cond_embed)  # joins the latent code: [z ‖ e(c)]
+        self.trunk = UpsamplingTrunk(latent_dim + self.cond.dim, npix, channels)
+        self.head = nn.Conv2d(self.trunk.out_channels, channels_out, 3, padding=1)
+        self.pixel_bias = PixelBias(npix, channels_out) if pixel_bias else None
+        if output == "hurdle":
+            with torch.no_grad():
+                self.head.bias[0] = -3.0  # start sparse
+                self.head.bias[1] = 0.5  # a typical active value (O(1) in network space)
+                self.head.bias[2] = -2.0  # log σ
+        self.init_space()
+
+    @torch.no_grad()
+    def init_from_data(self, info: DataInfo) -> None:
+        """Start at the training data: per-pixel biases from the occupancy and value maps (or, without them,
+        the hurdle occupancy logit at the mean training occupancy)."""
+        self.set_data_info(info)
+        occ_map, value_map = self.space.occupancy_map, self.space.value_map
+        if self.pixel_bias is not None and occ_map is not None:
+            self.head.bias.zero_()
+            mean = occ_map * value_map
+            if self.output == "hurdle":
+                p = occ_map.clamp(1e-4, 1 - 1e-4)
+                self.pixel_bias.set_(0, torch.log(p / (1 - p)))
+                self.pixel_bias.set_(1, value_map.clamp_min(max(self.space.v_threshold, 1e-3)))
+                self.head.bias[2] = -2.0
+            else:
+                self.pixel_bias.set_(0, inverse_softplus(mean.clamp_min(1e-3)) if self.output == "softplus" else mean)
+        elif self.output == "hurdle" and info.occupancy:
+            self.head.bias[0] = logit(min(max(float(info.occupancy), 1e-4), 0.5))
+
+    def forward(self, z: Tensor, cond: Tensor | None = None) -> Tensor:
+        out = self.head(self.trunk(with_condition(z, self.cond(cond, len(z), z)))[0])
+        if self.pixel_bias is not None:
+            out = self.pixel_bias(out)
+        if self.output == "relu":
+            return F.relu(out)
+        if self.output == "softplus":
+            return F.softplus(out)
+        return out
+
+    def to_sample(self, raw: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        if self.output == "hurdle":
+            logits, mu, log_sigma = raw[:, :1], raw[:, 1:2], raw[:, 2:3].clamp(-6.0, 2.0)
+            occ = (torch.rand(logits.shape, device=raw.device, generator=generator) < torch.sigmoid(logits))
+            noise = torch.randn(mu.shape, device=raw.device, generator=generator)
+            raw = occ.to(raw.dtype) * (mu + torch.exp(log_sigma) * noise)
+        return self.conserve(raw, generator) if self.energy_conserving else raw
+
+    def conserve(self, v: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Rescale each image's intensities [ptrel] to a pixel sum drawn from the training distribution."""
+        q = self.space.sum_quantiles
+        x = self.space.to_ptrel(F.relu(v)) * (v > self.space.v_threshold)
+        if q is None:
+            return v
+        u = torch.rand(v.shape[0], device=v.device, generator=generator) * (len(q) - 1)
+        lo = u.floor().long().clamp(max=len(q) - 2)
+        q = q.to(v.device)
+        total = q[lo] + (u - lo) * (q[lo + 1] - q[lo])
+        x = x * (total / x.flatten(1).sum(1).clamp_min(1e-12))[:, None, None, None]
+        return self.space.from_ptrel(x)
