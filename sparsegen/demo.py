@@ -5,11 +5,13 @@
    (seed + 1) for evaluation;
 2. train ``configs/quickstart.yaml`` on exactly that data (wandb offline logger; image panels logged
    during training; the best epoch by ``val/w1m`` is kept);
-3. sample as many jets as half the held-out sample from the best checkpoint and evaluate them against
-   the other half, with the real-vs-real truth floor from the rest;
+3. sample as many jets as half the held-out sample (10 000 by default) from the best checkpoint and score
+   them against one half of it with the published JetNet settings, the real-vs-real truth floor from the
+   other half;
 4. write ``runs/quickstart/``: ``metrics.json``, ``plots/*.png``, ``physics/*.png``, ``checkpoints/{best,
    last}.ckpt``, ``config.yaml`` (resolved), ``real_heldout.h5``, ``generated.h5``; print the metrics table,
-   where the plots are, and the commands that reproduce the numbers and sync the wandb run.
+   each metric's ratio to its truth floor, where the plots are, the time every step took, and the commands
+   that reproduce the numbers and sync the wandb run.
 
 Every flag reaches the step that uses it: data settings go to the generation, the training config
 (``--data.init_args.*``) and the evaluation alike.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -49,9 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=max(1, min(2, os.cpu_count() or 1)),
                    help="generation processes")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--heldout", type=int, default=4_000, help="independent real jets (seed + 1) for evaluation"
-    )
+    p.add_argument("--heldout", type=int, default=20_000,
+                   help="independent real jets (seed + 1): half scored against as many generated jets, half for "
+                        "the truth floor")
     p.add_argument("--config", default=str(ROOT / "configs" / "quickstart.yaml"))
     p.add_argument("--max-time", default=None, help="override the training budget, DD:HH:MM:SS")
     p.add_argument("--no-wandb", action="store_true", help="log with CSV instead of wandb (offline)")
@@ -177,6 +180,45 @@ def train(args: argparse.Namespace) -> str:
     return str(ckpt_dir / "best.ckpt")
 
 
+RATIO_KEYS = (("w1m", "W1M"), ("w1p", "W1P"), ("w1efp", "W1EFP"), ("fpd", "FPD"), ("kpd", "KPD"),
+              ("w1_tau21", "τ21 W1"), ("w1_tau32", "τ32 W1"), ("w1_multiplicity", "multiplicity W1"))
+
+
+def floor_ratios(metrics: dict) -> str:
+    """One line: every distance as a multiple of its truth floor (how far from a perfect generator)."""
+    parts = []
+    for key, label in RATIO_KEYS:
+        value = (metrics.get(key) or {}).get("value")
+        floor = (metrics.get("truth_floor", {}).get(key) or {}).get("value")
+        if value is not None and floor:
+            parts.append(f"{label} {value / floor:.2g}×")
+    auc = (metrics.get("classifier_auc") or {}).get("value")
+    return "generated vs real in units of the truth floor: " + ", ".join(parts) + (
+        f"; classifier AUC {auc:.3f} (0.5: indistinguishable)" if auc is not None else "")
+
+
+def reproduce_commands(out: Path, n_gen: int, seed: int, quick: bool) -> list[str]:
+    """Shell commands that run as printed in a fresh shell (any folder): sample the best checkpoint again and
+    score it exactly as the demo did (into ``out/reproduced/``), and sync the wandb run (after ``wandb
+    login``)."""
+    here = Path.cwd().resolve()
+    bindir = Path(sys.executable).parent
+    if bindir.resolve().is_relative_to(here):
+        bindir = bindir.resolve().relative_to(here)
+    exe, q = shlex.quote(str(bindir / "sparsegen")), lambda p: shlex.quote(str(p))
+    cd = f"cd {q(here)} && "
+    again = out / "reproduced"
+    sample = (f"{exe} sample --ckpt {q(out / 'checkpoints' / 'best.ckpt')} --num-jets {n_gen} --seed {seed} "
+              f"--out {q(again / 'gen.h5')}")
+    score = (f"{exe} evaluate --real {q(out / 'real_heldout.h5')} --gen {q(again / 'gen.h5')} --seed {seed}"
+             f"{' --quick' if quick else ''} --out {q(again / 'metrics.json')}")
+    lines = [f"{cd}{sample} && {score}"]
+    runs = sorted((out / "wandb").glob("offline-run-*")) if (out / "wandb").exists() else []
+    if runs:
+        lines.append(f"{cd}{shlex.quote(str(bindir / 'wandb'))} sync {q(runs[-1])}")
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -187,43 +229,48 @@ def run(args: argparse.Namespace) -> int:
 
     _check(args)
     start = time.perf_counter()
+    times: dict[str, float] = {}
     out = Path(args.out)
     jets = physics_data(args)
     heldout = load_or_generate(
         args.jet_type, args.heldout, args.num_particles, args.seed + 1, workers=args.workers, preset=args.preset
     )
+    times["data"] = time.perf_counter() - start
     written = make_plots(jets, out)
     write_text(out / "physics_summary.md", summary_table(jets) + "\n")
     print(summary_table(jets))
     print(f"physics plots ({len(written)}) in {out / 'physics'}/ [{time.perf_counter() - start:.0f} s]")
 
+    step = time.perf_counter()
     best = train(args)
+    times["training"] = time.perf_counter() - step
     model = load_model(best)
     n_gen = len(heldout) // 2
+    step = time.perf_counter()
     gen = model.sample(n_gen, seed=args.seed, progress=True)
+    times["sampling"] = time.perf_counter() - step
     heldout.save(out / "real_heldout.h5")
     gen.save(out / "generated.h5", attrs={"checkpoint": best, "seed": args.seed})
     real, gen = Jets.load(out / "real_heldout.h5"), Jets.load(out / "generated.h5")
+    step = time.perf_counter()
     metrics = evaluate(
         real, gen, seed=args.seed, quick=args.quick_metrics, progress=True, plots_dir=out / "plots"
     )
+    times["evaluation"] = time.perf_counter() - step
     write_metrics(out / "metrics.json", metrics)
 
     Console().print(
         metrics_table(metrics, title=f"quickstart: {n_gen} generated vs {n_gen} held-out real jets")
     )
+    print(floor_ratios(metrics))
     print(f"\nplots: {out / 'plots'}/ (metrics), {out / 'physics'}/ (data); metrics: {out / 'metrics.json'}")
-    bindir = Path(sys.executable).parent
-    if bindir.resolve().is_relative_to(Path.cwd().resolve()):
-        bindir = bindir.resolve().relative_to(Path.cwd().resolve())
-    exe = bindir / "sparsegen"
-    print("reproduce: {4} sample --ckpt {0}/checkpoints/best.ckpt --num-jets {1} --seed {2} --images "
-          "--out gen.h5 && {4} evaluate --real {0}/real_heldout.h5 --gen gen.h5 --seed {2}{3}"
-          .format(out, n_gen, args.seed, " --quick" if args.quick_metrics else "", exe))
-    runs = sorted((out / "wandb").glob("offline-run-*")) if (out / "wandb").exists() else []
-    if runs:
-        print(f"wandb (offline): {bindir / 'wandb'} sync {runs[-1]}")
-    print(f"demo finished in {time.perf_counter() - start:.0f} s")
+    cmds = reproduce_commands(out, n_gen, args.seed, args.quick_metrics)
+    print("reproduce the metrics (-> reproduced/metrics.json, identical to metrics.json):", cmds[0], sep="\n  ")
+    if len(cmds) > 1:
+        print("sync the wandb run (after `wandb login`):", cmds[1], sep="\n  ")
+    total = time.perf_counter() - start
+    print(f"demo finished in {total:.0f} s: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items())
+          + f" (sampling {n_gen / max(times['sampling'], 1e-9):.0f} jets/s)")
     return 0
 
 

@@ -36,20 +36,25 @@ def _finish(fig: plt.Figure, path: str | os.PathLike | None) -> plt.Figure:
 
 def image_grid(images: np.ndarray, extent: float = EXTENT, nrows: int = 3, ncols: int = 4, title: str = "",
                path: str | os.PathLike | None = None) -> plt.Figure:
-    """Grid of single jet images, log colour scale (empty pixels white)."""
+    """Grid of single jet images on one log colour scale (empty pixels white), one colour bar beside it."""
     images = np.asarray(images)
     n = min(len(images), nrows * ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.2 * ncols, 2.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.1 * ncols + 0.9, 2.1 * nrows), squeeze=False,
+                             layout="constrained")
     positive = images[:n][images[:n] > 0]
     vmin = float(positive.min()) if positive.size else 1e-4
     vmax = float(positive.max()) if positive.size else 1.0
+    norm = LogNorm(vmin=max(vmin, 1e-5), vmax=max(vmax, max(vmin, 1e-5) * 10))
+    im = None
     for i, ax in enumerate(axes.flat):
         ax.set_xticks([])
         ax.set_yticks([])
         if i < n:
             img = np.ma.masked_where(images[i] <= 0, images[i])
-            ax.imshow(img, origin="lower", extent=(-extent, extent, -extent, extent), cmap="viridis",
-                      norm=LogNorm(vmin=max(vmin, 1e-5), vmax=vmax))
+            im = ax.imshow(img, origin="lower", extent=(-extent, extent, -extent, extent), cmap="viridis",
+                           norm=norm)
+    if im is not None:
+        fig.colorbar(im, ax=axes, shrink=0.6, pad=0.02, label=r"$p_T^{rel}$ per pixel")
     if title:
         fig.suptitle(title)
     return _finish(fig, path)
@@ -57,29 +62,39 @@ def image_grid(images: np.ndarray, extent: float = EXTENT, nrows: int = 3, ncols
 
 def average_images(panels: dict[str, np.ndarray], extent: float = EXTENT, difference: bool = False,
                    path: str | os.PathLike | None = None) -> plt.Figure:
-    """Average jet image per panel (log scale); with ``difference`` adds (second − first) / first."""
+    """Average jet image per panel on one shared log scale; with ``difference`` adds (second − first) / first.
+
+    Layout for slides: constrained layout, shared axes (labels on the outer panels only) and one colour
+    bar per scale, to the right of the panels it belongs to, so no tick label can run into a neighbour.
+    """
     names = list(panels)
     means = [np.asarray(panels[k]).mean(0) for k in names]
-    ncols = len(names) + (1 if difference and len(names) == 2 else 0)
-    fig, axes = plt.subplots(1, ncols, figsize=(3.6 * ncols, 3.2), squeeze=False)
+    diff = difference and len(names) == 2
+    ncols = len(names) + int(diff)
+    fig, axes = plt.subplots(1, ncols, figsize=(2.9 * ncols + 1.2, 3.0), squeeze=False, sharex=True,
+                             sharey=True, layout="constrained")
+    axes = axes[0]
     positive = np.concatenate([m[m > 0] for m in means]) if any((m > 0).any() for m in means) else np.ones(1)
     norm = LogNorm(vmin=max(float(positive.min()), 1e-6), vmax=float(positive.max()))
-    for ax, name, mean in zip(axes[0], names, means):
+    box = (-extent, extent, -extent, extent)
+    for ax, name, mean in zip(axes, names, means):
         im = ax.imshow(np.ma.masked_where(mean <= 0, mean), origin="lower", norm=norm, cmap="viridis",
-                       extent=(-extent, extent, -extent, extent))
-        ax.set_title(f"{name} (mean)")
-        ax.set_xlabel(r"$\eta'$")
-        ax.set_ylabel(r"$\phi'$")
-        fig.colorbar(im, ax=ax, fraction=0.046)
-    if ncols > len(names):
+                       extent=box)
+        ax.set_title(name)
+        ax.set_xlabel(r"$\eta^{rel}$")
+    inner = np.linspace(-extent, extent, 5)[1:-1]  # no edge ticks: neighbours' labels would touch there
+    axes[0].set_xticks(inner)
+    axes[0].set_yticks(inner)
+    axes[0].set_ylabel(r"$\phi^{rel}$")
+    fig.colorbar(im, ax=list(axes[:len(names)]), shrink=0.85, pad=0.02, label=r"mean $p_T^{rel}$ per pixel")
+    if diff:
         a, b = means
         rel = np.divide(b - a, a, out=np.zeros_like(a), where=a > 0)
-        ax = axes[0, -1]
-        im = ax.imshow(
-            rel, origin="lower", cmap="RdBu_r", vmin=-1, vmax=1, extent=(-extent, extent, -extent, extent)
-        )
-        ax.set_title(f"({names[1]} - {names[0]}) / {names[0]}")
-        fig.colorbar(im, ax=ax, fraction=0.046)
+        ax = axes[-1]
+        im = ax.imshow(rel, origin="lower", cmap="RdBu_r", vmin=-1, vmax=1, extent=box)
+        ax.set_title(f"({names[1]} − {names[0]}) / {names[0]}", fontsize=9)
+        ax.set_xlabel(r"$\eta^{rel}$")
+        fig.colorbar(im, ax=ax, shrink=0.85, pad=0.02, label="relative difference")
     return _finish(fig, path)
 
 
@@ -108,7 +123,8 @@ def histograms(samples: dict[str, np.ndarray], bins: int | Sequence[float] = 50,
 
 
 def _panels(n: int, width: float = 4.4, height: float = 3.4) -> tuple[plt.Figure, np.ndarray]:
-    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+    """A row of n panels; constrained layout keeps each panel's axis labels clear of its neighbour."""
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False, layout="constrained")
     return fig, axes[0]
 
 

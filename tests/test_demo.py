@@ -1,14 +1,16 @@
 """`make demo` in small: train the quickstart config, sample, evaluate; `sparsegen sample` + `sparsegen
 evaluate` on the demo's checkpoint reproduce its metrics exactly; every demo flag reaches data, training and
-evaluation (here 20 particles per jet); generated and real jets both report mass in GeV."""
+evaluation (here 20 particles per jet); generated and real jets both report mass in GeV; the printed
+reproduce command runs as printed in a fresh shell."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
 import numpy as np
 
-from sparsegen.cli import main
 from sparsegen.core.jets import Jets
 from sparsegen.demo import main as demo
 from sparsegen.models.spec import load_checkpoint
@@ -63,29 +65,21 @@ def test_demo_pipeline_and_reproduction_from_checkpoint(tmp_path, monkeypatch, c
     real, gen = Jets.load(out / "real_heldout.h5"), Jets.load(out / "generated.h5")
     assert real.max_particles == 20 and gen.max_particles == 20 and gen.num_particles.max() <= 20
     assert "num_particles: 20" in (out / "config.yaml").read_text()
-    # GeV for both: a briefly trained model's median jet mass is within a factor 2 of the real one
+    # GeV for both: a briefly trained model's median jet mass is within a factor 4 of the real one (the
+    # steps an 8-second budget buys depend on the machine's load; a unit mix-up would be off by ~100×)
     ratio = np.median(gen.mass) / np.median(real.mass)
-    assert 0.5 < ratio < 2.0, (np.median(gen.mass), np.median(real.mass))
+    assert 0.25 < ratio < 4.0, (np.median(gen.mass), np.median(real.mass))
     assert 800 <= gen.pt.min() and gen.pt.max() <= 1600
 
-    assert main(["sample", "--ckpt", str(out / "checkpoints/best.ckpt"), "--num-jets", "100", "--seed", "0",
-                 "--images", "--no-progress", "--out", str(tmp_path / "gen.h5")]) == 0
-    assert (
-        main(
-            [
-                "evaluate",
-                "--real",
-                str(out / "real_heldout.h5"),
-                "--gen",
-                str(tmp_path / "gen.h5"),
-                "--seed",
-                "0",
-                "--quick",
-                "--out",
-                str(tmp_path / "again.json"),
-            ]
-        )
-        == 0
-    )
-    again = json.loads((tmp_path / "again.json").read_text())
+    # the printed command runs as printed in a fresh shell started elsewhere and reproduces metrics.json
+    lines = printed.splitlines()
+    command = lines[lines.index(next(ln for ln in lines if ln.startswith("reproduce the metrics"))) + 1].strip()
+    assert command.startswith("cd ") and " sample --ckpt " in command and " evaluate --real " in command
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run(command, shell=True, cwd=elsewhere, env=os.environ.copy(), capture_output=True,
+                          text=True, executable="/bin/bash")
+    assert done.returncode == 0, done.stderr[-2000:]
+    again = json.loads((out / "reproduced" / "metrics.json").read_text())
     assert again == metrics
+    assert "demo finished in" in printed and "in units of the truth floor: W1M" in printed

@@ -1,5 +1,5 @@
-"""``sparsegen study generative|sparse-input|sparse-coding [--quick] …``: run a study, update the results
-file."""
+"""``sparsegen study generative|sparse-input|sparse-coding|conditional|convergence [--quick] …``: run a
+study, update the results file."""
 
 from __future__ import annotations
 
@@ -84,9 +84,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     co.add_argument("--jobs", type=_positive(int), default=1, help="runs at a time (processes)")
     co.add_argument("--out", default="runs/study_conditional")
 
+    cv = sub.add_parser("convergence", parents=[common],
+                        help="quality per CPU-minute of one config (default: the demo's), one run per budget")
+    cv.add_argument("--minutes", type=_positive(float), nargs="+", default=[2.0, 4.0, 8.0, 16.0, 32.0],
+                    help="training budgets in CPU-minutes (CPU time of the run's process)")
+    cv.add_argument("--config", default="configs/quickstart.yaml")
+    cv.add_argument("--jet-type", default="g", choices=JET_TYPES)
+    cv.add_argument("--num-jets", type=_positive(int), default=10_000, help="generated training jets")
+    cv.add_argument("--eval-jets", type=_positive(int), default=10_000,
+                    help="jets sampled and scored (held-out sample: twice as many, seed + 1)")
+    cv.add_argument("--jobs", type=_positive(int), default=1, help="runs at a time (processes)")
+    cv.add_argument("--out", default="runs/study_convergence")
+
 
 def run(args: argparse.Namespace) -> int:
-    minimum = {"generative": 400, "sparse-input": 40, "sparse-coding": 40, "conditional": 100}[args.study]
+    minimum = {"generative": 400, "sparse-input": 40, "sparse-coding": 40, "conditional": 100,
+               "convergence": 100}[args.study]
     if args.num_jets < minimum:
         raise SparsegenInputError(
             "--num-jets",
@@ -163,6 +176,27 @@ def run(args: argparse.Namespace) -> int:
                 clock=args.clock,
                 num_jets=args.num_jets if not args.quick else min(args.num_jets, 150),
                 heldout=args.heldout,
+                seed=args.seed,
+                jobs=args.jobs,
+                threads=args.threads,
+                quick=args.quick,
+            ),
+            progress=progress,
+        )
+    elif args.study == "convergence":
+        from sparsegen.studies import convergence as V
+
+        if len(set(args.minutes)) != len(args.minutes):
+            raise SparsegenInputError("--minutes", f"budgets must differ, got {args.minutes}")
+        V.run(
+            V.Settings(
+                out=args.out,
+                results=results,
+                config=args.config,
+                minutes=sorted(args.minutes),
+                jet_type=args.jet_type,
+                num_jets=args.num_jets if not args.quick else min(args.num_jets, 200),
+                eval_jets=args.eval_jets if not args.quick else min(args.eval_jets, 100),
                 seed=args.seed,
                 jobs=args.jobs,
                 threads=args.threads,

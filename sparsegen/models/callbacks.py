@@ -290,6 +290,10 @@ class CPUTimeBudget(pl.Callback):
         """CPU seconds used since the fit started."""
         return 0.0 if self.start is None else time.process_time() - self.start
 
+    def progress(self) -> float:
+        """Fraction of the budget used, in [0, 1] (`FlowMatching`'s cosine learning-rate schedule follows it)."""
+        return min(1.0, self.used() / self.seconds)
+
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.start = time.process_time()
 

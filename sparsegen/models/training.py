@@ -46,8 +46,13 @@ QUICK_TRAINER = (
     "2",
     "--trainer.limit_val_batches",
     "1",
+    "--trainer.check_val_every_n_epoch",
+    "1",
+    "--trainer.val_check_interval",
+    "1.0",
 )
-"""Test scale: one short epoch instead of a wall-clock budget."""
+"""Test scale: one short epoch instead of a wall-clock budget, validated at its end (whatever the config's
+validation interval)."""
 
 
 class ConfigError(SystemExit):

@@ -46,7 +46,7 @@ def parse_table(text: str) -> tuple[list[str], list[list[str]]]:
     return cells[0], cells[2:]
 
 
-SECTIONS = ("generative", "sparse_input", "sparse_coding", "conditional")
+SECTIONS = ("generative", "sparse_input", "sparse_coding", "conditional", "convergence")
 """The studies' sections of the results file, in order."""
 
 

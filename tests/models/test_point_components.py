@@ -3,6 +3,8 @@ math."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -81,7 +83,8 @@ def test_set_functions_are_invariant_and_padding_blind(name):
     assert not torch.allclose(net((x, drop))[0], out[0])
 
 
-@pytest.mark.parametrize("cls", [EPiCVelocity, TransformerVelocity])
+@pytest.mark.parametrize("cls", [EPiCVelocity, TransformerVelocity, partial(EPiCVelocity, neighbours=3)],
+                         ids=["epic", "transformer", "epic_neighbours"])
 def test_velocity_is_equivariant_and_padding_blind(cls):
     torch.manual_seed(0)
     net = cls(hidden=16, num_layers=2)

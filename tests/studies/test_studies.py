@@ -184,3 +184,34 @@ def test_conditional_quick(tmp_path: Path):
     assert record["conditions"] == ["class", "pt", "multiplicity"] and set(record["metrics"]) == {"g", "w"}
     per = json.loads((out / "per_class_w" / "result.json").read_text())
     assert per["conditions"] == ["pt", "multiplicity"] and per["minutes"] == record["minutes"] / 2
+
+
+def test_convergence_quick(tmp_path: Path):
+    out, results = tmp_path / "conv", tmp_path / "results.md"
+    results.write_text(R.HEADER + "\n<!-- BEGIN study:generative -->\nkept\n<!-- END study:generative -->\n")
+    argv = ["study", "convergence", "--quick", "--minutes", "0.2", "0.05", "--num-jets", "200", "--eval-jets",
+            "100", "--out", str(out), "--results", str(results), "--no-progress"]
+    assert main(argv) == 0
+    text = results.read_text()
+    assert R.section(text, "generative") == "kept"
+    body = R.section(text, "convergence")
+    assert "sparsegen study convergence --minutes 0.05 0.2" in body and "configs/quickstart.yaml" in body
+    (header, rows), = tables(body)
+    assert header[:2] == ["CPU-min", "W1M ×10³"] and "τ21 W1 ×10³" in header and "sample jets/s" in header
+    assert [r[0] for r in rows] == ["0.05", "0.2", "*truth floor*"]
+    for row in rows[:-1]:
+        assert all(finite(c.split(" (")[0]) for c in row[1:5]), row  # value ± error (ratio to the floor)
+        assert re.search(r"\(\**[0-9.e+]+×\**\)", row[1]), row[1]
+    assert (tmp_path / "results" / "convergence.png").stat().st_size > 10_000
+    record = json.loads((out / "0.05min" / "result.json").read_text())
+    assert record["minutes"] == 0.05 and record["steps"] >= 1 and record["sample_jets_per_s"] > 0
+    assert record["metrics"]["truth_floor"]["w1m"]["value"] > 0
+    stamp = (out / "0.2min" / "result.json").stat().st_mtime_ns
+    assert main(argv) == 0  # finished budgets are reused, not retrained
+    assert (out / "0.2min" / "result.json").stat().st_mtime_ns == stamp
+
+
+def test_convergence_rejects_repeated_budgets(tmp_path: Path, capsys: pytest.CaptureFixture):
+    status = main(["study", "convergence", "--quick", "--minutes", "2", "2", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and "--minutes" in err and len(err.splitlines()) == 1, err

@@ -27,6 +27,31 @@ from sparsegen.models.spec import Component
 from sparsegen.nn.points import mlp
 
 
+def nearest_offsets(x: Tensor, mask: Tensor, k: int) -> Tensor:
+    """Where each particle's nearest neighbours are: (B, P, F) → (B, P, k (F + 1)).
+
+    For every real particle i, its k nearest other real particles j in (η, φ) of the current state, nearest
+    first, each as [x_j − x_i ‖ 1] (missing neighbours, in jets with fewer than k + 1 particles, and padded
+    slots are 0). A network that only pools globally sees other particles through a fixed-size summary and
+    cannot tell a particle where its neighbour is; real jets are full of nearly collinear pairs (the two
+    hardest particles of a gluon jet are a median ΔR ≈ 0.01 apart), which these offsets make learnable.
+    Equivariant under permutations of the slots; cost O(P²) distances, no learned pair function.
+    """
+    b, p, f = x.shape
+    k = min(k, p - 1)
+    if k < 1:
+        return x.new_zeros(b, p, 0)
+    pos = zero_padded(x, mask)
+    dist = torch.cdist(pos[..., :2], pos[..., :2])
+    pair = mask[:, :, None] & mask[:, None, :] & ~torch.eye(p, dtype=torch.bool, device=x.device)
+    dist = dist.masked_fill(~pair, float("inf"))
+    near, idx = dist.topk(k, dim=-1, largest=False)
+    neighbours = torch.gather(pos[:, None].expand(b, p, p, f), 2, idx[..., None].expand(b, p, k, f))
+    valid = torch.isfinite(near)[..., None].to(x.dtype)
+    out = torch.cat([neighbours - pos[:, :, None, :], torch.ones_like(valid)], dim=-1) * valid
+    return out.reshape(b, p, k * (f + 1))
+
+
 class _Context(nn.Module):
     """(t, mask, cond) → per-jet context [Fourier(t) ‖ n/P ‖ e(cond)] (B, C)."""
 
@@ -49,11 +74,15 @@ class EPiCVelocity(Component):
     """
 
     def __init__(self, features: int = 3, hidden: int = 64, global_dim: int = 16, num_layers: int = 3,
-                 cond_dim: int | None = None, cond_embed: int = 16, time_freqs: int = 8) -> None:
+                 cond_dim: int | None = None, cond_embed: int = 16, time_freqs: int = 8,
+                 neighbours: int = 0) -> None:
         super().__init__()
+        if neighbours < 0:
+            raise ValueError(f"neighbours must be >= 0, got {neighbours}")
         self.features, self.cond_dim = features, int(linked_setting("cond_dim", cond_dim))
+        self.neighbours = neighbours
         self.cond = _Context(self.cond_dim, cond_embed, time_freqs)
-        self.local_in = nn.Linear(features, hidden)
+        self.local_in = nn.Linear(features + neighbours * (features + 1), hidden)
         self.global_in = mlp([self.cond.dim, global_dim, global_dim])
         self.layers = nn.ModuleList(
             EPiCLayer(hidden, global_dim, cond_dim=self.cond.dim) for _ in range(num_layers)
@@ -65,7 +94,10 @@ class EPiCVelocity(Component):
 
     def forward(self, x: Tensor, mask: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor:
         c = self.cond(t, mask, cond, x)
-        h = self.act(self.local_in(zero_padded(x, mask)))
+        x = zero_padded(x, mask)
+        if self.neighbours:
+            x = torch.cat([x, nearest_offsets(x, mask, self.neighbours)], dim=-1)
+        h = self.act(self.local_in(x))
         g = self.global_in(c)
         for layer in self.layers:
             h, g = layer(h, g, mask, c)
