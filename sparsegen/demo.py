@@ -48,12 +48,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--num-particles", type=int, default=NUM_PARTICLES, help="constituents kept per jet")
     p.add_argument("--preset", default=PRESET, choices=preset_names(),
-                   help=f"generation settings (default {PRESET}: JetNet-equivalent jets; r08: anti-kT R = 0.8)")
+                   help=f"generation settings (default {PRESET}: JetNet-equivalent jets; "
+                        "r08: anti-kT R = 0.8)")
     p.add_argument("--workers", type=int, default=max(1, min(2, os.cpu_count() or 1)),
                    help="generation processes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--heldout", type=int, default=20_000,
-                   help="independent real jets (seed + 1): half scored against as many generated jets, half for "
+                   help="independent real jets (seed + 1): half scored against as many generated jets, "
+                        "half for "
                         "the truth floor")
     p.add_argument("--config", default=str(ROOT / "configs" / "quickstart.yaml"))
     p.add_argument("--max-time", default=None, help="override the training budget, DD:HH:MM:SS")
@@ -233,7 +235,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     jets = physics_data(args)
     heldout = load_or_generate(
-        args.jet_type, args.heldout, args.num_particles, args.seed + 1, workers=args.workers, preset=args.preset
+        args.jet_type, args.heldout, args.num_particles, args.seed + 1, workers=args.workers,
+        preset=args.preset
     )
     times["data"] = time.perf_counter() - start
     written = make_plots(jets, out)
@@ -265,7 +268,8 @@ def run(args: argparse.Namespace) -> int:
     print(floor_ratios(metrics))
     print(f"\nplots: {out / 'plots'}/ (metrics), {out / 'physics'}/ (data); metrics: {out / 'metrics.json'}")
     cmds = reproduce_commands(out, n_gen, args.seed, args.quick_metrics)
-    print("reproduce the metrics (-> reproduced/metrics.json, identical to metrics.json):", cmds[0], sep="\n  ")
+    print("reproduce the metrics (-> reproduced/metrics.json, identical to metrics.json):", cmds[0],
+          sep="\n  ")
     if len(cmds) > 1:
         print("sync the wandb run (after `wandb login`):", cmds[1], sep="\n  ")
     total = time.perf_counter() - start

@@ -73,7 +73,8 @@ def test_demo_pipeline_and_reproduction_from_checkpoint(tmp_path, monkeypatch, c
 
     # the printed command runs as printed in a fresh shell started elsewhere and reproduces metrics.json
     lines = printed.splitlines()
-    command = lines[lines.index(next(ln for ln in lines if ln.startswith("reproduce the metrics"))) + 1].strip()
+    header = next(ln for ln in lines if ln.startswith("reproduce the metrics"))
+    command = lines[lines.index(header) + 1].strip()
     assert command.startswith("cd ") and " sample --ckpt " in command and " evaluate --real " in command
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -37,7 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     common.add_argument("--no-progress", action="store_true")
 
     g = sub.add_parser("generative", parents=[common], help="every image and point config, same budget")
-    g.add_argument("--minutes", type=_positive(float), default=10.0, help="wall-clock training budget per run")
+    g.add_argument("--minutes", type=_positive(float), default=10.0,
+                   help="wall-clock training budget per run")
     g.add_argument("--num-jets", type=_positive(int), default=35_000,
                    help="generated jets per class (35 000: 5 250 held-out jets per scored sample)")
     g.add_argument("--jet-types", nargs="+", default=["g", "t"], choices=JET_TYPES)

@@ -66,7 +66,8 @@ class PeriodicMetrics(pl.Callback):
 
         gen_img = as_images(gen, npix, extent)
         if gen.images is not None:  # image model: real jets read out of their own pixels, as `evaluate` does
-            real = Jets.from_images(real.to_images(npix, extent), pt=real.pt, extent=extent, jet_type=real.labels)
+            real = Jets.from_images(real.to_images(npix, extent), pt=real.pt, extent=extent,
+                                    jet_type=real.labels)
         gen = gen.hardest(real.max_particles)  # image models: every pixel is a particle; keep the hardest P
         n = min(len(real), len(gen))
         out = {"w1m": float(w1m(real.particles, gen.particles, real.mask, gen.mask,
@@ -291,7 +292,8 @@ class CPUTimeBudget(pl.Callback):
         return 0.0 if self.start is None else time.process_time() - self.start
 
     def progress(self) -> float:
-        """Fraction of the budget used, in [0, 1] (`FlowMatching`'s cosine learning-rate schedule follows it)."""
+        """Fraction of the budget used, in [0, 1] (`FlowMatching`'s cosine learning-rate schedule follows
+        it)."""
         return min(1.0, self.used() / self.seconds)
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -49,7 +49,8 @@ LRSchedule = Literal["constant", "cosine"]
 
 def sample_time(n: int, kind: TimeSampling, generator: torch.Generator | None = None,
                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Tensor:
-    """(n,) training times: U(0, 1), or logit-normal t = σ(N(0, 1)) (more weight mid-path, none at the ends)."""
+    """(n,) training times: U(0, 1), or logit-normal t = σ(N(0, 1)) (more weight mid-path, none at the
+    ends)."""
     if kind == "uniform":
         return torch.rand(n, generator=generator, device=device, dtype=dtype)
     if kind == "logit_normal":

@@ -1,4 +1,5 @@
-"""Convergence study: quality per CPU-minute of one point config (default: the demo's, ``configs/quickstart.yaml``).
+"""Convergence study: quality per CPU-minute of one point config (default: the demo's,
+``configs/quickstart.yaml``).
 
 The config is trained from scratch for each budget (2, 4, 8, 16, 32 CPU-minutes by default) on the same
 generated jets (the demo's: ``--num-jets`` of ``--jet-type``, seed ``--seed``), each run stopped by
@@ -63,10 +64,12 @@ def run_name(minutes: float) -> str:
 
 
 def heldout_jets(s: Settings):
-    """The independent held-out sample (seed + 1): 2 × eval_jets jets (generated vs one half, floor the other)."""
+    """The independent held-out sample (seed + 1): 2 × eval_jets jets (generated vs one half, floor the
+    other)."""
     from sparsegen.data.cache import load_or_generate
 
-    return load_or_generate(s.jet_type, 2 * s.eval_jets, 30, s.seed + 1, workers=2, progress=False, preset=PRESET)
+    return load_or_generate(s.jet_type, 2 * s.eval_jets, 30, s.seed + 1, workers=2, progress=False,
+                            preset=PRESET)
 
 
 def _overrides(minutes: float, s: Settings) -> list[str]:
@@ -93,7 +96,8 @@ def run_one(minutes: float, s: Settings) -> dict[str, Any]:
     wall, cpu, load = time.perf_counter(), time.process_time(), os.getloadavg()[0]
     res = fit(ROOT / s.config, run_dir, seed=s.seed, overrides=_overrides(minutes, s))
     record: dict[str, Any] = {
-        "minutes": minutes, "train_cpu_s": time.process_time() - cpu, "train_wall_s": time.perf_counter() - wall,
+        "minutes": minutes, "train_cpu_s": time.process_time() - cpu,
+        "train_wall_s": time.perf_counter() - wall,
         "load_average": (load + os.getloadavg()[0]) / 2, "epochs": res.epochs, "steps": res.steps,
         "best_checkpoint": Path(res.best).name, "num_params": sum(p.numel() for p in res.model.parameters()),
         "threads": s.threads, "ode_steps": int(res.model.hparams.num_steps),
@@ -259,7 +263,8 @@ def plot(rows: list[dict], path: Path) -> None:
 def write_report(rows: list[dict], s: Settings) -> str:
     """Table, findings and the convergence plot into the ``convergence`` section of the results file."""
     results = Path(s.results)
-    cmd = (f"sparsegen study convergence --minutes {' '.join(f'{m:g}' for m in s.minutes)} --config {s.config} "
+    cmd = (f"sparsegen study convergence --minutes {' '.join(f'{m:g}' for m in s.minutes)} "
+           f"--config {s.config} "
            f"--jet-type {s.jet_type} --num-jets {s.num_jets} --eval-jets {s.eval_jets} --seed {s.seed} "
            f"--jobs {s.jobs} --threads {s.threads}" + (" --quick" if s.quick else ""))
     scale = ("quick (one short epoch per run and quick metric sizes, for the tests)" if s.quick else
@@ -270,11 +275,12 @@ def write_report(rows: list[dict], s: Settings) -> str:
          f"after that many minutes of {scale}, {s.threads} torch thread(s), {s.jobs} run(s) at a time, seed "
          f"{s.seed}; its learning-rate schedule spans its own budget. Data: {s.num_jets} generated "
          f"{JET_CLASS_NAMES.get(s.jet_type, s.jet_type)} jets (the demo's; split 0.7/0.15/0.15, best "
-         f"checkpoint by `val/w1m`); {s.eval_jets} sampled jets scored against {s.eval_jets} of an independent "
-         f"held-out sample (seed {s.seed + 1}), the truth floor from its other {s.eval_jets} jets, published "
-         "JetNet metric settings. In brackets: the ratio to the truth floor, bold when within issue 17's target "
-         f"(W1M, W1P, W1EFP ≤ 2.5×, FPD and τ21 ≤ 5×, AUC ≤ {AUC_TARGET}). `wall min` and `load` (1-minute load "
-         "average of the 2-core machine) show how busy it was; `ODE steps`: the midpoint steps the run sampled "
+         f"checkpoint by `val/w1m`); {s.eval_jets} sampled jets scored against {s.eval_jets} of an "
+         f"independent held-out sample (seed {s.seed + 1}), the truth floor from its other {s.eval_jets} "
+         "jets, published JetNet metric settings. In brackets: the ratio to the truth floor, bold when "
+         f"within issue 17's target (W1M, W1P, W1EFP ≤ 2.5×, FPD and τ21 ≤ 5×, AUC ≤ {AUC_TARGET}). "
+         "`wall min` and `load` (1-minute load average of the 2-core machine) show how busy it was; "
+         "`ODE steps`: the midpoint steps the run sampled "
          "with (its config at the time); sampling speed: jets per second of wall clock, "
          "one thread, 1000 jets per batch, into `Jets` — it drops as the load rises.\n"),
         table(rows) + "\n",

@@ -24,7 +24,8 @@ PT_MEAN, PT_STD = 0.05, 0.08
 
 
 def physical_batch(n: int = 32, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Normalized jets whose raw ptrel = x * PT_STD + PT_MEAN is positive and spans decades (like real ones)."""
+    """Normalized jets whose raw ptrel = x * PT_STD + PT_MEAN is positive and spans decades (like real
+    ones)."""
     g = torch.Generator().manual_seed(seed)
     counts = torch.randint(3, P + 1, (n,), generator=g)
     mask = torch.arange(P)[None] < counts[:, None]
@@ -146,13 +147,16 @@ def test_ot_fast_path_for_prefix_masks_matches_the_general_matching():
     jet, src, dst = hungarian_matching(((x0[:, :, None] - x1[:, None]) ** 2).sum(-1), mask)
     general = x0.clone()
     general[jet, dst] = x0[jet, src]
-    cost = lambda a: ((a - x1) ** 2).sum(-1)[mask]
+    def cost(a):
+        return ((a - x1) ** 2).sum(-1)[mask]
+
     torch.testing.assert_close(cost(fast), cost(general))
     assert torch.equal(fast[~mask], x0[~mask])
     # a non-prefix mask takes the general path: same matching on the same real particles
     order = torch.randperm(P, generator=g)
     shuffled = ot_permute_source(x0[:, order], x1[:, order], mask[:, order])
-    torch.testing.assert_close(((shuffled - x1[:, order]) ** 2).sum(-1)[mask[:, order]].sum(), cost(fast).sum())
+    torch.testing.assert_close(((shuffled - x1[:, order]) ** 2).sum(-1)[mask[:, order]].sum(),
+                               cost(fast).sum())
 
 
 def test_cpu_time_budget_stops_training_after_its_cpu_minutes():

@@ -1,4 +1,4 @@
-"""The three studies at --quick scale: table structure, finite metrics, plots, sections of the results file."""
+"""The studies at --quick scale: table structure, finite metrics, plots, sections of the results file."""
 
 from __future__ import annotations
 
@@ -36,11 +36,13 @@ def finite(cell: str) -> bool:
 def test_generative_quick(tmp_path: Path):
     out, results = tmp_path / "gen", tmp_path / "results.md"
     # every config, on gluons only (the per-class loop is the same for every class; test speed)
-    assert main(["study", "generative", "--quick", "--jet-types", "g", "--out", str(out), "--results", str(results),
-                 "--no-progress"]) == 0
+    assert main(["study", "generative", "--quick", "--jet-types", "g", "--out", str(out),
+                 "--results", str(results), "--no-progress"]) == 0
     text = results.read_text()
-    configs = {d: sorted(p.stem for p in (ROOT / "configs" / d).glob("*.yaml") if not p.stem.endswith("_conditional"))
-               for d in ("images", "points")}  # the conditional configs have their own study
+    # the conditional configs have their own study
+    configs = {d: sorted(p.stem for p in (ROOT / "configs" / d).glob("*.yaml")
+                         if not p.stem.endswith("_conditional"))
+               for d in ("images", "points")}
     for family in ("images", "points"):  # each family has its own section: one table per class
         body = R.section(text, f"generative_{family}")
         assert "sparsegen study generative" in body and "--quick" in body and "seed 0" in body
@@ -70,18 +72,22 @@ def test_generative_quick(tmp_path: Path):
                         if key == "truth_floor":
                             continue
                         if entry["value"] is None:
-                            assert empty and scope is metrics and key.startswith(("w1p", "w1_pixel")), (config, key)
+                            assert empty and scope is metrics, (config, key)
+                            assert key.startswith(("w1p", "w1_pixel")), (config, key)
                         else:
-                            assert math.isfinite(entry["value"]) and math.isfinite(entry["error"]), (config, key)
+                            assert math.isfinite(entry["value"]), (config, key)
+                            assert math.isfinite(entry["error"]), (config, key)
                 assert result["sample_jets_per_s"] > 0 and result["train_s"] > 0
         for family in ("images", "points"):
             for plot in ("mass", "mult", "pix", "average_images"):
-                assert (tmp_path / "results" / f"generative_{family}_{jet_type}_{plot}.png").stat().st_size > 10_000
+                png = tmp_path / "results" / f"generative_{family}_{jet_type}_{plot}.png"
+                assert png.stat().st_size > 10_000
 
 
 def test_generative_resumes_and_keeps_other_sections(tmp_path: Path):
     out, results = tmp_path / "gen", tmp_path / "results.md"
-    results.write_text(R.HEADER + "\n<!-- BEGIN study:sparse_coding -->\nkept\n<!-- END study:sparse_coding -->\n")
+    results.write_text(R.HEADER + "\n<!-- BEGIN study:sparse_coding -->\nkept\n"
+                       "<!-- END study:sparse_coding -->\n")
     args = ["study", "generative", "--quick", "--configs", "epic_gan", "vae_hurdle", "--jet-types", "g",
             "--out", str(out), "--results", str(results), "--no-progress"]
     assert main(args) == 0
@@ -156,8 +162,10 @@ def test_sparse_coding_quick(tmp_path: Path):
     (["generative", "--num-jets", "100", "--quick"], "at least 400"),
     (["nonsense"], "study"),
 ])
-def test_study_cli_bad_input_is_one_line(args: list[str], needle: str, capsys: pytest.CaptureFixture, tmp_path: Path):
-    status = main(["study", *args, "--out", str(tmp_path / "x")] if args[0] != "nonsense" else ["study", *args])
+def test_study_cli_bad_input_is_one_line(args: list[str], needle: str, capsys: pytest.CaptureFixture,
+                                         tmp_path: Path):
+    argv = ["study", *args, "--out", str(tmp_path / "x")] if args[0] != "nonsense" else ["study", *args]
+    status = main(argv)
     err = capsys.readouterr().err.strip()
     assert status == 2 and len(err.splitlines()) == 1 and needle in err, err
 
@@ -168,7 +176,8 @@ def test_conditional_quick(tmp_path: Path):
     assert main(["study", "conditional", "--quick", "--jet-types", "g", "w", "--out", str(out), "--results",
                  str(results), "--no-progress"]) == 0
     text = results.read_text()
-    assert R.section(text, "generative") == "kept" and text.index("study:generative") < text.index("study:conditional")
+    assert R.section(text, "generative") == "kept"
+    assert text.index("study:generative") < text.index("study:conditional")
     body = R.section(text, "conditional")
     assert "sparsegen study conditional" in body and "--quick" in body
     (header, rows), = tables(body)
