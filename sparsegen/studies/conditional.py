@@ -14,9 +14,7 @@ Every run writes ``OUT/<run>/result.json``; a rerun skips finished runs. The rep
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import json
-import multiprocessing as mp
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,7 +145,6 @@ def _task(args: tuple[str, list[str], dict]) -> dict[str, Any]:
 
 def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
     """Every run not finished yet (``s.jobs`` processes), then the report."""
-    from tqdm.auto import tqdm
 
     todo, results = [], {}
     for name, classes in _runs(s):
@@ -158,17 +155,8 @@ def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
             todo.append((name, classes, asdict(s)))
     if todo:
         _prepare_data(s)
-        bar = tqdm(total=len(todo), desc="conditional study", unit="run", disable=not progress)
-        if s.jobs <= 1:
-            for task in todo:
-                results[task[0]] = _task(task)
-                bar.update()
-        else:
-            with cf.ProcessPoolExecutor(s.jobs, mp_context=mp.get_context("spawn")) as pool:
-                for r in pool.map(_task, todo):
-                    results[r["run"]] = r
-                    bar.update()
-        bar.close()
+        for r in R.run_tasks(todo, _task, s.jobs, "conditional study", progress):
+            results[r["run"]] = r
     rows = [results[name] for name, _ in _runs(s)]
     write_report(rows, s)
     return rows

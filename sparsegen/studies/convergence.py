@@ -17,9 +17,7 @@ ratios against the budget) goes into the ``convergence`` section of the results 
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import json
-import multiprocessing as mp
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -119,7 +117,6 @@ def _task(args: tuple[float, dict]) -> dict[str, Any]:
 
 def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
     """Every budget not finished yet (``s.jobs`` processes), then the report."""
-    from tqdm.auto import tqdm
 
     todo, results = [], {}
     for m in s.minutes:
@@ -130,17 +127,8 @@ def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
             todo.append((m, asdict(s)))
     if todo:
         _prepare_data(s)
-        bar = tqdm(total=len(todo), desc="convergence study", unit="run", disable=not progress)
-        if s.jobs <= 1:
-            for task in todo:
-                results[task[0]] = _task(task)
-                bar.update()
-        else:
-            with cf.ProcessPoolExecutor(s.jobs, mp_context=mp.get_context("spawn")) as pool:
-                for r in pool.map(_task, todo):
-                    results[r["minutes"]] = r
-                    bar.update()
-        bar.close()
+        for r in R.run_tasks(todo, _task, s.jobs, "convergence study", progress):
+            results[r["minutes"]] = r
     rows = [results[m] for m in s.minutes]
     for m, r in zip(s.minutes, rows):
         r.setdefault("ode_steps", _ode_steps(Path(s.out) / run_name(m) / "config.yaml"))

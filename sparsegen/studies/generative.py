@@ -17,10 +17,8 @@ images), so rerunning one family leaves the other's section as it was.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import dataclasses
 import math
-import multiprocessing as mp
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -279,21 +277,9 @@ def run(s: Settings, progress: bool = True, rescore: bool = False) -> list[dict[
                 todo.append((str(c), t, asdict(s), done.exists()))
     if todo:
         _prepare_data(s, configs)
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(todo), desc="generative study", unit="run", disable=not progress)
-        if s.jobs <= 1:
-            for task in todo:
-                bar.set_postfix_str(f"{task[1]}/{Path(task[0]).stem}")
-                r = _task(task)
-                results[(r["jet_type"], r["config"])] = r
-                bar.update()
-        else:
-            with cf.ProcessPoolExecutor(s.jobs, mp_context=mp.get_context("spawn")) as pool:
-                for r in pool.map(_task, todo):
-                    results[(r["jet_type"], r["config"])] = r
-                    bar.update()
-        bar.close()
+        for r in R.run_tasks(todo, _task, s.jobs, "generative study", progress):
+            results[(r["jet_type"], r["config"])] = r
     rows = [results[(t, c.stem)] for t in s.jet_types for c in configs]
     write_report(rows, s)
     return rows

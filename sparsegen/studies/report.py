@@ -82,3 +82,25 @@ def section(text: str, name: str) -> str:
     if begin not in text or end not in text:
         raise KeyError(f"no section for study '{name}'")
     return text.split(begin, 1)[1].split(end, 1)[0].strip()
+
+
+def run_tasks(tasks: Sequence[Any], task: Any, jobs: int, desc: str, progress: bool = True) -> list[Any]:
+    """``[task(t) for t in tasks]`` in order: in this process (``jobs`` ≤ 1) or in ``jobs`` spawned worker
+    processes (``task`` must be a module-level function), with a progress bar of finished runs."""
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    from tqdm.auto import tqdm
+
+    out: list[Any] = []
+    with tqdm(total=len(tasks), desc=desc, unit="run", disable=not progress) as bar:
+        if jobs <= 1:
+            for t in tasks:
+                out.append(task(t))
+                bar.update()
+        else:
+            with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+                for r in pool.map(task, tasks):
+                    out.append(r)
+                    bar.update()
+    return out
