@@ -7,7 +7,9 @@ or an explicit folder. File name: ``{type}_p{P}_n{N}_s{seed}_{settings-hash}.h5`
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from sparsegen.core.defaults import NUM_PARTICLES, PRESET
@@ -32,9 +34,37 @@ def ensure_generated(cfg: GenerationConfig, num_jets: int, folder: str | os.Path
                      workers: int = 1, progress: bool = True) -> Path:
     """The cache file of ``cfg``, generating it first when missing."""
     path = cached_jets_path(cfg, num_jets, folder)
-    if not path.exists():
+    if not path.exists() and not _derive_from_more_particles(cfg, num_jets, path):
         generate(cfg, num_jets, path, workers=workers, progress=progress)
     return path
+
+
+def _derive_from_more_particles(cfg: GenerationConfig, num_jets: int, path: Path) -> bool:
+    """Write ``path`` from a cached file of the same generation with more particles per jet, if one exists.
+
+    Exact, not an approximation: particles are stored hardest first and the jet features (pT, η, mass) are
+    those of the full jet, so keeping the hardest P particles of a P' > P file gives the very file a
+    P-particle generation writes (only the kept-particle count in the jet features changes).
+    """
+    from sparsegen.core.io import read_jetnet, write_jetnet
+
+    for other in sorted(path.parent.glob(f"{cfg.jet_type}_p*_n{num_jets}_s{cfg.seed}_*.h5")):
+        try:
+            more = int(other.name.split("_")[1][1:])
+        except ValueError:
+            continue
+        if more <= cfg.num_particles or other.name != cached_jets_path(
+                replace(cfg, num_particles=more), num_jets, path.parent).name:
+            continue
+        pf, jf, attrs = read_jetnet(other)
+        pf = pf[:, : cfg.num_particles].copy()
+        jf = jf.copy()
+        jf[:, 4] = pf[:, :, 3].sum(axis=1)
+        attrs = {**attrs, "num_particles": cfg.num_particles, "config_key": cfg.key(),
+                 "derived_from": other.name, "config": json.dumps(cfg.settings(), sort_keys=True)}
+        write_jetnet(path, pf, jf, attrs)
+        return True
+    return False
 
 
 def load_or_generate(

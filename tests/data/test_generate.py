@@ -145,3 +145,22 @@ def test_chunk_files_are_written_with_normal_permissions(tmp_path):
     with h5py.File(tmp_path / "g.h5") as f:
         assert f["particle_features"].shape == (20, 30, 4)
     assert (tmp_path / "g.h5").stat().st_mode & 0o044
+
+
+def test_cache_serves_fewer_particles_from_a_larger_file_exactly(tmp_path):
+    """A P-particle request is cut from a cached P' > P file of the same generation, identical to generating
+    it (hardest particles first; jet pT, η, mass are those of the full jet)."""
+    from sparsegen.data.cache import cached_jets_path, ensure_generated
+
+    big = GenerationConfig("w", num_particles=30, chunk_size=40)
+    small = GenerationConfig("w", num_particles=8, chunk_size=40)
+    ensure_generated(big, 40, tmp_path / "cache", progress=False)
+    derived = ensure_generated(small, 40, tmp_path / "cache", progress=False)
+    assert derived == cached_jets_path(small, 40, tmp_path / "cache")
+    generate(small, 40, tmp_path / "direct.h5", progress=False)
+    pf_a, jf_a, attrs = read_jetnet(derived)
+    pf_b, jf_b, _ = read_jetnet(tmp_path / "direct.h5")
+    np.testing.assert_array_equal(pf_a, pf_b)
+    np.testing.assert_array_equal(jf_a, jf_b)
+    assert attrs["config_key"] == small.key() and attrs["num_particles"] == 8
+    assert attrs["derived_from"] == cached_jets_path(big, 40, tmp_path / "cache").name
