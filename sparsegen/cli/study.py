@@ -37,8 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     common.add_argument("--no-progress", action="store_true")
 
     g = sub.add_parser("generative", parents=[common], help="every image and point config, same budget")
-    g.add_argument("--minutes", type=_positive(float), default=10.0,
-                   help="wall-clock training budget per run")
+    g.add_argument("--minutes", type=_positive(float), default=10.0, help="training budget per run")
+    g.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                   help="minutes of the run's CPU time (default: same training on a busy machine) or wall")
     g.add_argument("--num-jets", type=_positive(int), default=35_000,
                    help="generated jets per class (35 000: 5 250 held-out jets per scored sample)")
     g.add_argument("--jet-types", nargs="+", default=["g", "t"], choices=JET_TYPES)
@@ -98,114 +99,62 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     cv.add_argument("--out", default="runs/study_convergence")
 
 
-def run(args: argparse.Namespace) -> int:
-    minimum = {"generative": 400, "sparse-input": 40, "sparse-coding": 40, "conditional": 100,
-               "convergence": 100}[args.study]
-    if args.num_jets < minimum:
+# --quick caps on the jets of each study (test scale)
+QUICK_JETS = {"generative": {"num_jets": 400}, "conditional": {"num_jets": 150},
+              "convergence": {"num_jets": 200, "eval_jets": 100}}
+MIN_JETS = {"generative": 400, "sparse-input": 40, "sparse-coding": 40, "conditional": 100,
+            "convergence": 100}
+MODULES = {"generative": "generative", "sparse-input": "sparse_input", "sparse-coding": "sparse_coding",
+           "conditional": "conditional", "convergence": "convergence"}
+
+
+def settings_from(args: argparse.Namespace, cls: type, **values):
+    """The study's Settings dataclass, every field taken from the argument of the same name (``values``
+    first), --quick caps applied; fields without an argument keep their defaults."""
+    import dataclasses
+
+    caps = QUICK_JETS.get(args.study, {}) if args.quick else {}
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.name in values:
+            out[f.name] = values[f.name]
+        elif hasattr(args, f.name):
+            value = getattr(args, f.name)
+            out[f.name] = min(value, caps[f.name]) if f.name in caps else value
+    return cls(**out)
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Study-specific argument checks (one `SparsegenInputError` each)."""
+    if args.num_jets < MIN_JETS[args.study]:
         raise SparsegenInputError(
             "--num-jets",
-            f"the {args.study} study needs at least {minimum} jets per class "
+            f"the {args.study} study needs at least {MIN_JETS[args.study]} jets per class "
             f"(held-out splits must hold both classes / enough jets to score), "
             f"got {args.num_jets}",
         )
+    if args.study == "sparse-coding" and any(not p >= 0 for p in args.penalties):
+        raise SparsegenInputError("--penalties", f"weights must be >= 0, got {args.penalties}")
+    if args.study == "conditional" and (len(args.jet_types) < 2
+                                        or len(set(args.jet_types)) != len(args.jet_types)):
+        raise SparsegenInputError("--jet-types",
+                                  f"needs at least two different classes, got {args.jet_types}")
+    if args.study == "convergence" and len(set(args.minutes)) != len(args.minutes):
+        raise SparsegenInputError("--minutes", f"budgets must differ, got {args.minutes}")
+
+
+def run(args: argparse.Namespace) -> int:
+    import importlib
+
+    _check(args)
     results = args.results or ("docs/results.md" if not args.quick else f"{args.out}/results.md")
-    progress = not args.no_progress
-    if args.study == "generative":
-        from sparsegen.studies import generative as G
-
-        s = G.Settings(
-            out=args.out,
-            results=results,
-            jet_types=args.jet_types,
-            configs=args.configs,
-            family=args.family,
-            minutes=args.minutes,
-            num_jets=args.num_jets if not args.quick else min(args.num_jets, 400),
-            seed=args.seed,
-            jobs=args.jobs,
-            threads=args.threads,
-            quick=args.quick,
-        )
-        G.run(s, progress=progress, rescore=args.rescore)
-    elif args.study == "sparse-input":
-        from sparsegen.studies import sparse_input as S
-
-        S.run(
-            S.Settings(
-                out=args.out,
-                results=results,
-                epochs=args.epochs,
-                num_jets=args.num_jets,
-                seed=args.seed,
-                threads=args.threads,
-                quick=args.quick,
-            ),
-            progress=progress,
-        )
-    elif args.study == "sparse-coding":
-        from sparsegen.studies import sparse_coding as C
-
-        if any(not p >= 0 for p in args.penalties):
-            raise SparsegenInputError("--penalties", f"weights must be >= 0, got {args.penalties}")
-        C.run(
-            C.Settings(
-                out=args.out,
-                results=results,
-                epochs=args.epochs,
-                num_jets=args.num_jets,
-                seed=args.seed,
-                threads=args.threads,
-                quick=args.quick,
-                penalties=tuple(args.penalties),
-            ),
-            progress=progress,
-        )
-    elif args.study == "conditional":
-        from sparsegen.studies import conditional as D
-
-        if len(args.jet_types) < 2 or len(set(args.jet_types)) != len(args.jet_types):
-            raise SparsegenInputError(
-                "--jet-types", f"needs at least two different classes, got {args.jet_types}"
-            )
-        D.run(
-            D.Settings(
-                out=args.out,
-                results=results,
-                config=args.config,
-                jet_types=args.jet_types,
-                minutes=args.minutes,
-                clock=args.clock,
-                num_jets=args.num_jets if not args.quick else min(args.num_jets, 150),
-                heldout=args.heldout,
-                seed=args.seed,
-                jobs=args.jobs,
-                threads=args.threads,
-                quick=args.quick,
-            ),
-            progress=progress,
-        )
-    elif args.study == "convergence":
-        from sparsegen.studies import convergence as V
-
-        if len(set(args.minutes)) != len(args.minutes):
-            raise SparsegenInputError("--minutes", f"budgets must differ, got {args.minutes}")
-        V.run(
-            V.Settings(
-                out=args.out,
-                results=results,
-                config=args.config,
-                minutes=sorted(args.minutes),
-                jet_type=args.jet_type,
-                num_jets=args.num_jets if not args.quick else min(args.num_jets, 200),
-                eval_jets=args.eval_jets if not args.quick else min(args.eval_jets, 100),
-                seed=args.seed,
-                jobs=args.jobs,
-                threads=args.threads,
-                quick=args.quick,
-            ),
-            progress=progress,
-        )
-    else:  # pragma: no cover - argparse restricts the choices
-        raise SparsegenInputError("sparsegen study", f"unknown study '{args.study}'")
+    study = importlib.import_module(f"sparsegen.studies.{MODULES[args.study]}")
+    values: dict = {"results": results}
+    if args.study == "sparse-coding":
+        values["penalties"] = tuple(args.penalties)
+    if args.study == "convergence":
+        values["minutes"] = sorted(args.minutes)
+    kwargs = {"rescore": args.rescore} if args.study == "generative" else {}
+    study.run(settings_from(args, study.Settings, **values), progress=not args.no_progress, **kwargs)
     print(f"wrote {results}")
     return 0

@@ -160,6 +160,8 @@ def test_sparse_coding_quick(tmp_path: Path):
     (["sparse-input", "--epochs", "zero"], "--epochs"),
     (["sparse-input", "--num-jets", "5"], "--num-jets"),
     (["generative", "--num-jets", "100", "--quick"], "at least 400"),
+    (["generative", "--clock", "sundial"], "--clock"),
+    (["conditional", "--jet-types", "g", "--quick"], "at least two different classes"),
     (["nonsense"], "study"),
 ])
 def test_study_cli_bad_input_is_one_line(args: list[str], needle: str, capsys: pytest.CaptureFixture,
