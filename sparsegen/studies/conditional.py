@@ -2,7 +2,7 @@
 
 The conditional model (a conditional config, by default ``configs/points/flow_matching_conditional.yaml``:
 class + jet pT + multiplicity) trains on all classes for ``minutes`` of wall clock; each per-class model
-(the same config on one class, conditioned on pT and multiplicity only) trains for ``minutes / #classes``.
+(the same config on one class, with the same conditions less the class) trains for ``minutes / #classes``.
 Both are scored per class against an independent held-out Pythia sample (seed + 1), generating with the
 conditions of the held-out jets one by one (``--conditions-from``), so every comparison has the same class,
 pT and multiplicity. The section also checks the physics a user asks of a conditional model: W and top mass
@@ -55,12 +55,20 @@ QUICK_PARTICLES = 30
 """Particles per jet at --quick scale (test speed), whatever the config says."""
 
 
-def _config_particles(s: Settings) -> int:
+def _config_data(s: Settings) -> dict[str, Any]:
     import yaml
 
-    if s.quick:
-        return QUICK_PARTICLES
-    return int(yaml.safe_load((ROOT / s.config).read_text())["data"]["init_args"]["num_particles"])
+    return yaml.safe_load((ROOT / s.config).read_text())["data"]["init_args"]
+
+
+def _config_particles(s: Settings) -> int:
+    return QUICK_PARTICLES if s.quick else int(_config_data(s)["num_particles"])
+
+
+def run_conditions(s: Settings, classes: list[str]) -> list[str]:
+    """The config's conditions; a per-class model has the same ones less the class."""
+    names = list(_config_data(s).get("conditions") or ["class", "pt", "multiplicity"])
+    return names if len(classes) > 1 else [n for n in names if n != "class"]
 
 
 def heldout_jets(s: Settings, jet_type: str):
@@ -80,7 +88,7 @@ def run_one(name: str, classes: list[str], s: Settings) -> dict[str, Any]:
 
     torch.set_num_threads(s.threads)
     run_dir = Path(s.out) / name
-    conditions = ["class", "pt", "multiplicity"] if len(classes) > 1 else ["pt", "multiplicity"]
+    conditions = run_conditions(s, classes)
     minutes = s.minutes * len(classes) / len(s.jet_types)
     overrides = [
         "--data.init_args.jet_types",
