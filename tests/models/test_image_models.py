@@ -424,7 +424,8 @@ def test_spectrum_distance_is_the_w1_of_the_active_values_and_trains_the_fake_ba
     from sparsegen.nn.losses import spectrum_distance
 
     gen = torch.Generator().manual_seed(0)
-    real = torch.where(torch.rand(32, 1, 8, 8, generator=gen) < 0.1, torch.rand(32, 1, 8, 8, generator=gen), 0)
+    real = torch.where(torch.rand(32, 1, 8, 8, generator=gen) < 0.1,
+                       torch.rand(32, 1, 8, 8, generator=gen), 0)
     fake = torch.where(torch.rand(32, 1, 8, 8, generator=gen) < 0.1,
                        0.5 * torch.rand(32, 1, 8, 8, generator=gen), 0).requires_grad_()
     d = spectrum_distance(real, fake, levels=256)
