@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,11 @@ class ConvDecoder(nn.Module):
         with torch.no_grad():  # every variant starts with a live output (positive pre-activations), not a
             self.head.bias.fill_(0.1)  # random-sign bias that leaves some ReLU runs dead from step 0
 
+    @torch.no_grad()
+    def start_at(self, biases: Sequence[float]) -> None:
+        """Output biases per channel (`start_biases`: the training data's mean pixel, read by the head)."""
+        self.head.bias.copy_(torch.as_tensor(biases, dtype=self.head.bias.dtype))
+
     def forward(self, z: Tensor) -> Tensor:
         h = F.leaky_relu(self.fc(z), 0.2).view(-1, self.c0, self.side, self.side)
         return self.head(self.up(h))
@@ -191,11 +197,34 @@ class Autoencoder(nn.Module):
         return F.relu(raw) if self.output == "relu" else F.softplus(raw)
 
     def reconstruct(self, raw: Tensor) -> Tensor:
-        """Scaled intensities; the hurdle output: where σ(logit) > ½, the inverse log transform of μ."""
+        """Scaled intensities. The hurdle output: its expected number of active pixels k = round(Σ σ(logit))
+        per image, at the k most probable pixels, each at the inverse log transform of μ (a "most likely
+        image" thresholded at σ > ½ is empty whenever no single pixel is more likely on than off, which is
+        every pixel of an uncertain model at 4 % occupancy)."""
         if self.output == "hurdle":
-            return torch.where(raw[:, :1] > 0, self.space.images_inverse(raw[:, 1:2]),
-                               torch.zeros_like(raw[:, 1:2]))
+            p = torch.sigmoid(raw[:, :1]).flatten(1)
+            k = p.sum(1, keepdim=True).round().long()
+            rank = p.argsort(1, descending=True).argsort(1)
+            keep = (rank < k).view_as(raw[:, :1])
+            return torch.where(keep, self.space.images_inverse(raw[:, 1:2]), torch.zeros_like(raw[:, 1:2]))
         return self.activate(raw)
+
+
+def start_biases(output: str, x: Tensor, space: Normalizer) -> list[float]:
+    """Output biases that make an untrained decoder emit the training data's average pixel: softplus / ReLU:
+    the mean scaled intensity over all pixels (softplus: its inverse); hurdle: the logit of the mean
+    occupancy, the mean and log standard deviation of the active pixels' log-intensity value. (A softplus
+    head started at an O(1) output everywhere is pushed to deeply negative pre-activations in the first
+    steps, where its slope σ(a) is ~1e-3: it then sits at "empty" as surely as a dead ReLU.)"""
+    mean = float(x.mean())
+    if output == "hurdle":
+        active = x[x > 0]
+        v = space.images(active.view(1, 1, 1, -1)).flatten()
+        occ = float((x > 0).float().mean())
+        return [math.log(occ / (1 - occ)), float(v.mean()), math.log(max(float(v.std()), 1e-3))]
+    if output == "softplus":
+        return [math.log(math.expm1(mean))]
+    return [mean]
 
 
 def build(v: Variant, npix: int = NPIX, scale: float = 1.0) -> nn.Module:
@@ -256,6 +285,8 @@ def run_variant(v: Variant, data: P.ImageSplits, inputs: dict[str, dict[str, Ten
     """Train one variant; returns its history and test metrics."""
     torch.manual_seed(s.seed)
     model = build(v, scale=data.scale)
+    if v.task == "autoencoder":
+        model.decoder.start_at(start_biases(v.output, data.x["train"], model.space))
     opt = P.make_optimizer(v.optimizer, model.parameters())
     x_in = inputs[v.impute]
     ae = v.task == "autoencoder"
@@ -340,13 +371,26 @@ CLS_COLUMNS = (("auc", "AUC ± s.e.", 1.0), ("accuracy", "accuracy", 1.0),
                ("epochs_to_98pct_auc", "epochs to 98 % of final AUC", 1.0))
 
 
+FLAT = 0.95
+"""An autoencoder whose validation MSE ends above this fraction of its first-epoch value made no progress."""
+
+
+def flat(m: dict) -> bool:
+    """Did an autoencoder that did not collapse still learn nothing (validation MSE flat)?"""
+    return not m.get("collapsed") and m.get("val_mse_final_over_first", 0.0) >= FLAT
+
+
 def tables(rows: list[dict]) -> tuple[str, str]:
     ae = [r for r in rows if r["variant"]["task"] == "autoencoder"]
     cls = [r for r in rows if r["variant"]["task"] == "classifier"]
 
     def status(r: dict) -> str:
         m = r["metrics"]
-        return "diverged" if m.get("diverged") else ("collapsed to empty" if m.get("collapsed") else "trains")
+        if m.get("diverged"):
+            return "diverged"
+        if m.get("collapsed"):
+            return "collapsed to empty"
+        return "no progress" if flat(m) else "trains"
 
     t1 = R.markdown_table(["variant", *[c[1] for c in AE_COLUMNS], "outcome", "train s"],
                           [[r["variant"]["name"],
@@ -403,9 +447,12 @@ def write_report(rows: list[dict], s: Settings, data: P.ImageSplits) -> str:
          "whatever "
          "loss they trained on; reconstructed pixels below 1e-5 of the jet pT are empty (the read-out "
          "threshold "
-         "of generated images). The hurdle output is read as its most likely image: a pixel is active "
-         "where its "
-         "occupancy probability exceeds ½, with the intensity exp(μ) of its log-intensity.\n"),
+         "of generated images). Every output head starts at the training data's average pixel (softplus, "
+         "ReLU: the mean scaled intensity; hurdle: mean occupancy, mean and spread of the log-intensity). "
+         "The hurdle output is read with its expected number of active pixels (round(Σ p)) at its most "
+         "probable pixels, each with the intensity exp(μ) of its log-intensity. Outcome: *collapsed to "
+         "empty* = no pixel above the threshold; *no progress* = validation MSE ended above "
+         f"{FLAT:g}× its first-epoch value (the output settled on a near-constant image).\n"),
         "Autoencoders (reconstruct the image through a 32-d bottleneck):\n", t1, "",
         "Taggers (top vs gluon, same encoders, BCE):\n", t2, "",
         "Findings (computed from the tables): " + "; ".join(findings(rows)) + ".\n",
@@ -425,9 +472,12 @@ def findings(rows: list[dict]) -> list[str]:
         if not group:
             continue
         collapsed = [k for k, m in group.items() if m.get("collapsed")]
+        stuck = [k for k, m in group.items() if flat(m)]
         line = (f"{output} outputs: {len(collapsed)} of {len(group)} autoencoders collapsed to "
                 "all-empty output"
-                + (f" ({'; '.join(repr(c[4:]) for c in collapsed)})" if collapsed else ""))
+                + (f" ({'; '.join(repr(c[4:]) for c in collapsed)})" if collapsed else "")
+                + f", {len(stuck)} made no progress"
+                + (f" ({'; '.join(repr(c[4:]) for c in stuck)})" if stuck else ""))
         dead = [m.get("preactivation_nonpositive", math.nan) for k, m in group.items() if k in collapsed]
         if output == "relu" and collapsed:
             line += (f"; their output pre-activations are ≤ 0 at {100 * min(dead):.3g}–{100 * max(dead):.3g} "

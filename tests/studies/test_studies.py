@@ -124,11 +124,36 @@ def test_sparse_input_quick(tmp_path: Path):
     for header, rows_ in ((h1, ae), (h2, cls)):
         for row in rows_:
             assert all(finite(c) for c in row[1:header.index("outcome")]), row
-            assert row[header.index("outcome")] in ("trains", "collapsed to empty", "diverged")
+            assert row[header.index("outcome")] in ("trains", "collapsed to empty", "no progress", "diverged")
     for r in rows:
         assert all(math.isfinite(v) for v in r["metrics"].values())
         assert len(r["history"]) == 2
     assert (tmp_path / "results" / "sparse_input_curves.png").stat().st_size > 10_000
+
+
+def test_sparse_input_heads_start_at_the_average_pixel_and_hurdle_keeps_its_expected_count():
+    import torch
+
+    from sparsegen.studies import sparse_input as S
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.where(torch.rand(64, 1, 32, 32, generator=gen) < 0.05,
+                    torch.rand(64, 1, 32, 32, generator=gen), 0)
+    for output in ("softplus", "relu", "hurdle"):
+        v = S.Variant("AE", "autoencoder", loss="hurdle" if output == "hurdle" else "mse", output=output)
+        model = S.build(v)
+        model.decoder.start_at(S.start_biases(output, x, model.space))
+        for p in model.decoder.head.parameters():  # the head's weights off: its output is its bias
+            if p.dim() > 1:
+                p.data.zero_()
+        raw = model(x)
+        if output == "hurdle":
+            p_on = torch.sigmoid(raw[:, 0])
+            assert p_on.mean().item() == pytest.approx((x > 0).float().mean().item(), rel=1e-4)
+            image = model.reconstruct(raw)
+            assert ((image > 0).flatten(1).sum(1) == p_on.flatten(1).sum(1).round()).all()
+        else:
+            assert model.activate(raw).mean().item() == pytest.approx(x.mean().item(), rel=1e-4)
 
 
 def test_sparse_coding_quick(tmp_path: Path):
