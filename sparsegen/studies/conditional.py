@@ -1,11 +1,12 @@
 """Conditional study: one conditional model for every class vs one model per class, at equal total CPU budget.
 
-The conditional model (a conditional config, by default ``configs/points/flow_matching_conditional.yaml``:
-class + jet pT + multiplicity) trains on all classes for ``minutes`` of wall clock; each per-class model
+The conditional model (a conditional config, by default ``configs/points/flow_matching_conditional.yaml``,
+with the config's conditions: class, jet pT, mass, multiplicity) trains on all classes for ``minutes`` of CPU
+time (``clock="wall"``: wall clock); each per-class model
 (the same config on one class, with the same conditions less the class) trains for ``minutes / #classes``.
 Both are scored per class against an independent held-out Pythia sample (seed + 1), generating with the
-conditions of the held-out jets one by one (``--conditions-from``), so every comparison has the same class,
-pT and multiplicity. The section also checks the physics a user asks of a conditional model: W and top mass
+conditions of the held-out jets one by one (``--conditions-from``), so every comparison has the same class
+and jet kinematics. The section also checks the physics a user asks of a conditional model: W and top mass
 peaks and multiplicities sampled by class, and a requested jet pT.
 
 Every run writes ``OUT/<run>/result.json``; a rerun skips finished runs. The report goes into the
