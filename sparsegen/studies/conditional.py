@@ -115,7 +115,7 @@ def run_one(name: str, classes: list[str], s: Settings) -> dict[str, Any]:
         real = heldout_jets(s, t)
         gen = model.sample(len(real), real, seed=s.seed, batch_size=1000)
         record["metrics"][t] = evaluate(real, gen, seed=s.seed, quick=True, classifier=True)
-        record["mass"][t] = {"real": real.mass.tolist(), "gen": gen.mass.tolist()}
+        record["mass"][t] = {"real": real.constituent_mass.tolist(), "gen": gen.constituent_mass.tolist()}
     if len(classes) > 1:
         record["checks"] = physics_checks(model, s)
     R.write_json(run_dir / "result.json", record)  # last: its presence marks the run as finished

@@ -52,9 +52,8 @@ def test_resolve_draws_each_class_from_its_own_distribution(make_jets):
 
 @pytest.fixture(scope="module")
 def conditional_ckpt(tmp_path_factory) -> tuple[Path, Path]:
-    """A conditional flow-matching checkpoint (class, pT, multiplicity; gluon and W) after two batches, and
-    the
-    data folder it was trained on."""
+    """A conditional flow-matching checkpoint (class, pT, mass, multiplicity; gluon and W) after two
+    batches, and the data folder it was trained on."""
     tmp = tmp_path_factory.mktemp("cond")
     mp = pytest.MonkeyPatch()
     mp.setenv("SPARSEGEN_DATA", str(tmp / "data"))
@@ -76,16 +75,16 @@ def conditional_ckpt(tmp_path_factory) -> tuple[Path, Path]:
 def test_conditional_checkpoint_records_its_conditions(conditional_ckpt):
     ckpt = load_checkpoint(conditional_ckpt[0])
     spec = ckpt["sparsegen_data_info"]["conditions"]
-    assert spec["names"] == ["class", "pt", "multiplicity"] and spec["classes"] == ["g", "w"]
+    assert spec["names"] == ["class", "pt", "mass", "multiplicity"] and spec["classes"] == ["g", "w"]
     assert (
-        ckpt["sparsegen_model"]["init_args"]["velocity"]["init_args"]["cond_dim"] == 4
-    )  # 2 classes + pt + n
+        ckpt["sparsegen_model"]["init_args"]["velocity"]["init_args"]["cond_dim"] == 5
+    )  # 2 classes + pt + mass + n
 
 
 def test_two_classes_give_different_samples_from_the_same_noise(conditional_ckpt):
     model = load_model(conditional_ckpt[0])
     torch.nn.init.normal_(model.velocity_ema.out.weight, std=0.3)  # a briefly trained field is near zero
-    common = {"pt": 1000.0, "multiplicity": 30}
+    common = {"pt": 1000.0, "mass": 80.0, "multiplicity": 30}
     g = model.sample(20, {"class": "g", **common}, seed=5)
     w = model.sample(20, {"class": "w", **common}, seed=5)
     assert np.array_equal(g.mask, w.mask) and not np.allclose(g.particles, w.particles)
@@ -130,7 +129,8 @@ def test_sample_cli_takes_conditions_and_reproduces_a_files_kinematics(condition
     (["--num-jets", "5", "--jet-type", "t"], "trained on classes"),
     (["--num-jets", "5", "--pt", "5000"], "outside the training range"),
     (["--num-jets", "5", "--pt", "-3"], "positive"),
-    (["--num-jets", "5", "--mass", "80"], "not conditioned on mass"),
+    (["--num-jets", "5", "--eta", "0.5"], "not conditioned on eta"),
+    (["--num-jets", "5", "--mass", "5000"], "outside the training range"),
     (["--num-jets", "5", "--multiplicity", "400"], "integer in 1..40"),
     (["--pt", "1000"], "--num-jets"),
     (["--num-jets", "5", "--conditions-from", "REAL", "--pt", "1000"], "cannot be combined"),

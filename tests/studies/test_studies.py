@@ -217,9 +217,10 @@ def test_conditional_quick(tmp_path: Path):
     assert "gluon multiplicity" in body and "sampled by class alone" in body
     assert (tmp_path / "results" / "conditional_mass.png").stat().st_size > 10_000
     record = json.loads((out / "conditional" / "result.json").read_text())
-    assert record["conditions"] == ["class", "pt", "multiplicity"] and set(record["metrics"]) == {"g", "w"}
+    assert record["conditions"] == ["class", "pt", "mass", "multiplicity"]
+    assert set(record["metrics"]) == {"g", "w"}
     per = json.loads((out / "per_class_w" / "result.json").read_text())
-    assert per["conditions"] == ["pt", "multiplicity"] and per["minutes"] == record["minutes"] / 2
+    assert per["conditions"] == ["pt", "mass", "multiplicity"] and per["minutes"] == record["minutes"] / 2
 
 
 def test_convergence_quick(tmp_path: Path):
