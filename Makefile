@@ -36,7 +36,7 @@ bench-fpnd: $(STAMP)
 
 # the comparison studies behind docs/results.md (~90 min on a 2-core CPU; each resumes/reruns independently)
 studies: $(STAMP)
-	$(BIN)/sparsegen study generative --minutes 5 --jobs 2
+	$(BIN)/sparsegen study generative --minutes 10 --jobs 2
 	$(BIN)/sparsegen study sparse-input
 	$(BIN)/sparsegen study sparse-coding
 
