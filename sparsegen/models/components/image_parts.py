@@ -191,6 +191,14 @@ def minibatch_std(h: Tensor) -> Tensor:
     return std.mean().expand(h.shape[0], 1)
 
 
+def flat_dim(npix: int, channels: Sequence[int]) -> int:
+    """Features of a conv stack's flattened output: last channels × (npix / 2^stages)²."""
+    side = npix // 2 ** len(channels)
+    if side < 1:
+        raise ValueError(f"too many downsamplings ({len(channels)}) for npix={npix}")
+    return channels[-1] * side * side
+
+
 class SparseConvStack(nn.Module):
     """images → SparseImage → [SubmanifoldConv(3) + LeakyReLU + SparseConv(2, s=2) + LeakyReLU]* → dense
     (B, C_last, npix/2^n, npix/2^n) → flatten.
@@ -214,10 +222,7 @@ class SparseConvStack(nn.Module):
                        SparseConv2d(c, c, 2, stride=2, bias=bias), SparseLeakyReLU(0.2)]
             c_in = c
         self.blocks = nn.Sequential(*blocks)
-        side = npix // 2 ** len(channels)
-        if side < 1:
-            raise ValueError(f"too many downsamplings ({len(channels)}) for npix={npix}")
-        self.out_dim = c_in * side * side
+        self.out_dim = flat_dim(npix, channels)
 
     def forward(self, images: Tensor) -> Tensor:
         return self.blocks(SparseImage.from_dense(images, threshold=0.0)).to_dense().flatten(1)
@@ -236,10 +241,7 @@ class DenseConvStack(nn.Module):
             layers += [nn.LeakyReLU(0.2)]
             c_in = c
         self.conv = nn.Sequential(*layers)
-        side = npix // 2 ** len(channels)
-        if side < 1:
-            raise ValueError(f"too many downsamplings ({len(channels)}) for npix={npix}")
-        self.out_dim = c_in * side * side
+        self.out_dim = flat_dim(npix, channels)
 
     def forward(self, images: Tensor) -> Tensor:
         return self.conv(images).flatten(1)
