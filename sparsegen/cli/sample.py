@@ -1,5 +1,5 @@
 """``sparsegen sample --ckpt CKPT --num-jets N --out FILE [--jet-type t] [--pt GeV] [--eta] [--mass GeV]
-[--multiplicity n] [--conditions-from real.h5] [--allow-extrapolation] [--seed S] [--images]``.
+[--multiplicity n] [--conditions-from real.h5] [--allow-extrapolation] [--guidance w] [--seed S] [--images]``.
 
 Loads any sparsegen checkpoint safely (`sparsegen.models.spec.load_model`: weights-only, the model is
 rebuilt from the spec stored in the checkpoint), samples in batches with a progress bar and writes the
@@ -36,11 +36,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="take the conditions of this file's jets one by one (JetNet layout)")
     p.add_argument("--allow-extrapolation", action="store_true",
                    help="accept conditions outside the training range")
+    p.add_argument("--guidance", type=float, default=None, metavar="W",
+                   help="classifier-free guidance of a flow-matching model trained with cond_dropout "
+                        "(default: the checkpoint's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--images", action="store_true", help="also store image models' pixels (dataset 'images')")
     p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     p.add_argument("--no-progress", action="store_true")
+
+
+def set_guidance(model, guidance: float) -> None:
+    """Sample ``model`` with classifier-free guidance ``guidance`` (flow-matching models only)."""
+    from sparsegen.models.flow_matching import check_guidance
+
+    if "guidance" not in model.hparams:
+        raise SparsegenInputError("--guidance", f"only for flow-matching models, not {type(model).__name__}")
+    try:
+        check_guidance(guidance, float(model.hparams.get("cond_dropout", 0.0)))
+    except SparsegenInputError as err:
+        raise SparsegenInputError("--guidance", err.problem) from None
+    model.hparams.guidance = guidance
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     conditions = Jets.load(args.conditions_from) if args.conditions_from else given
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_model(args.ckpt, device=device)
+    if args.guidance is not None:
+        set_guidance(model, args.guidance)
     start = time.perf_counter()
     jets = model.sample(args.num_jets, conditions, batch_size=args.batch_size, seed=args.seed,
                         progress=not args.no_progress, allow_extrapolation=args.allow_extrapolation)

@@ -59,6 +59,17 @@ def relative_kinematics(particles: np.ndarray, mask: np.ndarray | None = None) -
     return e, relative_pt, jet_eta, mass
 
 
+def with_unit_pt(particles: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(etarel, phirel, ptrel) particles with ptrel rescaled per jet so the particles' vector pT sum is 1 (the
+    jet pT; jets with a zero sum are left as they are). A jet that keeps every constituent satisfies this
+    by definition."""
+    _, relative_pt, _, _ = relative_kinematics(particles, mask)
+    scale = np.divide(1.0, relative_pt, out=np.ones_like(relative_pt), where=relative_pt > 0)
+    out = np.array(particles, copy=True)
+    out[..., 2] = (out[..., 2] * scale[:, None]).astype(out.dtype)
+    return out
+
+
 def as_particles(jets: Any, mask: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """(particles (N,P,3) float32 or float64, mask (N,P) bool) from `Jets`, a Tensor or an ndarray.
 

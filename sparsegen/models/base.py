@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.jets import Jets
+from sparsegen.core.kinematics import with_unit_pt
 from sparsegen.data.conditions import Raw, raw_conditions
 from sparsegen.data.info import DataInfo
 from sparsegen.data.normalization import Normalizer
@@ -46,6 +47,13 @@ def check_finite(loss: Tensor, what: str, step: int) -> None:
 
 class GenerativeModel(pl.LightningModule):
     """Base class: data info, EMA, batch unpacking and batched sampling into `Jets`."""
+
+    conserve_pt: bool = False
+    """Point models: rescale each generated jet's ptrel so its particles sum to the jet pT (`with_unit_pt`);
+    only for data that keep every constituent (checked against the training multiplicities)."""
+
+    TRUNCATED_MAX = 0.01
+    """Largest fraction of training jets at exactly num_particles particles for ``conserve_pt``."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -81,7 +89,14 @@ class GenerativeModel(pl.LightningModule):
 
     def on_data_info(self) -> None:
         """Hand ``data_info`` to every sub-module with a ``set_data_info(info)`` method (the point
-        generators' multiplicity histogram and ptrel floor)."""
+        generators' multiplicity histogram and ptrel floor); check ``conserve_pt`` against the data."""
+        hist = self.data_info.multiplicity
+        if self.conserve_pt and hist is not None and len(hist) > self.data_info.num_particles:
+            cut = float(hist[self.data_info.num_particles]) / max(float(np.sum(hist)), 1e-12)
+            if cut > self.TRUNCATED_MAX:
+                raise SparsegenInputError(
+                    "config", f"conserve_pt needs every constituent kept, but {cut:.0%} of the training jets "
+                    f"are cut at num_particles={self.data_info.num_particles} (raise num_particles)")
         for module in self.modules():
             if module is not self and hasattr(module, "set_data_info"):
                 module.set_data_info(self.data_info)
@@ -247,4 +262,6 @@ class GenerativeModel(pl.LightningModule):
         x, mask = sample
         particles = norm.points_inverse(x.float(), mask).cpu().numpy()
         particles[..., 2] = np.clip(particles[..., 2], 0.0, None)
+        if self.conserve_pt:
+            particles = with_unit_pt(particles, mask.cpu().numpy())
         return Jets.from_particles(particles, mask.cpu().numpy(), **kin).sorted()

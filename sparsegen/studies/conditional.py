@@ -101,6 +101,7 @@ def run_one(name: str, classes: list[str], s: Settings) -> dict[str, Any]:
         "--data.init_args.num_particles",
         str(_config_particles(s)),
         *(QUICK_TRAINER if s.quick else ()),
+        *(("--model.init_args.conserve_pt", "false") if s.quick else ()),  # 30 particles cut the jets
     ]
     res = fit(
         ROOT / s.config, run_dir, seed=s.seed, minutes=minutes, num_jets=s.num_jets, overrides=overrides,

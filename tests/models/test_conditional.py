@@ -14,6 +14,10 @@ from sparsegen.core.defaults import JET_TYPE_INDEX
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.jets import Jets
 from sparsegen.data.conditions import ConditionSpec, condition_dim, raw_conditions
+from sparsegen.models import FlowMatching
+from sparsegen.models.components import EPiCVelocity
+from sparsegen.models.components.conditioning import ConditionEmbedding, drop_condition
+from sparsegen.models.flow_matching import guided_field
 from sparsegen.models.spec import load_checkpoint, load_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +54,41 @@ def test_resolve_draws_each_class_from_its_own_distribution(make_jets):
     assert 0.4 < np.mean(mixed["class"] == JET_TYPE_INDEX["t"]) < 0.6
 
 
+def test_dropped_conditions_embed_to_zero_and_guidance_extrapolates_from_the_unconditional_field():
+    torch.manual_seed(0)
+    emb = ConditionEmbedding(3, 8)
+    c = torch.randn(4, 3)
+    e = emb(drop_condition(c, torch.tensor([True, False, True, False])), 4, c)
+    assert torch.all(e[[0, 2]] == 0) and torch.equal(e[[1, 3]], emb(c, 4, c)[[1, 3]])
+    net = EPiCVelocity(hidden=8, num_layers=2, cond_dim=3)
+    torch.nn.init.normal_(net.out.weight)
+    x, mask = torch.randn(4, 6, 3), torch.arange(6)[None] < torch.tensor([6, 4, 2, 5])[:, None]
+    t = torch.rand(4)
+    v_c, v_u = net(x, mask, t, c), net(x, mask, t, drop_condition(c, torch.ones(4, dtype=torch.bool)))
+    assert not torch.allclose(v_c, v_u)
+    torch.testing.assert_close(guided_field(net, mask, c, 1.5)(x, t), v_c + 1.5 * (v_c - v_u))
+    torch.testing.assert_close(guided_field(net, mask, c, 0.0)(x, t), v_c)
+    with pytest.raises(SparsegenInputError, match="cond_dropout"):
+        FlowMatching(net, guidance=1.0)
+    with pytest.raises(SparsegenInputError, match="guidance"):
+        FlowMatching(net, cond_dropout=0.1, guidance=-1.0)
+
+
+def test_a_model_trained_with_condition_dropout_samples_with_guidance(conditional_ckpt):
+    model = load_model(conditional_ckpt[0])  # the config's: trained with condition dropout, guided sampling
+    assert model.hparams.cond_dropout > 0 and model.hparams.guidance > 0
+    torch.nn.init.normal_(model.velocity_ema.out.weight, std=0.3)
+    ask = {"class": "w", "pt": 1000.0, "mass": 80.0, "multiplicity": 20}
+    guided = model.sample(10, ask, seed=3)
+    model.hparams.guidance = 0.0
+    plain = model.sample(10, ask, seed=3)
+    assert np.array_equal(plain.mask, guided.mask) and not np.allclose(plain.particles, guided.particles)
+    assert np.all(np.isfinite(guided.particles))
+    model.hparams.cond_dropout = 0.0  # a model that never learned the unconditional field
+    with pytest.raises(SparsegenInputError, match="cond_dropout"):
+        model.generate(4, cond=torch.zeros(4, 5), guidance=1.0)
+
+
 @pytest.fixture(scope="module")
 def conditional_ckpt(tmp_path_factory) -> tuple[Path, Path]:
     """A conditional flow-matching checkpoint (class, pT, mass, multiplicity; gluon and W) after two
@@ -64,6 +103,7 @@ def conditional_ckpt(tmp_path_factory) -> tuple[Path, Path]:
                        "--data.init_args.generation_workers", "1", "--trainer.max_epochs", "1",
                        "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
                        "--model.init_args.velocity.init_args.hidden", "16",
+                       "--model.init_args.conserve_pt", "false",  # 40 particles cut most jets
                        "--trainer.default_root_dir", str(tmp / "run"), "--trainer.logger", "false",
                        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"])
     finally:
@@ -135,6 +175,7 @@ def test_sample_cli_takes_conditions_and_reproduces_a_files_kinematics(condition
     (["--pt", "1000"], "--num-jets"),
     (["--num-jets", "5", "--conditions-from", "REAL", "--pt", "1000"], "cannot be combined"),
     (["--conditions-from", "QUARKS"], "trained on classes"),
+    (["--num-jets", "5", "--guidance", "-1"], "must be >= 0"),
 ])
 def test_bad_conditions_are_one_line_exit_2(conditional_ckpt, tmp_path, capsys, make_jets, args, what):
     quarks = make_jets(10)

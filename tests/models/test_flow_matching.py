@@ -10,6 +10,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from sparsegen.core.errors import SparsegenInputError
+from sparsegen.core.kinematics import relative_kinematics
 from sparsegen.data.conditions import ConditionSpec
 from sparsegen.data.info import DataInfo
 from sparsegen.models import FlowMatching
@@ -200,3 +202,21 @@ def test_nearest_offsets_are_the_k_nearest_real_particles_in_eta_phi():
                     assert torch.all(out[b, i, rank] == 0)  # fewer than k other particles in this jet
     assert nearest_offsets(x, mask, 0).shape == (6, P, 0)
     assert nearest_offsets(x, mask, 50).shape == (6, P, (P - 1) * 4)
+
+
+def test_conserve_pt_makes_every_generated_jet_sum_to_its_pt_and_needs_uncut_data():
+    batch = physical_batch(64)
+    model = model_for(batch, conserve_pt=True, ptrel_space="log")  # ptrel > 0: no jet sums to zero
+    hist = np.bincount(batch["mask"].sum(1).clamp(max=P - 1).numpy(), minlength=P + 1)
+    model.data_info.multiplicity = (hist / hist.sum()).tolist()  # no jet cut at P particles
+    model.on_data_info()
+    torch.nn.init.normal_(model.velocity_ema.out.weight, std=0.5)  # a field that moves the sum
+    jets = model.sample(50, seed=1)
+    _, pt, _, _ = relative_kinematics(jets.particles, jets.mask)
+    np.testing.assert_allclose(pt, 1.0, rtol=1e-5)
+    model.conserve_pt = False
+    _, pt_free, _, _ = relative_kinematics(model.sample(50, seed=1).particles, jets.mask)
+    assert np.abs(pt_free - 1).max() > 0.05
+    cut = model_for(batch, conserve_pt=True)  # this batch has a sixth of its jets at P particles
+    with pytest.raises(SparsegenInputError, match="conserve_pt needs every constituent"):
+        cut.on_data_info()

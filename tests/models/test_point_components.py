@@ -23,7 +23,7 @@ from sparsegen.models.components import (
     PointSetDecoder,
     TransformerVelocity,
 )
-from sparsegen.models.components.point_layers import DataPrior, MPLayer
+from sparsegen.models.components.point_layers import DataPrior, EPiCLayer, MPLayer
 
 
 def clouds(b: int = 5, p: int = 10, seed: int = 0, prefix: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,8 +83,9 @@ def test_set_functions_are_invariant_and_padding_blind(name):
     assert not torch.allclose(net((x, drop))[0], out[0])
 
 
-@pytest.mark.parametrize("cls", [EPiCVelocity, TransformerVelocity, partial(EPiCVelocity, neighbours=3)],
-                         ids=["epic", "transformer", "epic_neighbours"])
+@pytest.mark.parametrize("cls", [EPiCVelocity, TransformerVelocity, partial(EPiCVelocity, neighbours=3),
+                                 partial(EPiCVelocity, film=True)],
+                         ids=["epic", "transformer", "epic_neighbours", "epic_film"])
 def test_velocity_is_equivariant_and_padding_blind(cls):
     torch.manual_seed(0)
     net = cls(hidden=16, num_layers=2)
@@ -113,6 +114,24 @@ def test_velocity_condition():
     assert not torch.allclose(net(x, mask, t, a), net(x, mask, t, b))
     # unconditional networks have no condition parameters at all (they compute what they did before)
     assert not [n for n, _ in EPiCVelocity(hidden=8, num_layers=1).named_parameters() if "cond" in n]
+
+
+def test_film_layer_starts_additive_and_then_scales_particle_features():
+    torch.manual_seed(0)
+    film, plain = EPiCLayer(16, 8, cond_dim=3, film=True), EPiCLayer(16, 8, cond_dim=3)
+    shift_only = {k: v[16:] if k.startswith("global_in") else v for k, v in film.state_dict().items()}
+    plain.load_state_dict(shift_only)
+    x, mask = clouds(p=10)
+    h, g, c = torch.randn(5, 10, 16), torch.randn(5, 8), torch.randn(5, 3)
+    for a, b in zip(film(h, g, mask, c), plain(h, g, mask, c)):  # γ = 0 at initialization
+        torch.testing.assert_close(a, b)
+    with torch.no_grad():
+        film.global_in.weight[:16].normal_()
+    h2, _ = film(h, g, mask, c)
+    c2 = c.clone()
+    c2[0] += 1.0
+    h3, _ = film(h, g, mask, c2)
+    assert not torch.allclose(h2[0], h3[0]) and torch.allclose(h2[1:], h3[1:])  # per-jet modulation
 
 
 GENERATORS = {

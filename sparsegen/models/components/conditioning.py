@@ -6,6 +6,10 @@ of `sparsegen.data.conditions` with this module, e = MLP(c) (B, D), and then use
 other per-jet inputs (the global context, the latent code, the pooled features). With ``cond_dim = 0`` the
 network is unconditional: the embedding has width 0 and adds nothing, so unconditional networks compute
 exactly what they computed before conditioning existed.
+
+*No condition* (classifier-free guidance, Ho & Salimans 2022): a row of c that is all NaN (`drop_condition`)
+embeds to e = 0, the "unconditional" input a model trained with condition dropout learns to read; no extra
+parameters, so every checkpoint keeps its weights.
 """
 
 from __future__ import annotations
@@ -35,7 +39,14 @@ class ConditionEmbedding(nn.Module):
             raise ValueError(f"this network is conditional: pass cond (B, {self.cond_dim})")
         if cond.shape != (batch_size, self.cond_dim):
             raise ValueError(f"cond must have shape ({batch_size}, {self.cond_dim}), got {tuple(cond.shape)}")
-        return self.net(cond.to(like.dtype))
+        cond = cond.to(like.dtype)
+        dropped = torch.isnan(cond).all(dim=1, keepdim=True)
+        return self.net(torch.nan_to_num(cond)).masked_fill(dropped, 0.0)
+
+
+def drop_condition(cond: Tensor, rows: Tensor) -> Tensor:
+    """``cond`` with the rows where ``rows`` (B,) is True replaced by "no condition" (all NaN)."""
+    return cond.masked_fill(rows[:, None], float("nan"))
 
 
 def with_condition(x: Tensor, embedding: Tensor) -> Tensor:

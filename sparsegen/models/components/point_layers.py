@@ -134,18 +134,27 @@ class EPiCLayer(nn.Module):
     sums over real particles only; ``c`` an optional per-jet condition (B, C). The per-particle update is a
     residual two-layer MLP whose first layer is split into a particle term and a per-jet term, so the global
     vector is never copied to every particle; the residual add is fused into the second matmul.
+    ``film=True`` makes the per-jet term a FiLM modulation (Perez et al. 2018),
+    σ((1 + γ(g', c)) ⊙ W_1 h_i + β(g', c)): the jet's context can scale particle features, not only shift
+    them (γ starts at 0, so the layer starts as the additive one).
     (B, P, H), (B, G), mask → (B, P, H), (B, G). Padded slots are read only through the masked pools, so they
     need only be finite: they carry finite values through a stack of layers, and networks zero their outputs.
     """
 
     def __init__(
-        self, hidden: int, global_dim: int, cond_dim: int = 0, global_hidden: int | None = None
+        self, hidden: int, global_dim: int, cond_dim: int = 0, global_hidden: int | None = None,
+        film: bool = False,
     ) -> None:
         super().__init__()
         gh = global_hidden or max(hidden, global_dim)
         self.phi_g = mlp([global_dim + 2 * hidden + cond_dim, gh, global_dim])
         self.local_in = nn.Linear(hidden, hidden, bias=False)
-        self.global_in = nn.Linear(global_dim + cond_dim, hidden)
+        self.film = film
+        self.global_in = nn.Linear(global_dim + cond_dim, 2 * hidden if film else hidden)
+        if film:
+            with torch.no_grad():
+                self.global_in.weight[:hidden].zero_()
+                self.global_in.bias[:hidden].zero_()
         self.local_out = nn.Linear(hidden, hidden, bias=False)
         self.act = nn.LeakyReLU(0.2)
 
@@ -157,7 +166,12 @@ class EPiCLayer(nn.Module):
         g = g + self.phi_g(torch.cat([gc, pooled], dim=1))
         gc = g if cond is None else torch.cat([g, cond], dim=1)
         a = F.linear(h, self.local_in.weight)
-        a += self.global_in(gc)[:, None, :]
+        jet = self.global_in(gc)[:, None, :]
+        if self.film:
+            gamma, beta = jet.chunk(2, dim=-1)
+            a = a * (1.0 + gamma) + beta
+        else:
+            a += jet
         a = F.leaky_relu_(a, self.act.negative_slope)
         hidden = h.shape[-1]
         h = torch.addmm(h.reshape(-1, hidden), a.reshape(-1, hidden), self.local_out.weight.t()).view_as(h)

@@ -69,13 +69,14 @@ class _Context(nn.Module):
 class EPiCVelocity(Component):
     """v_θ = W_out h^{(L)}, h^{(0)}_i = σ(W_in x_i), g^{(0)} = φ(c), L `EPiCLayer`s conditioned on c.
 
-    c = [Fourier(t) ‖ n/P ‖ e(condition)] enters the global update and, through it, every particle.
+    c = [Fourier(t) ‖ n/P ‖ e(condition)] enters the global update and, through it, every particle
+    (``film=True``: as a FiLM scale and shift of every layer's particle features, `EPiCLayer`).
     The output layer starts at zero, so the untrained field is v = 0.
     """
 
     def __init__(self, features: int = 3, hidden: int = 64, global_dim: int = 16, num_layers: int = 3,
                  cond_dim: int | None = None, cond_embed: int = 16, time_freqs: int = 8,
-                 neighbours: int = 0) -> None:
+                 neighbours: int = 0, film: bool = False) -> None:
         super().__init__()
         if neighbours < 0:
             raise ValueError(f"neighbours must be >= 0, got {neighbours}")
@@ -85,7 +86,7 @@ class EPiCVelocity(Component):
         self.local_in = nn.Linear(features + neighbours * (features + 1), hidden)
         self.global_in = mlp([self.cond.dim, global_dim, global_dim])
         self.layers = nn.ModuleList(
-            EPiCLayer(hidden, global_dim, cond_dim=self.cond.dim) for _ in range(num_layers)
+            EPiCLayer(hidden, global_dim, cond_dim=self.cond.dim, film=film) for _ in range(num_layers)
         )
         self.out = nn.Linear(hidden, features)
         nn.init.zeros_(self.out.weight)
