@@ -21,8 +21,10 @@ class by `GenerativeModel.sample`), x0 ~ N(0, I) on the first n slots, then dx/d
 from t = 0 to 1 with a fixed-step solver (``solver="midpoint"``, second order, 2 evaluations per step; or
 ``"euler"``, 1) over ``num_steps`` steps, using the EMA weights. The network (``velocity``) is injected
 (``sparsegen.models.components.EPiCVelocity`` / ``TransformerVelocity``).
-ptrel is unconstrained along the flow; `to_jets` clips un-normalized ptrel at 0 (a few per mille of the
-particles of a short run land below; see docs/point_models.md).
+The flow runs in its own coordinates (`sparsegen.models.flow_space`): ``ptrel_space="log"`` models log
+ptrel (every sample 0 < ptrel ≤ 1), ``angle_space="asinh"`` models asinh(Δη / s), asinh(Δφ / s). With
+linear ptrel, `to_jets` clips un-normalized ptrel at 0 (a few per mille of the particles of a short run
+land below; see docs/point_models.md).
 
 Classifier-free guidance (Ho & Salimans 2022) for a conditional model: trained with ``cond_dropout`` p (each
 jet's condition replaced by "no condition" with probability p, `drop_condition`), the one network learns
@@ -56,11 +58,13 @@ from sparsegen.core.errors import SparsegenInputError
 from sparsegen.models.base import GenerativeModel, check_finite
 from sparsegen.models.components.conditioning import drop_condition
 from sparsegen.models.components.point_layers import PTREL, prefix_mask, zero_padded
+from sparsegen.models.flow_space import AsinhAngles, LogPtrel
 from sparsegen.nn.matching import hungarian_matching
 
 Velocity = Callable[[Tensor, Tensor], Tensor]  # (x, t (B,)) -> dx/dt
 TimeSampling = Literal["uniform", "logit_normal"]
 PtrelSpace = Literal["linear", "log"]
+AngleSpace = Literal["linear", "asinh"]
 LRSchedule = Literal["constant", "cosine"]
 
 
@@ -73,39 +77,6 @@ def sample_time(n: int, kind: TimeSampling, generator: torch.Generator | None = 
     if kind == "logit_normal":
         return torch.sigmoid(torch.randn(n, generator=generator, device=device, dtype=dtype))
     raise ValueError(f"time_sampling must be 'uniform' or 'logit_normal', got {kind!r}")
-
-
-class LogPtrel(nn.Module):
-    """The flow's ptrel coordinate z = (log ptrel − μ) / σ (the other features stay as normalized).
-
-    ptrel of jet constituents spans three decades (a leading particle carries ~30 % of the jet, the 30th a
-    few per mille): standardized linearly, most particles sit in a narrow spike just above the floor with a
-    long tail of hard ones, a shape a few-step flow from N(0, 1) reproduces badly; in log it is close to
-    Gaussian, and every sample has ptrel > 0. μ and σ are fitted once, on the real particles of the first
-    training batch (a data-dependent initialization; buffers, so they travel with the checkpoint).
-    """
-
-    def __init__(self, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.eps = eps
-        self.register_buffer("loc", torch.zeros(()))
-        self.register_buffer("scale", torch.ones(()))
-        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
-
-    @torch.no_grad()
-    def fit(self, ptrel: Tensor) -> None:
-        """Set μ, σ from the (positive) ptrel of real particles (1-D)."""
-        logs = ptrel.clamp_min(self.eps).log()
-        self.loc.copy_(logs.mean())
-        self.scale.copy_(logs.std().clamp_min(1e-3) if logs.numel() > 1 else torch.ones(()))
-        self.fitted.fill_(True)
-
-    def forward(self, ptrel: Tensor) -> Tensor:
-        return (ptrel.clamp_min(self.eps).log() - self.loc) / self.scale
-
-    def inverse(self, z: Tensor) -> Tensor:
-        """ptrel in (0, 1]: a particle never carries more than its jet's pT."""
-        return (z * self.scale + self.loc).clamp(max=0.0).exp()
 
 
 def ot_permute_source(x0: Tensor, x1: Tensor, mask: Tensor) -> Tensor:
@@ -199,6 +170,8 @@ class FlowMatching(GenerativeModel):
         chunk_size: int = 1024,
         time_sampling: TimeSampling = "uniform",
         ptrel_space: PtrelSpace = "linear",
+        angle_space: AngleSpace = "linear",
+        angle_width: float = 0.02,
         lr_schedule: LRSchedule = "constant",
         lr_min_factor: float = 0.05,
         cond_dropout: float = 0.0,
@@ -217,6 +190,8 @@ class FlowMatching(GenerativeModel):
         sample_time(1, time_sampling)  # validates the name
         if ptrel_space not in ("linear", "log"):
             raise ValueError(f"ptrel_space must be 'linear' or 'log', got {ptrel_space!r}")
+        if angle_space not in ("linear", "asinh"):
+            raise ValueError(f"angle_space must be 'linear' or 'asinh', got {angle_space!r}")
         if lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
         if not 0.0 <= lr_min_factor <= 1.0:
@@ -229,6 +204,7 @@ class FlowMatching(GenerativeModel):
         self.velocity = velocity
         self.velocity_ema = self.ema_copy(velocity, ema_decay)
         self.ptrel_log = LogPtrel() if ptrel_space == "log" else None
+        self.angles_asinh = AsinhAngles(angle_width) if angle_space == "asinh" else None
 
     def conditional_networks(self) -> dict[str, nn.Module]:
         return {"velocity": self.velocity}
@@ -255,39 +231,48 @@ class FlowMatching(GenerativeModel):
         return err.sum() / (mask.sum().clamp_min(1) * x1.shape[-1])
 
     # ----------------------------------------------------------------------------- flow space
-    def _ptrel_norm(self, like: Tensor) -> tuple[Tensor, Tensor]:
-        """(mean, std) of the data normalizer's ptrel (normalized = (ptrel − mean) / std)."""
+    def _maps(self) -> list[tuple[slice, nn.Module]]:
+        """(feature columns, standardized map) of the flow's non-linear coordinates (`flow_space`)."""
+        maps = [(slice(0, PTREL), self.angles_asinh), (slice(PTREL, PTREL + 1), self.ptrel_log)]
+        return [(cols, m) for cols, m in maps if m is not None]
+
+    def _norm(self, cols: slice, like: Tensor) -> tuple[Tensor, Tensor]:
+        """(mean, std) of the data normalizer's columns ``cols`` (normalized = (x − mean) / std)."""
         norm = self.data_info.normalizer
-        return (torch.tensor(float(norm["mean"][PTREL]), device=like.device, dtype=like.dtype),
-                torch.tensor(float(norm["std"][PTREL]), device=like.device, dtype=like.dtype))
+        return (torch.as_tensor(np.asarray(norm["mean"])[cols], device=like.device, dtype=like.dtype),
+                torch.as_tensor(np.asarray(norm["std"])[cols], device=like.device, dtype=like.dtype))
 
     def to_flow(self, x: Tensor, mask: Tensor) -> Tensor:
-        """Normalized data (B, P, F) → the space the flow models (``ptrel_space``); padded slots 0."""
+        """Normalized data (B, P, F) → the space the flow models (``ptrel_space``, ``angle_space``);
+        padded slots 0."""
         x = zero_padded(x, mask)
-        if self.ptrel_log is None:
-            return x
-        mean, std = self._ptrel_norm(x)
-        z = self.ptrel_log(x[..., PTREL] * std + mean)
-        return zero_padded(torch.cat([x[..., :PTREL], z[..., None], x[..., PTREL + 1:]], dim=-1), mask)
+        for cols, m in self._maps():
+            mean, std = self._norm(cols, x)
+            z = m(x[..., cols] * std + mean)
+            x = torch.cat([x[..., :cols.start], z, x[..., cols.stop:]], dim=-1)
+        return zero_padded(x, mask)
 
     def from_flow(self, z: Tensor, mask: Tensor) -> Tensor:
         """The inverse of `to_flow`: flow space → normalized data."""
-        if self.ptrel_log is None:
-            return zero_padded(z, mask)
-        mean, std = self._ptrel_norm(z)
-        pt = (self.ptrel_log.inverse(z[..., PTREL]) - mean) / std
-        return zero_padded(torch.cat([z[..., :PTREL], pt[..., None], z[..., PTREL + 1:]], dim=-1), mask)
+        for cols, m in self._maps():
+            mean, std = self._norm(cols, z)
+            raw = m.inverse(z[..., cols])
+            z = torch.cat([z[..., :cols.start], (raw - mean) / std, z[..., cols.stop:]], dim=-1)
+        return zero_padded(z, mask)
 
     def on_train_batch_start(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        """Fit the log-ptrel standardization on the first batch of a fresh fit (rank 0's, broadcast)."""
-        if self.ptrel_log is None or bool(self.ptrel_log.fitted):
+        """Fit the flow coordinates' standardization on the first batch of a fresh fit (rank 0's,
+        broadcast)."""
+        todo = [(cols, m) for cols, m in self._maps() if not bool(m.fitted)]
+        if not todo:
             return
         x, mask = self.real_from_batch(batch)
-        mean, std = self._ptrel_norm(x)
-        self.ptrel_log.fit(x[..., PTREL][mask] * std + mean)
-        if self._trainer is not None and self.trainer.world_size > 1:
-            for buf in (self.ptrel_log.loc, self.ptrel_log.scale):
-                buf.copy_(self.trainer.strategy.broadcast(buf, src=0))
+        for cols, m in todo:
+            mean, std = self._norm(cols, x)
+            m.fit((x[..., cols] * std + mean)[mask])
+            if self._trainer is not None and self.trainer.world_size > 1:
+                for buf in (m.loc, m.scale):
+                    buf.copy_(self.trainer.strategy.broadcast(buf, src=0))
 
     # ----------------------------------------------------------------------------- steps
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:

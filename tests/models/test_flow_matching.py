@@ -3,6 +3,7 @@ fast path."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -104,6 +105,45 @@ def test_log_ptrel_model_learns_a_batch_and_rebuilds_from_its_checkpoint_spec():
     clone.load_state_dict(model.state_dict())  # loc / scale travel as buffers
     clone.data_info = model.data_info
     assert np.array_equal(clone.sample(30, seed=2).particles, jets.particles)
+
+
+def test_asinh_angle_space_is_fitted_on_raw_angles_inverts_exactly_and_stays_in_range():
+    batch = physical_batch()
+    x, mask = batch["particles"], batch["mask"]
+    model = model_for(batch, ptrel_space="log", angle_space="asinh", angle_width=0.05)
+    mean, std = [0.1, -0.2, PT_MEAN], [0.2, 0.3, PT_STD]  # angles are standardized too: undone first
+    model.data_info = replace(model.data_info, normalizer={"mean": mean, "std": std, "image_scale": 1.0})
+    model.on_train_batch_start(batch, 0)
+    raw = x[..., :2][mask] * torch.tensor(std[:2]) + torch.tensor(mean[:2])
+    torch.testing.assert_close(model.angles_asinh.loc, torch.asinh(raw / 0.05).mean(0))
+    torch.testing.assert_close(model.angles_asinh.scale, torch.asinh(raw / 0.05).std(0))
+    z = model.to_flow(x, mask)
+    torch.testing.assert_close(z[..., :2][mask].mean(0), torch.zeros(2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(z[..., :2][mask].std(0), torch.ones(2), atol=1e-4, rtol=0)
+    assert torch.all(z[~mask] == 0)
+    torch.testing.assert_close(model.from_flow(z, mask), x, atol=1e-5, rtol=1e-5)
+    wild = torch.tensor([-80.0, 80.0])[:, None, None].expand(2, P, 3)
+    angles = model.from_flow(wild, torch.ones(2, P, dtype=torch.bool))[..., :2] * torch.tensor(std[:2])
+    angles = angles + torch.tensor(mean[:2])
+    assert torch.all(angles.abs() <= 1.0 + 1e-5)  # |Δη|, |Δφ| <= max_angle
+    clone = instantiate(model.model_spec())  # the fitted map travels with the checkpoint
+    clone.load_state_dict(model.state_dict())
+    clone.data_info = model.data_info
+    assert clone.hparams.angle_space == "asinh" and clone.hparams.angle_width == 0.05
+    assert np.array_equal(clone.sample(20, seed=2).particles, model.sample(20, seed=2).particles)
+    with pytest.raises(ValueError, match="angle_space"):
+        model_for(batch, angle_space="polar")
+    with pytest.raises(ValueError, match="angle_width"):
+        model_for(batch, angle_space="asinh", angle_width=0.0)
+
+
+def test_flow_space_loads_checkpoints_with_scalar_buffers():
+    """Checkpoints written before the per-column buffers stored LogPtrel's loc / scale as 0-d tensors."""
+    model = model_for(physical_batch(), ptrel_space="log")
+    state = model.state_dict()
+    state["ptrel_log.loc"], state["ptrel_log.scale"] = torch.tensor(-4.0), torch.tensor(1.5)
+    model.load_state_dict(state)
+    assert model.ptrel_log.loc.tolist() == [-4.0] and model.ptrel_log.scale.tolist() == [1.5]
 
 
 def test_time_sampling():
