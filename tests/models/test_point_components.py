@@ -23,7 +23,7 @@ from sparsegen.models.components import (
     PointSetDecoder,
     TransformerVelocity,
 )
-from sparsegen.models.components.point_layers import DataPrior, EPiCLayer, MPLayer
+from sparsegen.models.components.point_layers import DataPrior, EPiCLayer, MPLayer, ParticleAttention
 
 
 def clouds(b: int = 5, p: int = 10, seed: int = 0, prefix: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,12 +84,15 @@ def test_set_functions_are_invariant_and_padding_blind(name):
 
 
 @pytest.mark.parametrize("cls", [EPiCVelocity, TransformerVelocity, partial(EPiCVelocity, neighbours=3),
-                                 partial(EPiCVelocity, film=True)],
-                         ids=["epic", "transformer", "epic_neighbours", "epic_film"])
+                                 partial(EPiCVelocity, film=True),
+                                 partial(EPiCVelocity, film=True, attention=2, heads=2)],
+                         ids=["epic", "transformer", "epic_neighbours", "epic_film", "epic_attention"])
 def test_velocity_is_equivariant_and_padding_blind(cls):
     torch.manual_seed(0)
     net = cls(hidden=16, num_layers=2)
     torch.nn.init.normal_(net.out.weight)  # the output layer starts at zero
+    for block in getattr(net, "attention", []):
+        torch.nn.init.normal_(block.out.weight, std=0.3)  # so does every attention block's
     x, mask = clouds()
     t = torch.rand(x.shape[0])
     v = net(x, mask, t)
@@ -132,6 +135,31 @@ def test_film_layer_starts_additive_and_then_scales_particle_features():
     c2[0] += 1.0
     h3, _ = film(h, g, mask, c2)
     assert not torch.allclose(h2[0], h3[0]) and torch.allclose(h2[1:], h3[1:])  # per-jet modulation
+
+
+def test_particle_attention_starts_as_identity_and_reads_the_other_real_particles():
+    torch.manual_seed(0)
+    att = ParticleAttention(8, heads=2)
+    x, mask = clouds(p=10)
+    h = torch.randn(len(x), 10, 8)
+    torch.testing.assert_close(att(h, mask), h)  # W_o = 0 at initialization
+    torch.nn.init.normal_(att.out.weight)
+    out = att(h, mask)
+    i, j = torch.nonzero(mask[0])[:2, 0].tolist()
+    moved = h.clone()
+    moved[0, j] = torch.randn(8)
+    assert not torch.allclose(att(moved, mask)[0, i], out[0, i])  # i sees where j is
+    pad = torch.nonzero(~mask[0])
+    if len(pad):
+        moved = h.clone()
+        moved[0, pad[0, 0]] += 100.0
+        torch.testing.assert_close(att(moved, mask)[0][mask[0]], out[0][mask[0]])  # padding is never read
+    empty = torch.zeros_like(mask)
+    assert torch.isfinite(att(h, empty)).all()  # a jet without particles stays finite
+    with pytest.raises(ValueError, match="divide"):
+        ParticleAttention(10, heads=4)
+    with pytest.raises(ValueError, match="attention"):
+        EPiCVelocity(hidden=8, num_layers=2, attention=3)
 
 
 GENERATORS = {

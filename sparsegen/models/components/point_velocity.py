@@ -20,6 +20,7 @@ from sparsegen.models.components.conditioning import ConditionEmbedding, with_co
 from sparsegen.models.components.point_layers import (
     EPiCLayer,
     FourierTime,
+    ParticleAttention,
     multiplicity_fraction,
     zero_padded,
 )
@@ -71,15 +72,19 @@ class EPiCVelocity(Component):
 
     c = [Fourier(t) ‖ n/P ‖ e(condition)] enters the global update and, through it, every particle
     (``film=True``: as a FiLM scale and shift of every layer's particle features, `EPiCLayer`).
+    ``attention=k``: a `ParticleAttention` block after each of the first k layers, so a particle sees
+    where the others are, not only their pooled summary.
     The output layer starts at zero, so the untrained field is v = 0.
     """
 
     def __init__(self, features: int = 3, hidden: int = 64, global_dim: int = 16, num_layers: int = 3,
                  cond_dim: int | None = None, cond_embed: int = 16, time_freqs: int = 8,
-                 neighbours: int = 0, film: bool = False) -> None:
+                 neighbours: int = 0, film: bool = False, attention: int = 0, heads: int = 4) -> None:
         super().__init__()
         if neighbours < 0:
             raise ValueError(f"neighbours must be >= 0, got {neighbours}")
+        if not 0 <= attention <= num_layers:
+            raise ValueError(f"attention must be in [0, num_layers={num_layers}], got {attention}")
         self.features, self.cond_dim = features, int(linked_setting("cond_dim", cond_dim))
         self.neighbours = neighbours
         self.cond = _Context(self.cond_dim, cond_embed, time_freqs)
@@ -88,6 +93,7 @@ class EPiCVelocity(Component):
         self.layers = nn.ModuleList(
             EPiCLayer(hidden, global_dim, cond_dim=self.cond.dim, film=film) for _ in range(num_layers)
         )
+        self.attention = nn.ModuleList(ParticleAttention(hidden, heads) for _ in range(attention))
         self.out = nn.Linear(hidden, features)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
@@ -100,8 +106,10 @@ class EPiCVelocity(Component):
             x = torch.cat([x, nearest_offsets(x, mask, self.neighbours)], dim=-1)
         h = self.act(self.local_in(x))
         g = self.global_in(c)
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
             h, g = layer(h, g, mask, c)
+            if i < len(self.attention):
+                h = self.attention[i](h, mask)
         return zero_padded(self.out(h), mask)
 
 
