@@ -62,7 +62,7 @@ from sparsegen.models.flow_space import AsinhAngles, LogPtrel
 from sparsegen.nn.matching import hungarian_matching
 
 Velocity = Callable[[Tensor, Tensor], Tensor]  # (x, t (B,)) -> dx/dt
-TimeSampling = Literal["uniform", "logit_normal"]
+TimeSampling = Literal["uniform", "logit_normal", "late"]
 PtrelSpace = Literal["linear", "log"]
 AngleSpace = Literal["linear", "asinh"]
 LRSchedule = Literal["constant", "cosine"]
@@ -70,13 +70,16 @@ LRSchedule = Literal["constant", "cosine"]
 
 def sample_time(n: int, kind: TimeSampling, generator: torch.Generator | None = None,
                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Tensor:
-    """(n,) training times: U(0, 1), or logit-normal t = σ(N(0, 1)) (more weight mid-path, none at the
-    ends)."""
+    """(n,) training times: U(0, 1); logit-normal t = σ(N(0, 1)) (more weight mid-path, none at the
+    ends); or ``"late"``, t = 1 − (1 − u)², density 1 / (2√(1 − t)): more weight near the data end, where
+    the fine structure (tight collinear clusters) is decided."""
     if kind == "uniform":
         return torch.rand(n, generator=generator, device=device, dtype=dtype)
     if kind == "logit_normal":
         return torch.sigmoid(torch.randn(n, generator=generator, device=device, dtype=dtype))
-    raise ValueError(f"time_sampling must be 'uniform' or 'logit_normal', got {kind!r}")
+    if kind == "late":
+        return 1.0 - (1.0 - torch.rand(n, generator=generator, device=device, dtype=dtype)) ** 2
+    raise ValueError(f"time_sampling must be 'uniform', 'logit_normal' or 'late', got {kind!r}")
 
 
 def ot_permute_source(x0: Tensor, x1: Tensor, mask: Tensor) -> Tensor:

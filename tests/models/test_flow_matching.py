@@ -155,6 +155,9 @@ def test_time_sampling():
     logit = torch.log(t / (1 - t))
     assert abs(float(logit.mean())) < 0.03 and abs(float(logit.std()) - 1.0) < 0.03
     assert torch.equal(t, sample_time(20_000, "logit_normal", g.manual_seed(0)))
+    late = sample_time(20_000, "late", g.manual_seed(0))  # P(t > 1 - e) = sqrt(e): weight near the data
+    assert torch.all((late >= 0) & (late <= 1))
+    assert abs(float((late > 0.75).float().mean()) - 0.5) < 0.02 and abs(float(late.mean()) - 2 / 3) < 0.01
     with pytest.raises(ValueError, match="time_sampling"):
         FlowMatching(EPiCVelocity(cond_dim=0), time_sampling="beta")
 
