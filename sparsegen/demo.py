@@ -169,6 +169,9 @@ def train(args: argparse.Namespace) -> str:
     from sparsegen.models.training import fit
 
     out = Path(args.out)
+    # a fresh run each time: checkpoints of an earlier demo (other epochs, last-v1.ckpt, ...) would sit
+    # next to this run's and could be mistaken for it
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
     res = fit(args.config, out, seed=args.seed, logger="csv" if args.no_wandb else "wandb",
               overrides=training_overrides(args), progress_bar=True)
     if not res.best:

@@ -20,6 +20,8 @@ def test_demo_pipeline_and_reproduction_from_checkpoint(tmp_path, monkeypatch, c
     monkeypatch.setenv("SPARSEGEN_DATA", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "quick"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "best-epoch=999.ckpt").write_text("an earlier demo's")
     assert (
         demo(
             [
@@ -56,6 +58,7 @@ def test_demo_pipeline_and_reproduction_from_checkpoint(tmp_path, monkeypatch, c
     ):
         assert (out / name).exists(), name
     assert list((out / "plots").glob("*.png"))
+    assert not (out / "checkpoints" / "best-epoch=999.ckpt").exists()  # each demo starts clean
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"w1m", "fpd", "kpd", "w1efp", "classifier_auc", "truth_floor"} <= set(metrics)
     assert "sparsegen sample --ckpt" in printed and "sparsegen evaluate" in printed
