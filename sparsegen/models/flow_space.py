@@ -18,6 +18,8 @@ physical range (ptrel ≤ 1, |Δ| ≤ ``max_angle``).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -82,10 +84,10 @@ class AsinhAngles(StandardizedMap):
         if not width > 0:
             raise ValueError(f"angle_width must be > 0 (radians), got {width}")
         self.width, self.max_angle = float(width), float(max_angle)
+        self.limit = math.asinh(self.max_angle / self.width)  # |asinh(Δ / s)| of the largest angle
 
     def forward_map(self, x: Tensor) -> Tensor:
         return torch.asinh(x / self.width)
 
     def inverse_map(self, y: Tensor) -> Tensor:
-        limit = float(torch.asinh(torch.tensor(self.max_angle / self.width)))
-        return self.width * torch.sinh(y.clamp(-limit, limit))
+        return self.width * torch.sinh(y.clamp(-self.limit, self.limit))
