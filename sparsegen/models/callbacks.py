@@ -62,7 +62,7 @@ class PeriodicMetrics(pl.Callback):
         """The metrics of one evaluation (values only; small samples, so errors are not reported); images on
         the model's grid (``data_info.npix``, ``data_info.extent``)."""
         from sparsegen.metrics.distances import fpd, fpd_kpd_features, w1m
-        from sparsegen.metrics.sparsity import as_images, w1_occupancy
+        from sparsegen.metrics.sparsity import as_images, w1_occupancy, w1_pixel_intensity
 
         gen_img = as_images(gen, npix, extent)
         if gen.images is not None:  # image model: real jets read out of their own pixels, as `evaluate` does
@@ -75,6 +75,8 @@ class PeriodicMetrics(pl.Callback):
         real_img = as_images(real, npix, extent)
         out["w1_occupancy"] = float(w1_occupancy(real_img, gen_img, num_eval_samples=n, num_batches=1,
                                                  seed=self.seed)[0])
+        out["w1_pixel_intensity"] = float(w1_pixel_intensity(real_img, gen_img, num_eval_samples=n,
+                                                             num_batches=1, seed=self.seed)[0])
         if self.fpd:
             fr = fpd_kpd_features(real.particles, real.mask)
             fg = fpd_kpd_features(gen.particles, gen.mask)
@@ -85,19 +87,19 @@ class PeriodicMetrics(pl.Callback):
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
             return
-        values = torch.zeros(3, device=pl_module.device)
+        values = torch.zeros(4, device=pl_module.device)
         if trainer.is_global_zero:
             real = _real_val(trainer, self.num_jets, self.seed)
             if real is not None and len(real) >= 10:
                 gen = pl_module.sample(len(real), _conditions(pl_module, real), seed=self.seed)
                 info = pl_module.data_info
                 m = self.compute(real, gen, info.npix, info.extent)
-                values = torch.tensor([m["w1m"], m["w1_occupancy"], m.get("fpd", float("nan"))],
-                                      device=pl_module.device)
+                values = torch.tensor([m["w1m"], m["w1_occupancy"], m["w1_pixel_intensity"],
+                                       m.get("fpd", float("nan"))], device=pl_module.device)
         values = trainer.strategy.broadcast(values, src=0)
-        logs = {"val/w1m": values[0], "val/w1_occupancy": values[1]}
+        logs = {"val/w1m": values[0], "val/w1_occupancy": values[1], "val/w1_pixel_intensity": values[2]}
         if self.fpd:
-            logs["val/fpd"] = values[2]
+            logs["val/fpd"] = values[3]
         pl_module.log_dict(logs, sync_dist=False, rank_zero_only=False)
         self.history.append({k: float(v) for k, v in logs.items()} | {"epoch": trainer.current_epoch})
 

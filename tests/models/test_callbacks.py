@@ -26,7 +26,7 @@ def test_periodic_metrics_best_checkpoint_and_image_panels(tmp_path, monkeypatch
     assert status == 0
     metrics = (next((tmp_path / "run").rglob("metrics.csv"))).read_text().splitlines()
     header = metrics[0].split(",")
-    assert "val/w1m" in header and "val/w1_occupancy" in header
+    assert {"val/w1m", "val/w1_occupancy", "val/w1_pixel_intensity"} <= set(header)
     col = header.index("val/w1m")
     values = [float(r.split(",")[col]) for r in metrics[1:] if r.split(",")[col]]
     assert len(values) == 2 and all(v >= 0 for v in values)
