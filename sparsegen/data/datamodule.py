@@ -49,7 +49,7 @@ from sparsegen.data.presets import preset_config
 
 def image_info(images: torch.Tensor, normalizer: Normalizer) -> dict:
     """The `DataInfo` fields of normalized training images (N, 1, H, W): mean occupancy, per-pixel occupancy
-    and active-value mean / standard deviation maps, pixel-sum quantiles [ptrel]."""
+    and active-value mean / standard deviation maps, pixel-sum and active-pixel intensity quantiles [ptrel]."""
     v = images[:, 0]
     active = (v > 0).float()
     count = active.sum(0).clamp_min(1.0)
@@ -57,7 +57,8 @@ def image_info(images: torch.Tensor, normalizer: Normalizer) -> dict:
     std = ((((v - mean) * active) ** 2).sum(0) / count).sqrt()
     return {"occupancy": float(active.mean()), "occupancy_map": active.mean(0).tolist(),
             "value_map": mean.tolist(), "value_std_map": std.tolist(),
-            "pixel_sum_quantiles": quantiles(normalizer.images_inverse(v).sum((1, 2)).numpy())}
+            "pixel_sum_quantiles": quantiles(normalizer.images_inverse(v).sum((1, 2)).numpy()),
+            "pixel_value_quantiles": quantiles(normalizer.images_inverse(v[v > 0]).numpy())}
 
 
 class EpochSeededSampler(Sampler[int]):

@@ -52,6 +52,9 @@ class DataInfo:
     pixel_sum_quantiles: list[float] | None = None
     """Training jet image pixel sums [ptrel] at the quantile levels 0, 0.01, ..., 1 (images only; a little
     above 1, since the scalar pT sum of the constituents exceeds the jet pT)."""
+    pixel_value_quantiles: list[float] | None = None
+    """Training active-pixel intensities [ptrel] at the quantile levels 0, 0.01, ..., 1 (images only): the
+    pixel spectrum, where an occupancy-masked generator's intensity floor sits (``min_intensity``)."""
     conditions: dict[str, Any] | None = None
     """`ConditionSpec` state: the model's conditions and the per-class training distributions."""
 

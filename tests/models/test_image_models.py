@@ -177,6 +177,40 @@ def test_energy_conserving_generators_sum_to_their_total(gen_cls, total):
         torch.testing.assert_close(sums.median(), q[50], rtol=0.05, atol=0.0)
 
 
+@pytest.mark.parametrize("mode", ["lift", "cut"])
+def test_spectrum_floor_keeps_every_kept_pixel_near_the_training_spectrum_quantile(mode):
+    """floor_quantile: no kept pixel sits far below the training spectrum's quantile ("lift": every kept
+    pixel gets it added; "cut": kept pixels below it are dropped), the image still sums to its total, and
+    the floor is the stored spectrum's quantile."""
+    v, info = tiny_jets(64)
+    norm = info.get_normalizer()
+    active = norm.images_inverse(v)
+    x_q = float(np.quantile(active[active > 0].numpy(), 0.05))
+
+    def build(floor: float) -> SparseAwareGenerator:
+        torch.manual_seed(0)
+        gen = SparseAwareGenerator(latent_dim=8, npix=NPIX, channels=(16, 8, 8), head="linear",
+                                   energy_conserving=True, floor_quantile=floor, floor_mode=mode)
+        gen.init_from_data(info)
+        with torch.no_grad():  # log shares spread over many decades: what fades a pixel without a floor
+            gen.pixel_bias.bias[0, 1] += 4.0 * torch.randn(NPIX, NPIX, generator=torch.Generator().manual_seed(1))
+        return gen.eval()
+
+    floored, plain = build(0.05), build(0.0)
+    assert floored.space.spectrum_quantile(0.05) == pytest.approx(x_q, rel=0.02)
+    z = floored.sample_noise(256)
+    with torch.no_grad():  # the same noise and the same occupancy masks
+        x = norm.intensities(floored(z, generator=torch.Generator().manual_seed(2)))
+        x_plain = norm.intensities(plain(z, generator=torch.Generator().manual_seed(2)))
+    if mode == "lift":
+        assert torch.equal(x > 0, x_plain > 0)
+    else:
+        assert bool(((x > 0) <= (x_plain > 0)).all()) and int((x > 0).sum()) < int((x_plain > 0).sum())
+    assert float(x[x > 0].min()) >= 0.9 * x_q  # "lift": the restored sum scales the floor down a little
+    assert float((x_plain[x_plain > 0] < 0.9 * x_q).float().mean()) > 0.05  # without it, pixels fade lower
+    torch.testing.assert_close(x.sum((1, 2, 3)), x_plain.sum((1, 2, 3)), rtol=1e-4, atol=1e-6)
+
+
 # ---------------------------------------------------------------------------- overfit a batch
 def _train(model, batch: dict, steps: int) -> None:
     opts = model.configure_optimizers()
@@ -402,6 +436,11 @@ def test_sample_returns_jets_with_images_and_exact_zeros():
      "energy_conserving needs head 'linear'"),
     (lambda: SparseAwareGenerator(npix=NPIX, head="softplus", energy_conserving=True), "needs head 'linear'"),
     (lambda: DCGANGenerator(npix=NPIX, head="tanh"), "unknown head"),
+    (lambda: SparseAwareGenerator(npix=NPIX, head="linear", energy_conserving=True, floor_quantile=1.0),
+     "floor_quantile"),
+    (lambda: SparseAwareGenerator(npix=NPIX, head="softplus", floor_quantile=0.01), "needs energy_conserving"),
+    (lambda: SparseAwareGenerator(npix=NPIX, head="linear", energy_conserving=True, floor_mode="clip"),
+     "floor_mode"),
     (lambda: SparseAwareGenerator(npix=NPIX, head="relu"), "unknown head"),
     (lambda: DCGANGenerator(npix=NPIX, head="linear", energy_conserving=True, total="fixed"), "total"),
     (lambda: DenseDecoder(npix=NPIX, output="sigmoid"), "unknown output"),

@@ -23,7 +23,10 @@ intensity spectrum has its width from the first step instead of waiting for the 
 
 The sparse-aware generator multiplies by a binary occupancy mask (straight-through Gumbel-sigmoid: a
 Bernoulli sample in the forward pass, the sigmoid's gradient in the backward pass), so empty pixels are
-exactly zero. Critics see the image through a conv stack (dense, or submanifold sparse convs that touch
+exactly zero. ``floor_quantile`` = q > 0 (with energy conservation) adds the training pixel spectrum's
+q-quantile x_q to every kept pixel before the sum is restored: a kept pixel cannot fade below ~x_q, so the
+generator removes a pixel with its mask instead of fading it into a pile-up of barely-active pixels just
+above the read-out threshold (what the unfloored generators do: their pixel spectra sit a decade too soft). Critics see the image through a conv stack (dense, or submanifold sparse convs that touch
 active pixels only plus a coarse density path), CaloGAN-style global features (soft occupancy, total
 intensity) and ProGAN's minibatch standard deviation.
 """
@@ -79,6 +82,8 @@ class ImageGenerator(DataSpaceMixin, Component):
             raise SparsegenInputError("config", f"{type(self).__name__}: total must be 'learned' or "
                                                 f"'quantiles', got '{total}'")
         self.total_kind = total
+        self.floor_quantile = 0.0
+        self.floor_mode = "lift"
         self.npix = int(linked_setting("npix", npix))
         self.latent_dim = latent_dim
         self.head_kind = head
@@ -170,8 +175,15 @@ class ImageGenerator(DataSpaceMixin, Component):
         w = torch.exp(flat - flat.max(1, keepdim=True).values.detach())
         kept = w if mask is None else w * mask.flatten(1)
         total = self.jet_total(z, h0)
-        v = self.space.from_ptrel(
-            (total * w / kept.sum(1, keepdim=True).clamp_min(1e-12)).view_as(log_shares))
+        x = total * w / kept.sum(1, keepdim=True).clamp_min(1e-12)
+        if mask is not None and self.floor_quantile > 0:
+            x_q = self.space.spectrum_quantile(self.floor_quantile)
+            if self.floor_mode == "lift":  # every kept pixel holds at least the spectrum floor
+                x = x + x_q
+            else:  # "cut": a kept pixel below the floor is dropped
+                mask = mask * (x >= x_q).view_as(mask).to(x.dtype)
+            x = x * total / (x * mask.flatten(1)).sum(1, keepdim=True).clamp_min(1e-12)
+        v = self.space.from_ptrel(x.view_as(log_shares))
         # the mask multiplies the *transformed* value: the same image, but the straight-through gradient of
         # a pixel's mask is the O(1) value it would hold, not the log transform's 1/floor slope at zero
         return v if mask is None else mask * v
@@ -215,10 +227,22 @@ class SparseAwareGenerator(ImageGenerator):
                  channels: Sequence[int] = (128, 64, 32, 16),
                  temperature: float = 1.0, occupancy_bias: float = -3.0, head: str = "softplus",
                  energy_conserving: bool = False, pixel_bias: bool = True, total: str = "quantiles",
-                 pixel_noise: bool = False, cond_dim: int | None = None, cond_embed: int = 16) -> None:
+                 pixel_noise: bool = False, floor_quantile: float = 0.0, floor_mode: str = "lift",
+                 cond_dim: int | None = None, cond_embed: int = 16) -> None:
         super().__init__()
         self._build(latent_dim, npix, channels, head, energy_conserving, ("softplus", "linear"), 2,
                     pixel_bias, total, pixel_noise, cond_dim, cond_embed)
+        if not 0.0 <= floor_quantile < 1.0:
+            raise SparsegenInputError("config", f"SparseAwareGenerator: floor_quantile must be in [0, 1), "
+                                                f"got {floor_quantile}")
+        if floor_quantile > 0 and not energy_conserving:
+            raise SparsegenInputError("config", "SparseAwareGenerator: floor_quantile needs energy_conserving "
+                                                "(the floor is added to the conserved intensities)")
+        if floor_mode not in ("lift", "cut"):
+            raise SparsegenInputError("config", f"SparseAwareGenerator: floor_mode must be 'lift' or 'cut', "
+                                                f"got '{floor_mode}'")
+        self.floor_quantile = float(floor_quantile)
+        self.floor_mode = floor_mode
         self.temperature = temperature
         with torch.no_grad():
             self.head.bias[0] = occupancy_bias

@@ -52,11 +52,23 @@ class ImageSpace:
         self.sum_spread = max(float(q[84] - q[16]) / 2, 1e-3) if q else 0.05
         self.sum_max = float(q[-1]) if q else 1.0
         self.sum_quantiles = torch.tensor(q, dtype=torch.float32) if q else None
+        pq = getattr(info, "pixel_value_quantiles", None) if info is not None else None
+        self.value_quantiles = [float(x) for x in pq] if pq else None
         maps = info is not None and info.occupancy_map is not None and info.value_map is not None
         self.occupancy_map = torch.tensor(info.occupancy_map, dtype=torch.float32) if maps else None
         self.value_map = torch.tensor(info.value_map, dtype=torch.float32) if maps else None
         std = info.value_std_map if info is not None else None
         self.value_std_map = torch.tensor(std, dtype=torch.float32) if std is not None else None
+
+    def spectrum_quantile(self, level: float) -> float:
+        """The training active-pixel intensity [ptrel] at quantile ``level`` in [0, 1] (linear between the
+        stored percentiles; the pixel threshold without a stored spectrum)."""
+        if self.value_quantiles is None:
+            return float(self.normalizer.threshold)
+        pos = min(max(level, 0.0), 1.0) * (len(self.value_quantiles) - 1)
+        lo = min(int(pos), len(self.value_quantiles) - 2)
+        a, b = self.value_quantiles[lo], self.value_quantiles[lo + 1]
+        return a + (pos - lo) * (b - a)
 
     def to_ptrel(self, v: Tensor) -> Tensor:
         """Network values → intensities [ptrel] (differentiable, no threshold)."""
