@@ -13,6 +13,10 @@
 * **EMA** (one policy for every model that keeps an exponential moving average of a network):
   θ_ema ← d θ_ema + (1 − d) θ with d = min(decay, (1 + k)/(10 + k)) at EMA step k, so a short run never
   samples weights that are still mostly their initialization (0.999^360 ≈ 0.70 without the warm-up).
+* **Learning-rate schedule** (``lr_schedule``: ``"constant"`` or ``"cosine"``, a cosine from 1 down to
+  ``lr_min_factor`` over the run): the run's progress is the largest of step / ``max_steps`` and the
+  fraction used of any time budget (Lightning's ``max_time`` or `CPUTimeBudget`), so a budgeted run ends at
+  its lowest learning rate whatever its step count.
 * **Divergence**: `check_finite` stops training at the first non-finite loss (the last checkpoint on
   disk is still the last good one; the CLI exits 3).
 """
@@ -21,11 +25,13 @@ from __future__ import annotations
 
 import copy
 import inspect
-from typing import Any
+import math
+from typing import Any, Literal
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import Timer
 from torch import Tensor, nn
 
 from sparsegen.core.errors import SparsegenInputError
@@ -43,6 +49,17 @@ def check_finite(loss: Tensor, what: str, step: int) -> None:
     if not torch.isfinite(loss):
         raise FloatingPointError(f"{what} is {loss.item()} at step {int(step)}: training diverged "
                                  "(lower the learning rate, check the data or the loss settings)")
+
+
+LRSchedule = Literal["constant", "cosine"]
+
+
+def check_schedule(schedule: str, min_factor: float) -> None:
+    """One config error for an unknown learning-rate schedule or a floor outside [0, 1]."""
+    if schedule not in ("constant", "cosine"):
+        raise SparsegenInputError("config", f"lr_schedule must be 'constant' or 'cosine', got {schedule!r}")
+    if not 0.0 <= min_factor <= 1.0:
+        raise SparsegenInputError("config", f"lr_min_factor must be in [0, 1], got {min_factor}")
 
 
 class GenerativeModel(pl.LightningModule):
@@ -136,6 +153,29 @@ class GenerativeModel(pl.LightningModule):
     @property
     def normalizer(self) -> Normalizer:
         return self.data_info.get_normalizer()
+
+    # ------------------------------------------------------------ schedule
+    def schedule_factor(self, step: int, schedule: str, min_factor: float) -> float:
+        """The learning-rate factor at ``step``: 1 (constant) or the cosine of the module docstring."""
+        if schedule == "constant":
+            return 1.0
+        return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * self.training_progress(step)))
+
+    def training_progress(self, step: int) -> float:
+        """Fraction of the run done, in [0, 1]: the largest of step / ``max_steps`` and the fraction of any
+        time budget (Lightning's ``max_time`` Timer, or a callback with a ``progress()`` method); 0 when the
+        run has no such limit."""
+        if self._trainer is None:
+            return 0.0
+        trainer, done = self.trainer, 0.0
+        if trainer.max_steps and trainer.max_steps > 0:
+            done = step / trainer.max_steps
+        for cb in trainer.callbacks:
+            if isinstance(cb, Timer) and cb._duration:
+                done = max(done, cb.time_elapsed("train") / cb._duration)
+            elif callable(getattr(cb, "progress", None)):
+                done = max(done, float(cb.progress()))
+        return min(1.0, max(0.0, done))
 
     # -------------------------------------------------------------------- EMA
     @staticmethod

@@ -50,12 +50,11 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pytorch_lightning.callbacks import Timer
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
 from sparsegen.core.errors import SparsegenInputError
-from sparsegen.models.base import GenerativeModel, check_finite
+from sparsegen.models.base import GenerativeModel, LRSchedule, check_finite, check_schedule
 from sparsegen.models.components.conditioning import drop_condition
 from sparsegen.models.components.point_layers import PTREL, prefix_mask, zero_padded
 from sparsegen.models.flow_space import AsinhAngles, LogPtrel
@@ -65,7 +64,6 @@ Velocity = Callable[[Tensor, Tensor], Tensor]  # (x, t (B,)) -> dx/dt
 TimeSampling = Literal["uniform", "logit_normal", "late"]
 PtrelSpace = Literal["linear", "log"]
 AngleSpace = Literal["linear", "asinh"]
-LRSchedule = Literal["constant", "cosine"]
 
 
 def sample_time(n: int, kind: TimeSampling, generator: torch.Generator | None = None,
@@ -195,10 +193,7 @@ class FlowMatching(GenerativeModel):
             raise ValueError(f"ptrel_space must be 'linear' or 'log', got {ptrel_space!r}")
         if angle_space not in ("linear", "asinh"):
             raise ValueError(f"angle_space must be 'linear' or 'asinh', got {angle_space!r}")
-        if lr_schedule not in ("constant", "cosine"):
-            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
-        if not 0.0 <= lr_min_factor <= 1.0:
-            raise ValueError(f"lr_min_factor must be in [0, 1], got {lr_min_factor}")
+        check_schedule(lr_schedule, lr_min_factor)
         if not 0.0 <= cond_dropout < 1.0:
             raise ValueError(f"cond_dropout must be in [0, 1), got {cond_dropout}")
         check_guidance(guidance, cond_dropout)
@@ -302,30 +297,11 @@ class FlowMatching(GenerativeModel):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def lr_factor(self, step: int) -> float:
-        """Linear warm-up over ``warmup_steps``, then constant or (``lr_schedule="cosine"``) a cosine from 1
-        down to ``lr_min_factor`` over the rest of the run (`training_progress`)."""
+        """Linear warm-up over ``warmup_steps``, then the run's schedule (`GenerativeModel.schedule_factor`)."""
         hp = self.hparams
         warm = min(1.0, (step + 1) / max(1, int(hp.warmup_steps)))
-        if hp.get("lr_schedule", "constant") == "constant":
-            return warm
-        lo = float(hp.get("lr_min_factor", 0.05))
-        return warm * (lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * self.training_progress(step))))
-
-    def training_progress(self, step: int) -> float:
-        """Fraction of the run done, in [0, 1]: the largest of step / ``max_steps`` and the fraction of any
-        time budget (Lightning's ``max_time`` Timer, or a callback with a ``progress()`` method); 0 when the
-        run has no such limit."""
-        if self._trainer is None:
-            return 0.0
-        trainer, done = self.trainer, 0.0
-        if trainer.max_steps and trainer.max_steps > 0:
-            done = step / trainer.max_steps
-        for cb in trainer.callbacks:
-            if isinstance(cb, Timer) and cb._duration:
-                done = max(done, cb.time_elapsed("train") / cb._duration)
-            elif callable(getattr(cb, "progress", None)):
-                done = max(done, float(cb.progress()))
-        return min(1.0, max(0.0, done))
+        return warm * self.schedule_factor(step, hp.get("lr_schedule", "constant"),
+                                           float(hp.get("lr_min_factor", 0.05)))
 
     # ----------------------------------------------------------------------------- sampling
     def multiplicity_probs(self) -> Tensor:

@@ -8,6 +8,9 @@ generator that starts at the data (per-pixel biases and noise from the training 
 around by an untrained critic. Generator steps are counted in the ``gen_steps`` buffer
 (``trainer.global_step`` counts critic steps too).
 
+``lr_schedule="cosine"`` decays both learning rates to ``lr_min_factor`` of their values over the run (its
+step or time budget; `sparsegen.models.base`), so a budgeted run ends with small, averaging steps.
+
 Objectives (``loss``): ``"wgan"`` (Wasserstein, the default), ``"ns"`` (non-saturating: the critic is a
 logistic classifier, the generator maximizes log D(fake)) and ``"lsgan"`` (least squares, as MPGAN used).
 The gradient penalty λ·E[(‖∇D(x̂)‖ − 1)²] applies to all three when ``gp_lambda`` > 0; ``drift`` adds
@@ -30,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sparsegen.core.errors import SparsegenInputError
-from sparsegen.models.base import GenerativeModel, check_finite
+from sparsegen.models.base import GenerativeModel, LRSchedule, check_finite, check_schedule
 from sparsegen.nn.losses import Sample, gradient_penalty, spectrum_distance
 
 
@@ -52,6 +55,8 @@ class WGANGP(GenerativeModel):
         drift: float = 0.0,
         critic_warmup: int = 0,
         spectrum_matching: float = 0.0,
+        lr_schedule: LRSchedule = "constant",
+        lr_min_factor: float = 0.05,
     ) -> None:
         super().__init__()
         if n_critic < 1 or n_generator < 1:
@@ -62,6 +67,7 @@ class WGANGP(GenerativeModel):
             raise SparsegenInputError("config", f"loss must be 'wgan', 'ns' or 'lsgan', got {loss!r}")
         if not spectrum_matching >= 0:
             raise SparsegenInputError("config", f"spectrum_matching must be >= 0, got {spectrum_matching}")
+        check_schedule(lr_schedule, lr_min_factor)
         self.save_hyperparameters(ignore=["generator", "critic"])
         self.automatic_optimization = False
         self.generator = generator
@@ -135,6 +141,7 @@ class WGANGP(GenerativeModel):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         opt_g, opt_c = self.optimizers()
+        self._schedule_learning_rates(opt_g, opt_c)
         real = self.real_from_batch(batch)
         n = (real if isinstance(real, Tensor) else real[0]).shape[0]
         cond, counts = self._conditions_of(batch, real)
@@ -160,6 +167,15 @@ class WGANGP(GenerativeModel):
         logs["gen_loss"] = loss_g.detach()
         self.log_dict({f"train/{k}": v for k, v in logs.items()}, prog_bar=False, batch_size=n)
         self.log("train/gen_steps", self.gen_steps.float(), batch_size=n)
+
+    def _schedule_learning_rates(self, *opts) -> None:
+        """Both learning rates times the run's schedule factor (`GenerativeModel.schedule_factor`)."""
+        hp = self.hparams
+        f = self.schedule_factor(int(self.trainer.global_step), hp.get("lr_schedule", "constant"),
+                                 float(hp.get("lr_min_factor", 0.05)))
+        for opt, lr in zip(opts, (hp.lr_generator, hp.lr_critic)):
+            for group in opt.param_groups:
+                group["lr"] = lr * f
 
     def _v_threshold(self) -> float:
         """Network value of the pixel threshold (0 without an image space)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 
 from sparsegen.core.errors import SparsegenInputError
@@ -209,6 +210,34 @@ def test_spectrum_floor_keeps_every_kept_pixel_near_the_training_spectrum_quanti
     assert float(x[x > 0].min()) >= 0.9 * x_q  # "lift": the restored sum scales the floor down a little
     assert float((x_plain[x_plain > 0] < 0.9 * x_q).float().mean()) > 0.05  # without it, pixels fade lower
     torch.testing.assert_close(x.sum((1, 2, 3)), x_plain.sum((1, 2, 3)), rtol=1e-4, atol=1e-6)
+
+
+class _Done(pl.Callback):
+    """A budget callback reporting a fixed fraction of the run done."""
+
+    def __init__(self, fraction: float) -> None:
+        self.fraction = fraction
+
+    def progress(self) -> float:
+        return self.fraction
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_wgan_gp_learning_rates_follow_the_budget(schedule):
+    """lr_schedule="cosine": both optimizers' rates are the cosine of the budget used (1 at the start,
+    min factor at the end); "constant" keeps them."""
+    _, info = tiny_jets(8)
+    model = with_data(WGANGP(DCGANGenerator(latent_dim=8, npix=NPIX, channels=(16, 8, 8)),
+                             DenseCritic(npix=NPIX, channels=(8, 16)), lr_generator=1e-4, lr_critic=4e-4,
+                             lr_schedule=schedule, lr_min_factor=0.1), info)
+    opts = model.configure_optimizers()
+    for done, factor in ((0.0, 1.0), (0.5, 0.55), (1.0, 0.1)):
+        model.trainer = pl.Trainer(max_epochs=1, callbacks=[_Done(done)], logger=False,
+                                   enable_checkpointing=False)
+        model._schedule_learning_rates(*opts)
+        expected = factor if schedule == "cosine" else 1.0
+        assert opts[0].param_groups[0]["lr"] == pytest.approx(1e-4 * expected)
+        assert opts[1].param_groups[0]["lr"] == pytest.approx(4e-4 * expected)
 
 
 # ---------------------------------------------------------------------------- overfit a batch
@@ -449,6 +478,7 @@ def test_sample_returns_jets_with_images_and_exact_zeros():
     (lambda: VAE(DenseEncoder(npix=NPIX), DenseDecoder(npix=NPIX), prior="flow"), "prior"),
     (lambda: WGANGP(DCGANGenerator(npix=NPIX), DenseCritic(npix=NPIX), loss="hinge"), "loss"),
     (lambda: WGANGP(DCGANGenerator(npix=NPIX), DenseCritic(npix=NPIX), n_generator=0), "n_generator"),
+    (lambda: WGANGP(DCGANGenerator(npix=NPIX), DenseCritic(npix=NPIX), lr_schedule="step"), "lr_schedule"),
 ])
 def test_bad_settings_are_one_config_error(build, needle):
     with pytest.raises(SparsegenInputError, match=needle):
