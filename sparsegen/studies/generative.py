@@ -4,7 +4,8 @@ For each jet class (gluon and top by default) and each config in ``configs/image
 (or one ``family``), the config is trained on the same generated Pythia jets (its own data settings: image
 configs use up to 150 particles, point configs 30) for the same budget (by default CPU time of the run's
 process, `CPUTimeBudget`, so a busy machine does not shrink it; ``clock="wall"``: Lightning ``max_time``;
-1 torch thread per run), its best epoch by ``val/w1m`` is restored, jets are sampled (timed) and scored
+1 torch thread per run), its best epoch by ``val/w1m`` is restored (configs that keep only their last
+checkpoint: the last one), jets are sampled (timed) and scored
 against the held-out validation+test jets with the full metrics report (JetNet metrics, sparsity metrics,
 N-subjettiness, classifier AUC) next to the real-vs-real truth floor at the same sample size: n = half the
 held-out jets per sample (5 250 with the default 35 000 jets per class), JetNet's resampling sizes capped
@@ -452,7 +453,8 @@ def _budget(rows: list[dict], s: Settings) -> str:
             + f"), split 0.7/0.15/0.15; metrics on {r.get('eval_jets', '?')} generated jets against as many "
             "held-out (validation+test) jets, JetNet's resampling sizes capped there; the truth floor is "
             "real vs "
-            "real at the same sample size. Best epoch by `val/w1m`. Bold: best per column by value + 1σ "
+            "real at the same sample size. Best epoch by `val/w1m` (configs that keep only their last checkpoint: "
+            "the last one). Bold: best per column by value + 1σ "
             "(AUC: "
             "closest to 0.5). Errors are the metrics' own (resampling) errors, not run-to-run spread.")
 
