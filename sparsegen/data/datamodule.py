@@ -49,7 +49,8 @@ from sparsegen.data.presets import preset_config
 
 def image_info(images: torch.Tensor, normalizer: Normalizer) -> dict:
     """The `DataInfo` fields of normalized training images (N, 1, H, W): mean occupancy, per-pixel occupancy
-    and active-value mean / standard deviation maps, pixel-sum and active-pixel intensity quantiles [ptrel]."""
+    and active-value mean / standard deviation maps, pixel-sum and active-pixel intensity quantiles
+    [ptrel]."""
     v = images[:, 0]
     active = (v > 0).float()
     count = active.sum(0).clamp_min(1.0)

@@ -44,7 +44,6 @@ fitting on jets cut at num_particles is a config error.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Literal
 
@@ -297,7 +296,8 @@ class FlowMatching(GenerativeModel):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def lr_factor(self, step: int) -> float:
-        """Linear warm-up over ``warmup_steps``, then the run's schedule (`GenerativeModel.schedule_factor`)."""
+        """Linear warm-up over ``warmup_steps``, then the run's schedule
+        (`GenerativeModel.schedule_factor`)."""
         hp = self.hparams
         warm = min(1.0, (step + 1) / max(1, int(hp.warmup_steps)))
         return warm * self.schedule_factor(step, hp.get("lr_schedule", "constant"),

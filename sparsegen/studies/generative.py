@@ -453,8 +453,8 @@ def _budget(rows: list[dict], s: Settings) -> str:
             + f"), split 0.7/0.15/0.15; metrics on {r.get('eval_jets', '?')} generated jets against as many "
             "held-out (validation+test) jets, JetNet's resampling sizes capped there; the truth floor is "
             "real vs "
-            "real at the same sample size. Best epoch by `val/w1m` (configs that keep only their last checkpoint: "
-            "the last one). Bold: best per column by value + 1σ "
+            "real at the same sample size. Best epoch by `val/w1m` (configs that keep only their last "
+            "checkpoint: the last one). Bold: best per column by value + 1σ "
             "(AUC: "
             "closest to 0.5). Errors are the metrics' own (resampling) errors, not run-to-run spread.")
 

@@ -194,7 +194,8 @@ def test_spectrum_floor_keeps_every_kept_pixel_near_the_training_spectrum_quanti
                                    energy_conserving=True, floor_quantile=floor, floor_mode=mode)
         gen.init_from_data(info)
         with torch.no_grad():  # log shares spread over many decades: what fades a pixel without a floor
-            gen.pixel_bias.bias[0, 1] += 4.0 * torch.randn(NPIX, NPIX, generator=torch.Generator().manual_seed(1))
+            spread = torch.randn(NPIX, NPIX, generator=torch.Generator().manual_seed(1))
+            gen.pixel_bias.bias[0, 1] += 4.0 * spread
         return gen.eval()
 
     floored, plain = build(0.05), build(0.0)
@@ -467,7 +468,8 @@ def test_sample_returns_jets_with_images_and_exact_zeros():
     (lambda: DCGANGenerator(npix=NPIX, head="tanh"), "unknown head"),
     (lambda: SparseAwareGenerator(npix=NPIX, head="linear", energy_conserving=True, floor_quantile=1.0),
      "floor_quantile"),
-    (lambda: SparseAwareGenerator(npix=NPIX, head="softplus", floor_quantile=0.01), "needs energy_conserving"),
+    (lambda: SparseAwareGenerator(npix=NPIX, head="softplus", floor_quantile=0.01),
+     "needs energy_conserving"),
     (lambda: SparseAwareGenerator(npix=NPIX, head="linear", energy_conserving=True, floor_mode="clip"),
      "floor_mode"),
     (lambda: SparseAwareGenerator(npix=NPIX, head="relu"), "unknown head"),
