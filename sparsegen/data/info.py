@@ -54,7 +54,7 @@ class DataInfo:
     above 1, since the scalar pT sum of the constituents exceeds the jet pT)."""
     pixel_value_quantiles: list[float] | None = None
     """Training active-pixel intensities [ptrel] at the quantile levels 0, 0.01, ..., 1 (images only): the
-    pixel spectrum, where an occupancy-masked generator's intensity floor sits (``min_intensity``)."""
+    pixel spectrum, where an occupancy-masked generator's intensity floor sits (``floor_quantile``)."""
     conditions: dict[str, Any] | None = None
     """`ConditionSpec` state: the model's conditions and the per-class training distributions."""
 

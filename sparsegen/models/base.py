@@ -155,11 +155,13 @@ class GenerativeModel(pl.LightningModule):
         return self.data_info.get_normalizer()
 
     # ------------------------------------------------------------ schedule
-    def schedule_factor(self, step: int, schedule: str, min_factor: float) -> float:
-        """The learning-rate factor at ``step``: 1 (constant) or the cosine of the module docstring."""
-        if schedule == "constant":
+    def schedule_factor(self, step: int) -> float:
+        """The learning-rate factor at ``step`` from the model's ``lr_schedule`` and ``lr_min_factor``
+        hyperparameters: 1 (constant) or the cosine of the module docstring."""
+        if self.hparams.get("lr_schedule", "constant") == "constant":
             return 1.0
-        return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * self.training_progress(step)))
+        lo = float(self.hparams.get("lr_min_factor", 0.05))
+        return lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * self.training_progress(step)))
 
     def training_progress(self, step: int) -> float:
         """Fraction of the run done, in [0, 1]: the largest of step / ``max_steps`` and the fraction of any

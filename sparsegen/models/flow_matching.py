@@ -298,10 +298,8 @@ class FlowMatching(GenerativeModel):
     def lr_factor(self, step: int) -> float:
         """Linear warm-up over ``warmup_steps``, then the run's schedule
         (`GenerativeModel.schedule_factor`)."""
-        hp = self.hparams
-        warm = min(1.0, (step + 1) / max(1, int(hp.warmup_steps)))
-        return warm * self.schedule_factor(step, hp.get("lr_schedule", "constant"),
-                                           float(hp.get("lr_min_factor", 0.05)))
+        warm = min(1.0, (step + 1) / max(1, int(self.hparams.warmup_steps)))
+        return warm * self.schedule_factor(step)
 
     # ----------------------------------------------------------------------------- sampling
     def multiplicity_probs(self) -> Tensor:

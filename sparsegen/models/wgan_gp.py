@@ -170,10 +170,8 @@ class WGANGP(GenerativeModel):
 
     def _schedule_learning_rates(self, *opts) -> None:
         """Both learning rates times the run's schedule factor (`GenerativeModel.schedule_factor`)."""
-        hp = self.hparams
-        f = self.schedule_factor(int(self.trainer.global_step), hp.get("lr_schedule", "constant"),
-                                 float(hp.get("lr_min_factor", 0.05)))
-        for opt, lr in zip(opts, (hp.lr_generator, hp.lr_critic)):
+        f = self.schedule_factor(int(self.trainer.global_step))
+        for opt, lr in zip(opts, (self.hparams.lr_generator, self.hparams.lr_critic)):
             for group in opt.param_groups:
                 group["lr"] = lr * f
 

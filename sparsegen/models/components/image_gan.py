@@ -29,9 +29,8 @@ pixel below x_q, ``"lift"`` adds x_q to every kept pixel. Without it a GAN remov
 them, not with its mask, and its spectrum piles up barely-active pixels just above the read-out threshold (a
 decade too soft); with the cut the mask has to do it (gluon, 10 CPU-min: spectrum W1 0.6 -> 0.057 decades;
 lifting only moves the pile-up to x_q). Critics see the image through a conv stack (dense, or submanifold
-sparse convs that touch
-active pixels only plus a coarse density path), CaloGAN-style global features (soft occupancy, total
-intensity) and ProGAN's minibatch standard deviation.
+sparse convs that touch active pixels only plus a coarse density path), CaloGAN-style global features (soft
+occupancy, total intensity) and ProGAN's minibatch standard deviation.
 """
 
 from __future__ import annotations

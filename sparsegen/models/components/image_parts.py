@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -65,10 +66,8 @@ class ImageSpace:
         stored percentiles; the pixel threshold without a stored spectrum)."""
         if self.value_quantiles is None:
             return float(self.normalizer.threshold)
-        pos = min(max(level, 0.0), 1.0) * (len(self.value_quantiles) - 1)
-        lo = min(int(pos), len(self.value_quantiles) - 2)
-        a, b = self.value_quantiles[lo], self.value_quantiles[lo + 1]
-        return a + (pos - lo) * (b - a)
+        q = self.value_quantiles
+        return float(np.interp(level, np.linspace(0.0, 1.0, len(q)), q))
 
     def to_ptrel(self, v: Tensor) -> Tensor:
         """Network values → intensities [ptrel] (differentiable, no threshold)."""
