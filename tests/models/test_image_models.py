@@ -213,6 +213,30 @@ def test_spectrum_floor_keeps_every_kept_pixel_near_the_training_spectrum_quanti
     torch.testing.assert_close(x.sum((1, 2, 3)), x_plain.sum((1, 2, 3)), rtol=1e-4, atol=1e-6)
 
 
+def test_dense_generator_cut_zeroes_pixels_below_the_spectrum_quantile_and_keeps_the_jet_sum():
+    """LAGAN's threshold in the dense generator: ``floor_quantile`` with ``cut`` zeroes every pixel below
+    the training spectrum's quantile, keeps each jet's largest pixel and restores the jet's pixel sum."""
+    v, info = tiny_jets(64)
+    norm = info.get_normalizer()
+
+    def build(floor: float) -> DCGANGenerator:
+        torch.manual_seed(0)
+        gen = DCGANGenerator(latent_dim=8, npix=NPIX, channels=(16, 8, 8), head="linear",
+                             energy_conserving=True, floor_quantile=floor)
+        gen.init_from_data(info)
+        return gen.eval()
+
+    cut, plain = build(0.05), build(0.0)
+    x_q = cut.space.spectrum_quantile(0.05)
+    z = cut.sample_noise(128)
+    with torch.no_grad():
+        x, x_plain = norm.intensities(cut(z)), norm.intensities(plain(z))
+    assert float(x[x > 0].min()) >= x_q
+    assert int((x > 0).sum()) < int((x_plain > 0).sum())  # the dense generator fills the image: the cut thins it
+    assert bool((x.flatten(1).argmax(1) == x_plain.flatten(1).argmax(1)).all())
+    torch.testing.assert_close(x.sum((1, 2, 3)), x_plain.sum((1, 2, 3)), rtol=1e-4, atol=1e-6)
+
+
 class _Done(pl.Callback):
     """A budget callback reporting a fixed fraction of the run done."""
 
@@ -473,6 +497,9 @@ def test_sample_returns_jets_with_images_and_exact_zeros():
     (lambda: SparseAwareGenerator(npix=NPIX, head="linear", energy_conserving=True, floor_mode="clip"),
      "floor_mode"),
     (lambda: SparseAwareGenerator(npix=NPIX, head="relu"), "unknown head"),
+    (lambda: DCGANGenerator(npix=NPIX, head="linear", energy_conserving=True, floor_quantile=0.05,
+                            floor_mode="lift"), "needs an occupancy mask"),
+    (lambda: DCGANGenerator(npix=NPIX, head="linear", floor_quantile=0.05), "needs energy_conserving"),
     (lambda: DCGANGenerator(npix=NPIX, head="linear", energy_conserving=True, total="fixed"), "total"),
     (lambda: DenseDecoder(npix=NPIX, output="sigmoid"), "unknown output"),
     (lambda: VAE(DenseEncoder(npix=NPIX), DenseDecoder(npix=NPIX, output="hurdle"), recon="mse"), "hurdle"),

@@ -24,11 +24,13 @@ intensity spectrum has its width from the first step instead of waiting for the 
 The sparse-aware generator multiplies by a binary occupancy mask (straight-through Gumbel-sigmoid: a
 Bernoulli sample in the forward pass, the sigmoid's gradient in the backward pass), so empty pixels are
 exactly zero. ``floor_quantile`` = q > 0 (with energy conservation) keeps every kept pixel at or above the
-training pixel spectrum's q-quantile x_q, then restores the jet's sum: ``floor_mode="cut"`` drops a kept
-pixel below x_q, ``"lift"`` adds x_q to every kept pixel. Without it a GAN removes unwanted pixels by fading
-them, not with its mask, and its spectrum piles up barely-active pixels just above the read-out threshold (a
-decade too soft); with the cut the mask has to do it (gluon, 10 CPU-min: spectrum W1 0.6 -> 0.057 decades;
-lifting only moves the pile-up to x_q). Critics see the image through a conv stack (dense, or submanifold
+training pixel spectrum's q-quantile x_q, then restores the jet's sum: ``floor_mode="cut"`` drops a pixel
+below x_q (a jet's largest pixel is always above it), ``"lift"`` (occupancy mask only) adds x_q to every
+kept pixel. Without it a GAN removes unwanted pixels by fading them, not with its mask, and its spectrum
+piles up barely-active pixels just above the read-out threshold (a decade too soft); with the cut the mask
+has to do it (gluon, 10 CPU-min: spectrum W1 0.6 -> 0.057 decades; lifting only moves the pile-up to x_q).
+In the dense generator the cut is LAGAN's threshold (pixels below 1e-3 of the scale zeroed), placed at the
+spectrum quantile (gluon, 4 CPU-min: spectrum W1 1.1 -> 0.36 decades). Critics see the image through a conv stack (dense, or submanifold
 sparse convs that touch active pixels only plus a coarse density path), CaloGAN-style global features (soft
 occupancy, total intensity) and ProGAN's minibatch standard deviation.
 """
@@ -70,6 +72,21 @@ def check_head(owner: str, head: str, energy_conserving: bool, allowed: Sequence
                                             f"(the head emits log pixel shares), got head '{head}'")
 
 
+def check_floor(owner: str, quantile: float, mode: str, energy_conserving: bool, has_mask: bool) -> None:
+    """One config error for a floor quantile outside [0, 1), an unknown mode, a floor without energy
+    conservation, or ``lift`` without an occupancy mask (it would light every pixel)."""
+    if not 0.0 <= quantile < 1.0:
+        raise SparsegenInputError("config", f"{owner}: floor_quantile must be in [0, 1), got {quantile}")
+    if mode not in ("lift", "cut"):
+        raise SparsegenInputError("config", f"{owner}: floor_mode must be 'lift' or 'cut', got '{mode}'")
+    if quantile > 0 and not energy_conserving:
+        raise SparsegenInputError("config", f"{owner}: floor_quantile needs energy_conserving (it acts on the "
+                                            "conserved intensities)")
+    if quantile > 0 and mode == "lift" and not has_mask:
+        raise SparsegenInputError("config", f"{owner}: floor_mode 'lift' needs an occupancy mask (it would "
+                                            "light every pixel); use 'cut'")
+
+
 class ImageGenerator(DataSpaceMixin, Component):
     """What the dense and sparse-aware generators share: noise, the upsampling trunk, per-pixel biases, the
     heads and the energy-conserving output (see the module docstring)."""
@@ -78,14 +95,16 @@ class ImageGenerator(DataSpaceMixin, Component):
 
     def _build(self, latent_dim: int, npix: int | None, channels: Sequence[int], head: str,
                energy_conserving: bool, allowed: Sequence[str], out_channels: int, pixel_bias: bool,
-               total: str, pixel_noise: bool, cond_dim: int | None = None, cond_embed: int = 16) -> None:
+               total: str, pixel_noise: bool, cond_dim: int | None = None, cond_embed: int = 16,
+               floor_quantile: float = 0.0, floor_mode: str = "cut") -> None:
         check_head(type(self).__name__, head, energy_conserving, allowed)
+        check_floor(type(self).__name__, floor_quantile, floor_mode, energy_conserving, out_channels == 2)
         if total not in ("learned", "quantiles"):
             raise SparsegenInputError("config", f"{type(self).__name__}: total must be 'learned' or "
                                                 f"'quantiles', got '{total}'")
         self.total_kind = total
-        self.floor_quantile = 0.0
-        self.floor_mode = "lift"
+        self.floor_quantile = float(floor_quantile)
+        self.floor_mode = floor_mode
         self.npix = int(linked_setting("npix", npix))
         self.latent_dim = latent_dim
         self.head_kind = head
@@ -178,12 +197,13 @@ class ImageGenerator(DataSpaceMixin, Component):
         kept = w if mask is None else w * mask.flatten(1)
         total = self.jet_total(z, h0)
         x = total * w / kept.sum(1, keepdim=True).clamp_min(1e-12)
-        if mask is not None and self.floor_quantile > 0:
+        if self.floor_quantile > 0:
             x_q = self.space.spectrum_quantile(self.floor_quantile)
-            if self.floor_mode == "lift":  # every kept pixel holds at least the spectrum floor
+            if self.floor_mode == "lift":  # every kept pixel holds at least the spectrum floor (mask only)
                 x = x + x_q
-            else:  # "cut": a kept pixel below the floor is dropped
-                mask = mask * (x >= x_q).view_as(mask).to(x.dtype)
+            else:  # "cut": a (kept) pixel below the floor is dropped; the jet's largest pixel never is
+                keep = (x >= x_q).to(x.dtype).view_as(log_shares)
+                mask = keep if mask is None else mask * keep
             x = x * total / (x * mask.flatten(1)).sum(1, keepdim=True).clamp_min(1e-12)
         v = self.space.from_ptrel(x.view_as(log_shares))
         # the mask multiplies the *transformed* value: the same image, but the straight-through gradient of
@@ -197,11 +217,11 @@ class DCGANGenerator(ImageGenerator):
     def __init__(self, latent_dim: int = 64, npix: int | None = None,
                  channels: Sequence[int] = (128, 64, 32, 16),
                  head: str = "relu", energy_conserving: bool = False, pixel_bias: bool = True,
-                 total: str = "quantiles", pixel_noise: bool = False, cond_dim: int | None = None,
-                 cond_embed: int = 16) -> None:
+                 total: str = "quantiles", pixel_noise: bool = False, floor_quantile: float = 0.0,
+                 floor_mode: str = "cut", cond_dim: int | None = None, cond_embed: int = 16) -> None:
         super().__init__()
         self._build(latent_dim, npix, channels, head, energy_conserving, ("relu", "linear"), 1, pixel_bias,
-                    total, pixel_noise, cond_dim, cond_embed)
+                    total, pixel_noise, cond_dim, cond_embed, floor_quantile, floor_mode)
 
     def start_maps(self, occupancy: Tensor, value: Tensor) -> list[Tensor]:
         """The average training image: in network space, or its log intensity (energy conservation)."""
@@ -229,22 +249,11 @@ class SparseAwareGenerator(ImageGenerator):
                  channels: Sequence[int] = (128, 64, 32, 16),
                  temperature: float = 1.0, occupancy_bias: float = -3.0, head: str = "softplus",
                  energy_conserving: bool = False, pixel_bias: bool = True, total: str = "quantiles",
-                 pixel_noise: bool = False, floor_quantile: float = 0.0, floor_mode: str = "lift",
+                 pixel_noise: bool = False, floor_quantile: float = 0.0, floor_mode: str = "cut",
                  cond_dim: int | None = None, cond_embed: int = 16) -> None:
         super().__init__()
         self._build(latent_dim, npix, channels, head, energy_conserving, ("softplus", "linear"), 2,
-                    pixel_bias, total, pixel_noise, cond_dim, cond_embed)
-        if not 0.0 <= floor_quantile < 1.0:
-            raise SparsegenInputError("config", f"SparseAwareGenerator: floor_quantile must be in [0, 1), "
-                                                f"got {floor_quantile}")
-        if floor_quantile > 0 and not energy_conserving:
-            raise SparsegenInputError("config", "SparseAwareGenerator: floor_quantile needs "
-                                                "energy_conserving (it acts on the conserved intensities)")
-        if floor_mode not in ("lift", "cut"):
-            raise SparsegenInputError("config", f"SparseAwareGenerator: floor_mode must be 'lift' or 'cut', "
-                                                f"got '{floor_mode}'")
-        self.floor_quantile = float(floor_quantile)
-        self.floor_mode = floor_mode
+                    pixel_bias, total, pixel_noise, cond_dim, cond_embed, floor_quantile, floor_mode)
         self.temperature = temperature
         with torch.no_grad():
             self.head.bias[0] = occupancy_bias
