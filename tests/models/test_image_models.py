@@ -232,7 +232,7 @@ def test_dense_generator_cut_zeroes_pixels_below_the_spectrum_quantile_and_keeps
     with torch.no_grad():
         x, x_plain = norm.intensities(cut(z)), norm.intensities(plain(z))
     assert float(x[x > 0].min()) >= x_q
-    assert int((x > 0).sum()) < int((x_plain > 0).sum())  # the dense generator fills the image: the cut thins it
+    assert int((x > 0).sum()) < int((x_plain > 0).sum())  # the cut thins a dense image
     assert bool((x.flatten(1).argmax(1) == x_plain.flatten(1).argmax(1)).all())
     torch.testing.assert_close(x.sum((1, 2, 3)), x_plain.sum((1, 2, 3)), rtol=1e-4, atol=1e-6)
 
