@@ -93,13 +93,14 @@ class ImageGenerator(DataSpaceMixin, Component):
     heads and the energy-conserving output (see the module docstring)."""
 
     latent_dim: int
+    has_mask = False  # an occupancy mask decides which pixels are kept (the sparse-aware generator)
 
     def _build(self, latent_dim: int, npix: int | None, channels: Sequence[int], head: str,
                energy_conserving: bool, allowed: Sequence[str], out_channels: int, pixel_bias: bool,
                total: str, pixel_noise: bool, cond_dim: int | None = None, cond_embed: int = 16,
                floor_quantile: float = 0.0, floor_mode: str = "cut") -> None:
         check_head(type(self).__name__, head, energy_conserving, allowed)
-        check_floor(type(self).__name__, floor_quantile, floor_mode, energy_conserving, out_channels == 2)
+        check_floor(type(self).__name__, floor_quantile, floor_mode, energy_conserving, self.has_mask)
         if total not in ("learned", "quantiles"):
             raise SparsegenInputError("config", f"{type(self).__name__}: total must be 'learned' or "
                                                 f"'quantiles', got '{total}'")
@@ -245,6 +246,8 @@ class SparseAwareGenerator(ImageGenerator):
     zero while gradients reach both heads. Occupancy logits start at the training occupancy (per pixel with
     ``pixel_bias``, else its mean through ``occupancy_bias``), intensities at the training active values.
     """
+
+    has_mask = True
 
     def __init__(self, latent_dim: int = 64, npix: int | None = None,
                  channels: Sequence[int] = (128, 64, 32, 16),
