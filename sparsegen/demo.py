@@ -3,8 +3,8 @@
 1. data: generate (or reuse from the cache) the training jets of ``--jet-type`` with ``--num-particles``
    particles, ``--per-class`` jets of every other class (physics plots) and an independent held-out sample
    (seed + 1) for evaluation;
-2. train ``configs/quickstart.yaml`` on exactly that data (wandb offline logger; image panels logged
-   during training; the best epoch by ``val/w1m`` is kept);
+2. train the shipped ``quickstart`` config (``configs/quickstart.yaml``) on exactly that data (wandb
+   offline logger; image panels logged during training; the config's kept checkpoint is used);
 3. sample as many jets as half the held-out sample (10 000 by default) from the best checkpoint and score
    them against one half of it with the published JetNet settings, the real-vs-real truth floor from the
    other half;
@@ -34,9 +34,9 @@ from sparsegen.core.defaults import EXTENT, JET_CLASS_NAMES, JET_TYPES, NPIX, NU
 from sparsegen.core.errors import ArgumentParser, SparsegenInputError
 from sparsegen.core.io import atomic_write, write_text
 from sparsegen.core.jets import Jets
+from sparsegen.core.resources import config_path
 from sparsegen.data.presets import preset_names
 
-ROOT = Path(__file__).resolve().parents[1]
 HELP = "the main job: data, training, sampling and evaluation (make demo)"
 
 
@@ -57,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="independent real jets (seed + 1): half scored against as many generated jets, "
                         "half for "
                         "the truth floor")
-    p.add_argument("--config", default=str(ROOT / "configs" / "quickstart.yaml"))
+    p.add_argument("--config", default="quickstart", help="config file, or a shipped config's name")
     p.add_argument("--max-time", default=None, help="override the training budget, DD:HH:MM:SS")
     p.add_argument("--no-wandb", action="store_true", help="log with CSV instead of wandb (offline)")
     p.add_argument("--quick-metrics", action="store_true", help="smaller metric sample sizes")
@@ -70,8 +70,7 @@ def _check(args: argparse.Namespace) -> None:
             raise SparsegenInputError(
                 f"--{name.replace('_', '-')}", f"must be >= 1, got {getattr(args, name)}"
             )
-    if not Path(args.config).is_file():
-        raise SparsegenInputError(args.config, "config file not found")
+    args.config = str(config_path(args.config))
 
 
 def physics_data(args: argparse.Namespace) -> dict[str, Jets]:

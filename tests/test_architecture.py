@@ -39,8 +39,9 @@ def import_graph() -> dict[str, set[str]]:
                     names = [".".join(base + ([node.module] if node.module else []))]
                 elif node.module:
                     names = [node.module]
-                if names == ["sparsegen"]:  # from sparsegen import plotting
-                    names = [f"sparsegen.{a.name}" for a in node.names]
+                if names == ["sparsegen"]:  # from sparsegen import plotting (a module, not __version__)
+                    names = [f"sparsegen.{a.name}" for a in node.names
+                             if (ROOT / a.name).is_dir() or (ROOT / f"{a.name}.py").is_file()]
             for name in names:
                 other = package_of(name)
                 if me and other and other != me:

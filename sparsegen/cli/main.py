@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from sparsegen import demo
+from sparsegen import __version__, demo
 from sparsegen.cli import data, evaluate, sample, study
 from sparsegen.core.errors import ArgumentParser, SparsegenInputError
 
@@ -22,7 +22,7 @@ LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 def build_parser() -> ArgumentParser:
     """The parser of every non-Lightning subcommand."""
     parser = ArgumentParser(prog="sparsegen", description="Sparse deep generative modeling of jets.",
-                            epilog="fit|validate|test|predict --config configs/....yaml: LightningCLI")
+                            epilog="fit|validate|test|predict --config FILE|NAME: LightningCLI")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
     for name, module in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
@@ -32,9 +32,10 @@ def build_parser() -> ArgumentParser:
 
 
 def _usage() -> str:
-    lines = ["usage: sparsegen {" + ",".join([*SUBCOMMANDS, *LIGHTNING_SUBCOMMANDS]) + "} ..."]
+    lines = ["usage: sparsegen [--version] {" + ",".join([*SUBCOMMANDS, *LIGHTNING_SUBCOMMANDS]) + "} ..."]
     lines += [f"  {name:<26} {module.HELP}" for name, module in SUBCOMMANDS.items()]
-    lines.append(f"  {'fit|validate|test|predict':<26} LightningCLI (--config configs/....yaml)")
+    lines.append(f"  {'fit|validate|test|predict':<26} LightningCLI (--config FILE, or the name of a shipped "
+                 "config such as points/flow_matching)")
     return "\n".join(lines)
 
 
@@ -46,6 +47,9 @@ def main(args: Sequence[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
         return 0 if argv else 2
+    if argv[0] in ("-V", "--version"):
+        print(f"sparsegen {__version__}")
+        return 0
     try:
         if argv[0] in LIGHTNING_SUBCOMMANDS:
             from sparsegen.models.training import run_lightning

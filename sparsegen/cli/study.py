@@ -82,7 +82,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--heldout", type=_positive(int), default=4_000, help="independent held-out jets per class"
     )
     co.add_argument("--jet-types", nargs="+", default=list(JET_TYPES), choices=JET_TYPES)
-    co.add_argument("--config", default="configs/points/flow_matching_conditional.yaml")
+    co.add_argument("--config", default="points/flow_matching_conditional",
+                    help="config file, or a shipped config's name")
     co.add_argument("--jobs", type=_positive(int), default=1, help="runs at a time (processes)")
     co.add_argument("--out", default="runs/study_conditional")
 
@@ -90,7 +91,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         help="quality per CPU-minute of one config (default: the demo's), one run per budget")
     cv.add_argument("--minutes", type=_positive(float), nargs="+", default=[2.0, 4.0, 8.0, 16.0, 32.0],
                     help="training budgets in CPU-minutes (CPU time of the run's process)")
-    cv.add_argument("--config", default="configs/quickstart.yaml")
+    cv.add_argument("--config", default="quickstart", help="config file, or a shipped config's name")
     cv.add_argument("--jet-type", default="g", choices=JET_TYPES)
     cv.add_argument("--num-jets", type=_positive(int), default=10_000, help="generated training jets")
     cv.add_argument("--eval-jets", type=_positive(int), default=10_000,

@@ -1,7 +1,9 @@
 """The generation cache: generated jets are files named by every generation parameter, reused when present.
 
-Folder: ``physics_data/cache`` in the source tree, overridden by the ``SPARSEGEN_DATA`` environment variable
-or an explicit folder. File name: ``{type}_p{P}_n{N}_s{seed}_{settings-hash}.h5`` — the hash covers every
+Folder: an explicit folder, else the ``SPARSEGEN_DATA`` environment variable, else ``physics_data/cache`` of
+the source checkout the package runs from, else (an installed package) the user cache,
+``$XDG_CACHE_HOME/sparsegen`` or ``~/.cache/sparsegen``: jets are reused across projects, never written into
+site-packages. File name: ``{type}_p{P}_n{N}_s{seed}_{settings-hash}.h5`` — the hash covers every
 `GenerationConfig` field and the Pythia card text, so a changed card never reuses stale jets.
 """
 
@@ -17,12 +19,19 @@ from sparsegen.core.jets import Jets
 from sparsegen.data.generate import GenerationConfig, generate
 from sparsegen.data.presets import preset_config
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "physics_data" / "cache"
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def default_data_dir() -> Path:
+    """``physics_data/cache`` in a source checkout, else the user cache folder."""
+    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "physics_data").is_dir():
+        return _CHECKOUT / "physics_data" / "cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sparsegen"
 
 
 def data_dir(path: str | os.PathLike | None = None) -> Path:
-    """The cache folder: ``path`` if given, else ``$SPARSEGEN_DATA``, else ``physics_data/cache``."""
-    return Path(path or os.environ.get("SPARSEGEN_DATA") or DEFAULT_DATA_DIR)
+    """The cache folder: ``path`` if given, else ``$SPARSEGEN_DATA``, else `default_data_dir`."""
+    return Path(path or os.environ.get("SPARSEGEN_DATA") or default_data_dir())
 
 
 def cached_jets_path(cfg: GenerationConfig, num_jets: int, folder: str | os.PathLike | None = None) -> Path:

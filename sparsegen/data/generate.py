@@ -3,7 +3,7 @@
 Physics (see ``physics_data/README.md`` for the full provenance):
 
 * pp at 13 TeV, Pythia 8 default Monash tune, MPI and hadronization on; the process for each class is
-  set in ``physics_data/cards/{g,q,t,w,z}.cmnd`` on top of ``common.cmnd`` (pTHat window 950-1150 GeV).
+  set in ``sparsegen/data/cards/{g,q,t,w,z}.cmnd`` on top of ``common.cmnd`` (pTHat window 950-1150 GeV).
 * anti-kT R=0.8 (FastJet) on visible final-state particles (neutrinos removed); the two leading jets of
   each event are candidates; a jet is kept when 800 <= pT <= 1600 GeV, |eta| < 2.5 and it is truth-matched:
   g / q jets: the nearest outgoing hard-process parton within dR < 0.4 (= R/2) is a gluon / a light
@@ -32,7 +32,6 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
-from pathlib import Path
 
 import numpy as np
 
@@ -40,8 +39,8 @@ from sparsegen.core.defaults import JET_TYPE_INDEX, NUM_PARTICLES
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.io import atomic_write, write_jetnet
 from sparsegen.core.kinematics import four_vector_kinematics, quiet_stdout, wrap_angle
+from sparsegen.core.resources import card_text
 
-CARD_DIR = Path(__file__).resolve().parents[2] / "physics_data" / "cards"
 NEUTRINOS = (12, 14, 16)
 LIGHT_QUARKS = (1, 2, 3)
 PYTHIA_MAX_SEED = 900_000_000
@@ -98,7 +97,7 @@ class GenerationConfig:
 
     def card_text(self) -> str:
         """The Pythia settings: ``common.cmnd`` + the class card + extra settings."""
-        parts = [_read_card("common"), _read_card(self.jet_type)]
+        parts = [card_text("common"), card_text(self.jet_type)]
         if self.preset_settings:
             parts.append(f"! preset {self.preset}\n" + "\n".join(self.preset_settings) + "\n")
         if self.extra_settings:
@@ -122,13 +121,6 @@ class GenerationConfig:
         """Pythia seed of chunk ``chunk`` (1..900000000), distinct per (seed, jet type, chunk)."""
         state = np.random.SeedSequence([self.seed, JET_TYPE_INDEX[self.jet_type], chunk]).generate_state(1)
         return int(state[0]) % PYTHIA_MAX_SEED + 1
-
-
-def _read_card(name: str) -> str:
-    path = CARD_DIR / f"{name}.cmnd"
-    if not path.exists():
-        raise SparsegenInputError(str(path), "Pythia card not found")
-    return path.read_text()
 
 
 def pythia_versions() -> dict[str, str]:

@@ -34,6 +34,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.jets import Jets
+from sparsegen.core.resources import config_path
 from sparsegen.data.conditions import condition_dim
 from sparsegen.data.info import LINKED_SETTINGS
 from sparsegen.models.base import GenerativeModel
@@ -171,8 +172,22 @@ def build_cli(args: Sequence[str] | None = None, run: bool = True) -> SparsegenC
     )
 
 
+def resolve_configs(argv: Sequence[str]) -> list[str]:
+    """``argv`` with every ``--config`` value made a file path (a shipped config may be named:
+    `sparsegen.core.resources.config_path`)."""
+    out, argv = [], list(argv)
+    for i, arg in enumerate(argv):
+        if arg.startswith("--config="):
+            arg = "--config=" + str(config_path(arg.partition("=")[2]))
+        elif i > 0 and argv[i - 1] == "--config":
+            arg = str(config_path(arg))
+        out.append(arg)
+    return out
+
+
 def run_lightning(argv: Sequence[str]) -> int:
     """``sparsegen fit|validate|test|predict ...`` (argv includes the subcommand)."""
+    argv = resolve_configs(argv)
     try:
         build_cli(argv)
     except ValueError as exc:
@@ -224,14 +239,14 @@ def fit(config: str | os.PathLike, run_dir: str | os.PathLike, seed: int = 0, mi
     ``minutes`` sets a budget, epochs unbounded: of wall clock (``clock="wall"``, Lightning ``max_time``) or
     of this process's CPU time (``clock="cpu"``, `CPUTimeBudget`: the same computation however busy the
     machine is, with 4x the minutes as a wall-clock backstop); ``num_jets`` overrides
-    the data size; ``logger`` is "csv" (into ``run_dir``) or "wandb" (``configs/logger/wandb.yaml``,
+    the data size; ``logger`` is "csv" (into ``run_dir``) or "wandb" (the shipped ``logger/wandb`` config,
     offline); ``overrides`` are further LightningCLI arguments and win over everything above (e.g.
     `QUICK_TRAINER`). The resolved config is written to ``run_dir/config.yaml``.
     """
     run_dir = Path(run_dir)
     argv = [
         "--config",
-        str(config),
+        str(config_path(config)),
         "--seed_everything",
         str(seed),
         "--trainer.default_root_dir",
@@ -248,8 +263,8 @@ def fit(config: str | os.PathLike, run_dir: str | os.PathLike, seed: int = 0, mi
     if num_jets is not None:
         argv += ["--data.init_args.num_jets", str(num_jets)]
     if logger == "wandb":
-        wandb_yaml = Path(__file__).resolve().parents[2] / "configs" / "logger" / "wandb.yaml"
-        argv += ["--config", str(wandb_yaml), "--trainer.logger.init_args.save_dir", str(run_dir),
+        argv += ["--config", str(config_path("logger/wandb")),
+                 "--trainer.logger.init_args.save_dir", str(run_dir),
                  "--trainer.logger.init_args.name", run_dir.name]
     elif logger == "csv":
         argv += [

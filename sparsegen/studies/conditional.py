@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from sparsegen.core.defaults import JET_CLASS_NAMES, PRESET
+from sparsegen.core.resources import config_path
 from sparsegen.studies import report as R
 
-ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = (("w1m", "W1M ×10³", 1e3), ("w1p", "W1P ×10³", 1e3), ("w1efp", "W1EFP ×10⁵", 1e5),
            ("fpd", "FPD ×10³", 1e3), ("w1_multiplicity", "mult. W1", 1.0), ("w1_tau21", "τ21 W1 ×10³", 1e3),
            ("classifier_auc", "AUC", 1.0))
@@ -35,7 +35,7 @@ COLUMNS = (("w1m", "W1M ×10³", 1e3), ("w1p", "W1P ×10³", 1e3), ("w1efp", "W1
 class Settings:
     out: str = "runs/study_conditional"
     results: str = "docs/results.md"
-    config: str = "configs/points/flow_matching_conditional.yaml"
+    config: str = "points/flow_matching_conditional"
     jet_types: list[str] = field(default_factory=lambda: ["g", "q", "t", "w", "z"])
     minutes: float = 15.0
     clock: str = "cpu"
@@ -59,7 +59,7 @@ QUICK_PARTICLES = 30
 def _config_data(s: Settings) -> dict[str, Any]:
     import yaml
 
-    return yaml.safe_load((ROOT / s.config).read_text())["data"]["init_args"]
+    return yaml.safe_load(config_path(s.config).read_text())["data"]["init_args"]
 
 
 def _config_particles(s: Settings) -> int:
@@ -104,7 +104,7 @@ def run_one(name: str, classes: list[str], s: Settings) -> dict[str, Any]:
         *(("--model.init_args.conserve_pt", "false") if s.quick else ()),  # 30 particles cut the jets
     ]
     res = fit(
-        ROOT / s.config, run_dir, seed=s.seed, minutes=minutes, num_jets=s.num_jets, overrides=overrides,
+        s.config, run_dir, seed=s.seed, minutes=minutes, num_jets=s.num_jets, overrides=overrides,
         clock=s.clock,
     )
     model = res.model

@@ -30,7 +30,6 @@ from sparsegen.core.defaults import JET_CLASS_NAMES, PRESET
 from sparsegen.models.callbacks import CPUTimeBudget as _CPUTimeBudget
 from sparsegen.studies import report as R
 
-ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = (("w1m", "W1M ×10³", 1e3), ("w1p", "W1P ×10³", 1e3), ("w1efp", "W1EFP ×10⁵", 1e5),
            ("fpd", "FPD ×10³", 1e3), ("w1_tau21", "τ21 W1 ×10³", 1e3), ("classifier_auc", "AUC", 1.0))
 TARGETS = {"w1m": 2.5, "w1p": 2.5, "w1efp": 2.5, "fpd": 5.0, "w1_tau21": 5.0}
@@ -46,7 +45,7 @@ CPUTimeBudget = _CPUTimeBudget
 class Settings:
     out: str = "runs/study_convergence"
     results: str = "docs/results.md"
-    config: str = "configs/quickstart.yaml"
+    config: str = "quickstart"
     minutes: list[float] = field(default_factory=lambda: [2.0, 4.0, 8.0, 16.0, 32.0])
     jet_type: str = "g"
     num_jets: int = 10_000
@@ -92,7 +91,7 @@ def run_one(minutes: float, s: Settings) -> dict[str, Any]:
     torch.set_num_threads(s.threads)
     run_dir = Path(s.out) / run_name(minutes)
     wall, cpu, load = time.perf_counter(), time.process_time(), os.getloadavg()[0]
-    res = fit(ROOT / s.config, run_dir, seed=s.seed, overrides=_overrides(minutes, s))
+    res = fit(s.config, run_dir, seed=s.seed, overrides=_overrides(minutes, s))
     record: dict[str, Any] = {
         "minutes": minutes, "train_cpu_s": time.process_time() - cpu,
         "train_wall_s": time.perf_counter() - wall,

@@ -32,7 +32,6 @@ from sparsegen.core.defaults import JET_CLASS_NAMES
 from sparsegen.core.io import atomic_write
 from sparsegen.studies import report as R
 
-ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIRS = ("images", "points")
 SECTIONS = {"images": "generative_images", "points": "generative_points"}
 ORDER = ("generative_images", "generative_points", "sparse_input", "sparse_coding")
@@ -72,11 +71,12 @@ def discover_configs(names: list[str] | None = None, family: str | None = None) 
     """Every image and point config (or one family's, or the named stems), images first; the multi-class
     conditional configs have their own study (`sparsegen.studies.conditional`)."""
     from sparsegen.core.errors import SparsegenInputError
+    from sparsegen.core.resources import configs_dir
 
     if family is not None and family not in CONFIG_DIRS:
         raise SparsegenInputError("--family", f"unknown family '{family}' (one of {', '.join(CONFIG_DIRS)})")
     found = [p for d in CONFIG_DIRS if family in (None, d)
-             for p in sorted((ROOT / "configs" / d).glob("*.yaml"))
+             for p in sorted((configs_dir() / d).glob("*.yaml"))
              if not p.stem.endswith("_conditional")]
     if names:
         unknown = sorted(set(names) - {p.stem for p in found})
