@@ -56,8 +56,9 @@ def test_the_installed_wheel_runs_every_step_from_an_empty_folder(installed: Pat
 
     sparsegen("fit", "--config", "points/flow_matching", "--data.init_args.jet_types", "w",
               "--data.init_args.num_jets", "200", "--data.init_args.generation_workers", "1",
-              "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches",
-              "1", "--trainer.enable_progress_bar", "false", "--trainer.logger", "false",
+              "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3",
+              "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false",
+              "--trainer.logger", "false",
               "--trainer.default_root_dir", "run")
     ckpt = work / "run" / "checkpoints" / "last.ckpt"
     assert ckpt.is_file()
