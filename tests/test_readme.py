@@ -48,7 +48,7 @@ def test_the_readme_shows_commands_of_every_kind():
     assert sum(full for _, full in COMMANDS) >= 15
 
 
-def _subparser(parser: argparse.ArgumentParser, words: list[str]) -> tuple[argparse.ArgumentParser, list[str]]:
+def _subparser(parser: argparse.ArgumentParser, words: list[str]) -> tuple[argparse.ArgumentParser, list]:
     """The deepest subcommand parser named by the leading words, and the words after them."""
     while words:
         subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
