@@ -17,7 +17,8 @@ from pathlib import Path
 from sparsegen.core.errors import SparsegenInputError
 
 CONFIG_GROUPS = ("images", "points")
-"""Folders of model configs (``logger/`` holds logger blocks, not models)."""
+"""Folders of model configs trained from data alone (``distill/`` holds students, which need a teacher
+checkpoint; ``logger/`` holds logger blocks, not models)."""
 
 
 def _package_dir(*parts: str) -> Path:
@@ -45,9 +46,9 @@ def card_text(name: str) -> str:
 
 
 def config_names(group: str | None = None) -> list[str]:
-    """Names of the shipped model configs (``images/vae_hurdle``, …), of one group or of every group;
-    ``quickstart`` is the demo's."""
-    groups = CONFIG_GROUPS if group is None else (group,)
+    """Names of the shipped model configs (``images/vae_hurdle``, …, ``distill/quickstart``), of one group or
+    of every group; ``quickstart`` is the demo's."""
+    groups = (*CONFIG_GROUPS, "distill") if group is None else (group,)
     names = [f"{g}/{p.stem}" for g in groups for p in sorted((configs_dir() / g).glob("*.yaml"))]
     return names if group is not None else ["quickstart", *names]
 

@@ -1,0 +1,208 @@
+"""`FlowDistillation`: a few-step student of a trained flow-matching teacher (given by its checkpoint).
+
+A trained flow maps each source draw x0 ~ N(0, I) to a jet x1 = Φ(x0) by integrating its ODE with many
+network evaluations (the demo's teacher: 32 midpoint steps, 64 evaluations). The student learns that map
+directly (knowledge distillation of the ODE, Luhman & Luhman 2021; with k > 1 steps, the straight paths of
+rectified flow's reflow, Liu et al. 2023):
+
+    a bank of pairs (x0, x1 = Φ_teacher(x0)) with the multiplicities and conditions of the training jets,
+    t ~ U{0, 1/k, …, (k−1)/k},  x_t = (1 − t) x0 + t x1,
+    L = Σ_{i: m_i} ‖v_θ(x_t, t | n, c)_i − (x1 − x0)_i‖² / (F Σ_i m_i),
+
+so k Euler steps of the student follow the straight line from x0 to the teacher's jet (one step:
+x1 ≈ x0 + v_θ(x0, 0)). Everything else is `FlowMatching`'s: the flow coordinates (taken from the teacher,
+with its fitted standardization), EMA, the learning-rate schedule, sampling and `Jets` in GeV, so the
+student is an ordinary checkpoint for ``sparsegen sample``, ``evaluate`` and conditioning. The teacher's
+classifier-free guidance is part of the pairs; the student samples without guidance, at one evaluation per
+step.
+
+The bank is made on first use in a fit (``pairs`` jets, seeded: a resumed run rebuilds the same bank) and
+is not stored in checkpoints; a student network of the teacher's shape (or sharing some of its layers) starts
+from the teacher's weights (``init_from_teacher``). Cost and quality per network evaluation:
+docs/point_models.md ("Few-step generation").
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from sparsegen.core.errors import SparsegenInputError
+from sparsegen.models.base import LRSchedule, check_finite
+from sparsegen.models.components.point_layers import zero_padded
+from sparsegen.models.flow_matching import FlowMatching
+
+
+class FlowDistillation(FlowMatching):
+    """Few-step student of a `FlowMatching` teacher checkpoint (see the module docstring for the math)."""
+
+    def __init__(
+        self,
+        velocity: nn.Module,
+        teacher: str = "",
+        pairs: int = 20_000,
+        teacher_steps: int | None = None,
+        init_from_teacher: bool = True,
+        val_pairs: int = 1_000,
+        pair_seed: int = 0,
+        num_steps: int = 1,
+        lr: float = 3e-4,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 50,
+        ema_decay: float | None = 0.999,
+        chunk_size: int = 1024,
+        lr_schedule: LRSchedule = "cosine",
+        lr_min_factor: float = 0.05,
+        ptrel_space: Literal["linear", "log"] = "linear",
+        angle_space: Literal["linear", "asinh"] = "linear",
+        angle_width: float = 0.02,
+        conserve_pt: bool = False,
+    ) -> None:
+        if pairs < 1 or val_pairs < 1:
+            raise SparsegenInputError("config", f"pairs and val_pairs must be >= 1, got {pairs}, {val_pairs}")
+        if teacher_steps is not None and teacher_steps < 1:
+            raise SparsegenInputError("config", f"teacher_steps must be >= 1, got {teacher_steps}")
+        super().__init__(velocity, num_steps=num_steps, solver="euler", lr=lr, weight_decay=weight_decay,
+                         warmup_steps=warmup_steps, ema_decay=ema_decay, chunk_size=chunk_size,
+                         ptrel_space=ptrel_space, angle_space=angle_space, angle_width=angle_width,
+                         lr_schedule=lr_schedule, lr_min_factor=lr_min_factor, conserve_pt=conserve_pt)
+        # the FlowMatching settings a student does not take (hparams hold only this class's arguments)
+        self.hparams.update(solver="euler", coupling="independent", time_sampling="uniform", guidance=0.0,
+                            cond_dropout=0.0)
+        self._bank: dict[str, dict[str, Tensor | None]] = {}
+        object.__setattr__(self, "_teacher", None)  # not a submodule: the teacher stays out of checkpoints
+
+    # ----------------------------------------------------------------------------- the teacher
+    def load_teacher(self) -> FlowMatching:
+        """The teacher model, checked against this student's data and flow coordinates."""
+        from sparsegen.models.spec import load_model
+
+        path = self.hparams.teacher
+        if not path:
+            raise SparsegenInputError("config", "FlowDistillation needs model.init_args.teacher: the path "
+                                                "of a trained flow-matching checkpoint")
+        teacher = load_model(path, device=self.device)
+        if not isinstance(teacher, FlowMatching):
+            raise SparsegenInputError(path, f"the teacher must be a flow-matching checkpoint, this one is a "
+                                            f"{type(teacher).__name__}")
+        mine, theirs = self.data_info, teacher.data_info
+        for what in ("representation", "num_particles"):
+            if getattr(mine, what) != getattr(theirs, what):
+                raise SparsegenInputError(path, f"the teacher was trained on data with {what} "
+                                                f"{getattr(theirs, what)}, this run's data has "
+                                                f"{getattr(mine, what)}")
+        if (mine.spec.names, mine.spec.classes) != (theirs.spec.names, theirs.spec.classes):
+            raise SparsegenInputError(path, f"the teacher's conditions {theirs.spec.names} and classes "
+                                            f"{theirs.spec.classes} differ from this run's data "
+                                            f"({mine.spec.names}, {mine.spec.classes})")
+        for key in ("ptrel_space", "angle_space", "angle_width"):
+            if self.hparams[key] != teacher.hparams.get(key, self.hparams[key]):
+                raise SparsegenInputError("config", f"model.init_args.{key} is {self.hparams[key]!r} but "
+                                                    f"the teacher's is {teacher.hparams[key]!r}: the student "
+                                                    "flows in the teacher's coordinates")
+        return teacher.eval()
+
+    def setup(self, stage: str) -> None:
+        """Fresh fits start in the teacher's coordinates (its fitted standardization) and, with
+        ``init_from_teacher``, from its weights; a resumed run's own weights are restored after this."""
+        super().setup(stage)
+        if stage != "fit" or self._trainer is None or getattr(self.trainer, "datamodule", None) is None:
+            return
+        teacher = self.teacher_model()
+        for (_, mine), (_, theirs) in zip(self._maps(), teacher._maps()):
+            mine.load_state_dict(theirs.state_dict())
+        if self.hparams.init_from_teacher:
+            self._init_from(teacher.velocity_ema or teacher.velocity)
+
+    def teacher_model(self) -> FlowMatching:
+        if self._teacher is None:
+            object.__setattr__(self, "_teacher", self.load_teacher())
+        return self._teacher
+
+    def _init_from(self, net: nn.Module) -> None:
+        """Copy every teacher weight whose name and shape the student shares (all of them for a student of
+        the teacher's shape; the shared layers of a smaller one)."""
+        mine = self.velocity.state_dict()
+        shared = {k: v for k, v in net.state_dict().items() if k in mine and mine[k].shape == v.shape}
+        for target in (self.velocity, self.velocity_ema):
+            if target is not None:
+                target.load_state_dict(shared, strict=False)
+
+    def pairs(self, split: str) -> dict[str, Tensor | None]:
+        """The bank of ``split`` ("train": ``pairs`` jets, "val": ``val_pairs``), made on first use."""
+        if split not in self._bank:
+            num = self.hparams.pairs if split == "train" else self.hparams.val_pairs
+            self._bank[split] = self._make_pairs(self.teacher_model(), num, split,
+                                                 self.hparams.pair_seed + (split == "val"))
+            if len(self._bank) == 2:
+                object.__setattr__(self, "_teacher", None)  # both banks made: the teacher is done
+        return self._bank[split]
+
+    @torch.no_grad()
+    def _make_pairs(self, teacher: FlowMatching, num: int, split: str, seed: int) -> dict[str, Tensor | None]:
+        """``num`` (x0, x1) pairs of the teacher, each with the mask and condition of a real jet of ``split``
+        (the data module's loader, cycled), integrated ``chunk_size`` jets at a time."""
+        from tqdm.auto import tqdm
+
+        dm = self.trainer.datamodule
+        loader = dm.train_dataloader() if split == "train" else dm.val_dataloader()
+        masks: list[Tensor] = []
+        conds: list[Tensor] = []
+        while sum(len(m) for m in masks) < num:
+            for batch in loader:
+                masks.append(batch["mask"])
+                if batch.get("cond") is not None:
+                    conds.append(batch["cond"])
+        mask = torch.cat(masks)[:num].to(self.device)
+        cond = torch.cat(conds)[:num].to(self.device) if conds else None
+        x0 = self.source(mask, torch.Generator(device=self.device).manual_seed(seed))
+        chunk = int(self.hparams.chunk_size)
+        x1 = []
+        for i in tqdm(range(0, num, chunk), desc=f"teacher pairs ({split}, {num} jets)", unit="chunk",
+                      disable=not self.trainer.progress_bar_callback):
+            sl = slice(i, i + chunk)
+            x1.append(teacher.integrate(x0[sl], mask[sl], None if cond is None else cond[sl],
+                                        num_steps=self.hparams.teacher_steps))
+        return {"x0": x0, "x1": torch.cat(x1), "mask": mask, "cond": cond}
+
+    # ----------------------------------------------------------------------------- training
+    def distillation_loss(self, pairs: dict[str, Tensor | None], index: Tensor, generator: torch.Generator,
+                          net: nn.Module) -> Tensor:
+        """Masked MSE between the student's velocity on the straight path and x1 − x0 (module docstring)."""
+        x0, x1, mask = pairs["x0"][index], pairs["x1"][index], pairs["mask"][index]
+        cond = None if pairs["cond"] is None else pairs["cond"][index]
+        k = int(self.hparams.num_steps)
+        t = torch.randint(0, k, (len(index),), generator=generator, device=x0.device).to(x0.dtype) / k
+        tt = t[:, None, None]
+        v = net((1 - tt) * x0 + tt * x1, mask, t, cond)
+        err = zero_padded((v - (x1 - x0)) ** 2, mask)
+        return err.sum() / (mask.sum().clamp_min(1) * x0.shape[-1])
+
+    def _batch_generator(self, step: int, salt: int) -> torch.Generator:
+        seed = self.hparams.pair_seed * 1_000_003 + salt * 7919 + step
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        """A minibatch of pairs the size of the data batch, drawn from the bank (seeded by the step)."""
+        pairs = self.pairs("train")
+        gen = self._batch_generator(int(self.global_step), 1 + self.global_rank)
+        index = torch.randint(0, len(pairs["x0"]), (len(batch["mask"]),), generator=gen, device=self.device)
+        loss = self.distillation_loss(pairs, index, gen, self.velocity)
+        check_finite(loss, "distillation loss", self.global_step)
+        self.log("train/loss", loss.detach(), prog_bar=True, batch_size=len(index))
+        return loss
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        if batch_idx:
+            return
+        pairs = self.pairs("val")
+        net = self.velocity_ema if self.velocity_ema is not None else self.velocity
+        gen = self._batch_generator(0, 1)
+        index = torch.arange(len(pairs["x0"]), device=self.device)
+        self.log("val/loss", self.distillation_loss(pairs, index, gen, net), prog_bar=True,
+                 batch_size=len(index))
+
+    def on_train_batch_start(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        """The flow coordinates are the teacher's (`on_fit_start`): nothing to fit."""
