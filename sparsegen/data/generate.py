@@ -40,6 +40,7 @@ from sparsegen.core.defaults import JET_TYPE_INDEX, NUM_PARTICLES
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.io import atomic_write, write_jetnet
 from sparsegen.core.kinematics import four_vector_kinematics, quiet_stdout, wrap_angle
+from sparsegen.core.memory import check_memory
 
 CARD_DIR = Path(__file__).resolve().parents[2] / "physics_data" / "cards"
 NEUTRINOS = (12, 14, 16)
@@ -350,12 +351,20 @@ def generate(
     if workers < 1:
         raise SparsegenInputError("--workers", f"must be >= 1, got {workers}")
     out = str(out)
-    plan = chunk_plan(num_jets, cfg.chunk_size)
-    chunks = shard_chunks(len(plan), shard)
+    n_chunks = -(-num_jets // cfg.chunk_size)
+    chunks = shard_chunks(n_chunks, shard)
     if len(chunks) == 0:
         raise SparsegenInputError("--shard", f"shard {i}/{n} is empty: "
-                                             f"only {len(plan)} chunks of {cfg.chunk_size} jets")
+                                             f"only {n_chunks} chunks of {cfg.chunk_size} jets")
+    total = min(num_jets, chunks.stop * cfg.chunk_size) - chunks.start * cfg.chunk_size
+    # before anything is allocated or written: the file is assembled in memory (chunks + concatenation)
+    check_memory("--num-jets", 2 * total * 4 * (4 * cfg.num_particles + 5),
+                 f"{total} jets of {cfg.num_particles} particles")
+    plan = chunk_plan(num_jets, cfg.chunk_size)
     parts_dir = out + ".parts"
+    if os.path.lexists(parts_dir) and not os.path.isdir(parts_dir):
+        raise SparsegenInputError(parts_dir, "exists and is not a folder (it holds an interrupted run's "
+                                             "chunks)")
     os.makedirs(parts_dir, exist_ok=True)
     key = cfg.key()
     todo, done_jets = [], 0
@@ -365,7 +374,6 @@ def generate(
             done_jets += plan[c]
         else:
             todo.append(c)
-    total = sum(plan[c] for c in chunks)
     bar = _progress(total, done_jets, cfg.jet_type, progress)
     try:
         if workers == 1 or len(todo) <= 1:
