@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "physics_data/README.md; 'r08': anti-kT R = 0.8 jets); the jet radius, "
                           "truth matching and hard-process window come from the preset")
     gen.add_argument("--workers", type=number(int, low=1), default=1,
-                     help="parallel processes (the output does not depend on it)")
+                     help="parallel processes (the output does not depend on it; Ctrl-C stops them at "
+                          "once, finished chunks are kept)")
     gen.add_argument("--shard", default="0/1",
                      help="I/N: make only the I-th of N contiguous parts (merge them later)")
     gen.add_argument("--pt-min", type=number(float, above=0), default=800.0, help="jet pT window [GeV]")
