@@ -173,6 +173,9 @@ def build_cli(args: Sequence[str] | None = None, run: bool = True) -> SparsegenC
 
 def run_lightning(argv: Sequence[str]) -> int:
     """``sparsegen fit|validate|test|predict ...`` (argv includes the subcommand)."""
+    from sparsegen.models.ckpt_check import check_ckpt_path
+
+    check_ckpt_path(argv)  # before LightningCLI reads the file: one line naming the checkpoint
     try:
         build_cli(argv)
     except ValueError as exc:
