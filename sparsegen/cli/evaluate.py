@@ -66,11 +66,18 @@ def run(args: argparse.Namespace) -> int:
     for message in dict.fromkeys(str(w.message) for w in caught
                                  if issubclass(w.category, SmallSampleWarning)):
         print(f"sparsegen evaluate: warning: {message}", file=sys.stderr)
-    n = min(len(real) // 2, len(gen), args.num_jets or (QUICK if args.quick else PUBLISHED).max_jets)
-    Console().print(metrics_table(metrics, title=f"sparsegen evaluate: {n} jets per sample, seed {args.seed}"
-                                                 f"{', quick' if args.quick else ''}"))
-    if "by_class" in metrics:
-        Console().print(class_table(metrics, title="by class: generated vs real (truth floor)"))
-    if args.out is not None:
+    if args.out is not None:  # before the tables: a reader that closes stdout early loses no metrics
         write_metrics(args.out, metrics)
+    n = min(len(real) // 2, len(gen), args.num_jets or (QUICK if args.quick else PUBLISHED).max_jets)
+    console = Console()
+    console.on_broken_pipe = _broken_pipe  # type: ignore[method-assign]
+    console.print(metrics_table(metrics, title=f"sparsegen evaluate: {n} jets per sample, seed {args.seed}"
+                                               f"{', quick' if args.quick else ''}"))
+    if "by_class" in metrics:
+        console.print(class_table(metrics, title="by class: generated vs real (truth floor)"))
     return 0
+
+
+def _broken_pipe() -> None:
+    """rich exits 1 on a closed stdout pipe; re-raised, the command ends as everywhere (`console`: 141)."""
+    raise BrokenPipeError
