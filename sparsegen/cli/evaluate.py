@@ -1,16 +1,18 @@
-"""``sparsegen evaluate --real R.h5 --gen G.h5 [--out metrics.json] [--plots DIR] [--num-jets N] [--seed S]
-[--quick] [--fpnd DIR]``: print the metrics table, write the JSON and the plots. When the real file holds
-several classes, each class is also scored on its own (with its own truth floor): JSON key ``by_class``, one
-table; FPND (``--fpnd``) is then computed per class."""
+"""``sparsegen evaluate --real R.h5 --gen G.h5 [--out metrics.json] [--plots DIR] [--overwrite]
+[--num-jets N] [--seed S] [--quick] [--fpnd DIR]``: print the metrics table, write the JSON and the plots.
+When the real file holds several classes, each class is also scored on its own (with its own truth floor):
+JSON key ``by_class``, one table; FPND (``--fpnd``) is then computed per class. The outputs are checked
+before any scoring (`check_output`): an existing JSON, or PNGs already in ``--plots``, only with
+``--overwrite``."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 
-from sparsegen.core.errors import SparsegenInputError
+from sparsegen.core.errors import SparsegenInputError, number
+from sparsegen.core.io import check_output, check_output_folder
 
 HELP = "score generated jets against real ones"
 
@@ -18,12 +20,16 @@ HELP = "score generated jets against real ones"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--real", required=True, help="real jets, JetNet-layout HDF5")
     parser.add_argument("--gen", required=True, help="generated jets, JetNet-layout HDF5 (optional 'images')")
-    parser.add_argument("--out", default=None, help="metrics JSON path (written atomically)")
-    parser.add_argument("--plots", default=None, help="folder for comparison PNGs")
-    parser.add_argument("--num-jets", type=int, default=None,
+    parser.add_argument("--out", default=None,
+                        help="metrics JSON path (written atomically; an existing file only with --overwrite)")
+    parser.add_argument("--plots", default=None,
+                        help="folder for comparison PNGs (one that already holds PNGs only with --overwrite)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --out file and the PNGs in --plots")
+    parser.add_argument("--num-jets", type=number(int, low=1), default=None,
                         help="N generated jets vs N real jets, truth floor from another N real "
                              "(default: JetNet's 50 000, capped by the files)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=number(int, low=0), default=0)
     parser.add_argument("--quick", action="store_true", help="smaller sample sizes (not for publication)")
     parser.add_argument("--no-classifier", action="store_true", help="skip the classifier two-sample test")
     parser.add_argument("--fpnd", default=None, metavar="DIR",
@@ -41,10 +47,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.num_jets is not None and args.num_jets < MIN_JETS:
         raise SparsegenInputError("--num-jets", f"must be at least {MIN_JETS}, got {args.num_jets}")
-    if args.out is not None and os.path.isdir(args.out):
-        raise SparsegenInputError(args.out, "--out is a directory, expected a JSON file path")
-    if args.plots is not None and os.path.exists(args.plots) and not os.path.isdir(args.plots):
-        raise SparsegenInputError(args.plots, "--plots exists and is not a directory")
+    if args.out is not None:
+        check_output(args.out, overwrite=args.overwrite)
+    if args.plots is not None:
+        check_output_folder(args.plots, "--plots", overwrite=args.overwrite)
     real = Jets.load(args.real)
     gen = Jets.load(args.gen)
     if len(real) < 2 * MIN_JETS:
@@ -60,11 +66,18 @@ def run(args: argparse.Namespace) -> int:
     for message in dict.fromkeys(str(w.message) for w in caught
                                  if issubclass(w.category, SmallSampleWarning)):
         print(f"sparsegen evaluate: warning: {message}", file=sys.stderr)
-    n = min(len(real) // 2, len(gen), args.num_jets or (QUICK if args.quick else PUBLISHED).max_jets)
-    Console().print(metrics_table(metrics, title=f"sparsegen evaluate: {n} jets per sample, seed {args.seed}"
-                                                 f"{', quick' if args.quick else ''}"))
-    if "by_class" in metrics:
-        Console().print(class_table(metrics, title="by class: generated vs real (truth floor)"))
-    if args.out is not None:
+    if args.out is not None:  # before the tables: a reader that closes stdout early loses no metrics
         write_metrics(args.out, metrics)
+    n = min(len(real) // 2, len(gen), args.num_jets or (QUICK if args.quick else PUBLISHED).max_jets)
+    console = Console()
+    console.on_broken_pipe = _broken_pipe  # type: ignore[method-assign]
+    console.print(metrics_table(metrics, title=f"sparsegen evaluate: {n} jets per sample, seed {args.seed}"
+                                               f"{', quick' if args.quick else ''}"))
+    if "by_class" in metrics:
+        console.print(class_table(metrics, title="by class: generated vs real (truth floor)"))
     return 0
+
+
+def _broken_pipe() -> None:
+    """rich exits 1 on a closed stdout pipe; re-raised, the command ends as everywhere (`console`: 141)."""
+    raise BrokenPipeError

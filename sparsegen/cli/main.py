@@ -3,11 +3,12 @@
 ``fit | validate | test | predict`` go to LightningCLI (`sparsegen.models.training`), which parses configs.
 Bad input raises :class:`~sparsegen.core.errors.SparsegenInputError`, printed as one line on stderr with
 exit status 2 (``--debug`` anywhere on the command line shows the traceback instead); a diverging training
-run exits 3.
+run exits 3; Ctrl-C exits 130; a closed stdout pipe (``| head``) exits 141 quietly.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -80,6 +81,21 @@ def main(args: Sequence[str] | None = None) -> int:
         return 130
 
 
+SIGPIPE_STATUS = 128 + 13
+"""Exit status after the reader of stdout went away (``sparsegen data info f.h5 | head -1``): the status of
+a process killed by SIGPIPE, what ``cat`` or ``grep`` report there too. Not 0 — the output was cut short,
+and ``set -o pipefail`` scripts should see that as they do for any other tool; plain pipes report the last
+command's status (``head``'s 0), so nothing changes for interactive use."""
+
+
 def console() -> None:
-    """Console-script wrapper: exit with main()'s status."""
-    sys.exit(main())
+    """Console-script wrapper: exit with main()'s status; a closed stdout pipe ends quietly."""
+    try:
+        status = main()
+        sys.stdout.flush()  # inside the try: a pipe closed early fails here, not in the interpreter's exit
+    except BrokenPipeError:
+        # Python's recipe: point stdout at devnull so the flush at exit does not fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        status = SIGPIPE_STATUS
+    sys.exit(status)

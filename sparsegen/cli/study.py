@@ -6,21 +6,11 @@ from __future__ import annotations
 import argparse
 
 from sparsegen.core.defaults import JET_TYPES
-from sparsegen.core.errors import ArgumentParser, SparsegenInputError
+from sparsegen.core.errors import ArgumentParser, SparsegenInputError, number
 
 HELP = "comparison studies -> docs/results.md"
-
-
-def _positive(kind: type):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: '{text}'") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-    return parse
+COUNT = number(int, above=0)
+MINUTES = number(float, above=0)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,18 +19,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     common.add_argument(
         "--quick", action="store_true", help="test scale (seconds): tiny data, one short epoch"
     )
-    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--seed", type=number(int, low=0), default=0)
     common.add_argument(
         "--results", default=None, help="results file (default docs/results.md; --quick: OUT/results.md)"
     )
-    common.add_argument("--threads", type=_positive(int), default=1, help="torch threads per run")
+    common.add_argument("--threads", type=COUNT, default=1, help="torch threads per run")
     common.add_argument("--no-progress", action="store_true")
 
     g = sub.add_parser("generative", parents=[common], help="every image and point config, same budget")
-    g.add_argument("--minutes", type=_positive(float), default=10.0, help="training budget per run")
+    g.add_argument("--minutes", type=MINUTES, default=10.0, help="training budget per run")
     g.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                    help="minutes of the run's CPU time (default: same training on a busy machine) or wall")
-    g.add_argument("--num-jets", type=_positive(int), default=35_000,
+    g.add_argument("--num-jets", type=COUNT, default=35_000,
                    help="generated jets per class (35 000: 5 250 held-out jets per scored sample)")
     g.add_argument("--jet-types", nargs="+", default=["g", "t"], choices=JET_TYPES)
     g.add_argument("--family", choices=("images", "points"), default=None,
@@ -48,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--configs", nargs="+", default=None, help="config stems (default: every image and point config)"
     )
-    g.add_argument("--jobs", type=_positive(int), default=1, help="runs at a time (processes)")
+    g.add_argument("--jobs", type=COUNT, default=1, help="runs at a time (processes)")
     g.add_argument("--out", default="runs/study_generative")
     g.add_argument(
         "--rescore",
@@ -57,46 +47,45 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
     si = sub.add_parser("sparse-input", parents=[common], help="does a CNN with sparse input converge?")
-    si.add_argument("--epochs", type=_positive(int), default=10)
-    si.add_argument("--num-jets", type=_positive(int), default=3_000, help="jets per class (gluon, top)")
+    si.add_argument("--epochs", type=COUNT, default=10)
+    si.add_argument("--num-jets", type=COUNT, default=3_000, help="jets per class (gluon, top)")
     si.add_argument("--out", default="runs/study_sparse_input")
 
     sc = sub.add_parser("sparse-coding", parents=[common], help="deep sparse coding taggers")
-    sc.add_argument("--epochs", type=_positive(int), default=15)
+    sc.add_argument("--epochs", type=COUNT, default=15)
     sc.add_argument(
-        "--num-jets", type=_positive(int), default=5_000, help="jets per label (QCD: half gluon, half quark)"
+        "--num-jets", type=COUNT, default=5_000, help="jets per label (QCD: half gluon, half quark)"
     )
-    sc.add_argument(
-        "--penalties", type=float, nargs="+", default=[0.0, 0.5, 2.0], help="l1 feature-penalty weights"
-    )
+    sc.add_argument("--penalties", type=number(float, low=0), nargs="+", default=[0.0, 0.5, 2.0],
+                    help="l1 feature-penalty weights (>= 0)")
     sc.add_argument("--out", default="runs/study_sparse_coding")
 
     co = sub.add_parser("conditional", parents=[common],
                         help="one conditional model vs one model per class, equal total budget")
-    co.add_argument("--minutes", type=_positive(float), default=15.0,
+    co.add_argument("--minutes", type=MINUTES, default=15.0,
                     help="budget of the conditional model; each per-class model gets minutes / #classes")
     co.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                     help="minutes of the run's CPU time (default: same training on a busy machine) or wall")
-    co.add_argument("--num-jets", type=_positive(int), default=10_000, help="training jets per class")
+    co.add_argument("--num-jets", type=COUNT, default=10_000, help="training jets per class")
     co.add_argument(
-        "--heldout", type=_positive(int), default=4_000, help="independent held-out jets per class"
+        "--heldout", type=COUNT, default=4_000, help="independent held-out jets per class"
     )
     co.add_argument("--jet-types", nargs="+", default=list(JET_TYPES), choices=JET_TYPES)
     co.add_argument("--config", default="points/flow_matching_conditional",
                     help="config file, or a shipped config's name")
-    co.add_argument("--jobs", type=_positive(int), default=1, help="runs at a time (processes)")
+    co.add_argument("--jobs", type=COUNT, default=1, help="runs at a time (processes)")
     co.add_argument("--out", default="runs/study_conditional")
 
     cv = sub.add_parser("convergence", parents=[common],
                         help="quality per CPU-minute of one config (default: the demo's), one run per budget")
-    cv.add_argument("--minutes", type=_positive(float), nargs="+", default=[2.0, 4.0, 8.0, 16.0, 32.0],
+    cv.add_argument("--minutes", type=MINUTES, nargs="+", default=[2.0, 4.0, 8.0, 16.0, 32.0],
                     help="training budgets in CPU-minutes (CPU time of the run's process)")
     cv.add_argument("--config", default="quickstart", help="config file, or a shipped config's name")
     cv.add_argument("--jet-type", default="g", choices=JET_TYPES)
-    cv.add_argument("--num-jets", type=_positive(int), default=10_000, help="generated training jets")
-    cv.add_argument("--eval-jets", type=_positive(int), default=10_000,
+    cv.add_argument("--num-jets", type=COUNT, default=10_000, help="generated training jets")
+    cv.add_argument("--eval-jets", type=COUNT, default=10_000,
                     help="jets sampled and scored (held-out sample: twice as many, seed + 1)")
-    cv.add_argument("--jobs", type=_positive(int), default=1, help="runs at a time (processes)")
+    cv.add_argument("--jobs", type=COUNT, default=1, help="runs at a time (processes)")
     cv.add_argument("--out", default="runs/study_convergence")
 
 
@@ -134,8 +123,6 @@ def _check(args: argparse.Namespace) -> None:
             f"(held-out splits must hold both classes / enough jets to score), "
             f"got {args.num_jets}",
         )
-    if args.study == "sparse-coding" and any(not p >= 0 for p in args.penalties):
-        raise SparsegenInputError("--penalties", f"weights must be >= 0, got {args.penalties}")
     if args.study == "conditional" and (len(args.jet_types) < 2
                                         or len(set(args.jet_types)) != len(args.jet_types)):
         raise SparsegenInputError("--jet-types",

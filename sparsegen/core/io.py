@@ -126,6 +126,51 @@ def atomic_write(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[str]
         raise
 
 
+def check_output(path: str | os.PathLike, flag: str = "--out", overwrite: bool = False) -> None:
+    """Refuse an output file before any work starts (`SparsegenInputError`, one line naming it).
+
+    Every command that writes a file calls it first: a folder, a path under a file or in a folder that
+    cannot be written would otherwise fail at the final rename, after the minutes of work that made the
+    data; an existing file (sparsegen's or not) is only replaced with ``--overwrite``.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise SparsegenInputError(path, f"{flag} is a folder, expected a file path")
+    _check_creatable(path, flag)
+    if os.path.lexists(path) and not overwrite:
+        raise SparsegenInputError(path, f"{flag} exists; pass --overwrite to replace it")
+
+
+def check_output_folder(path: str | os.PathLike, flag: str, overwrite: bool = False,
+                        pattern: str = "*.png") -> None:
+    """Refuse an output folder before any work starts: one that is a file, lies under a file or cannot be
+    written, or already holds files matching ``pattern`` (here or one folder down) unless ``overwrite``.
+    """
+    path = os.fspath(path)
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise SparsegenInputError(path, f"{flag} exists and is not a folder")
+    if not os.path.isdir(path):
+        _check_creatable(path, flag)
+        return
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise SparsegenInputError(path, f"{flag} cannot be written (no write permission)")
+    found = sorted(Path(path).glob(pattern)) + sorted(Path(path).glob(f"*/{pattern}"))
+    if found and not overwrite:
+        names = ", ".join(str(p.relative_to(path)) for p in found[:3]) + (", ..." if len(found) > 3 else "")
+        raise SparsegenInputError(path, f"{flag} already holds {names}; pass --overwrite to replace them")
+
+
+def _check_creatable(path: str, flag: str) -> None:
+    """The nearest existing folder above ``path`` is a writable folder (`atomic_write` makes the rest)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise SparsegenInputError(path, f"{flag} cannot be created: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SparsegenInputError(path, f"{flag} cannot be written: no write permission in {parent}")
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Write a text file atomically."""
     with atomic_write(path, suffix=".txt") as tmp, open(tmp, "w") as f:

@@ -24,12 +24,15 @@ so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import signal
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 
@@ -39,6 +42,7 @@ from sparsegen.core.defaults import JET_TYPE_INDEX, NUM_PARTICLES
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.io import atomic_write, write_jetnet
 from sparsegen.core.kinematics import four_vector_kinematics, quiet_stdout, wrap_angle
+from sparsegen.core.memory import check_memory
 from sparsegen.core.resources import card_text
 
 NEUTRINOS = (12, 14, 16)
@@ -308,6 +312,48 @@ def _chunk_job(cfg: GenerationConfig, chunk: int, num_jets: int, path: str) -> t
     return chunk, len(pf), events
 
 
+def _pool_job(job: tuple[GenerationConfig, int, int, str]) -> tuple[int, int, int]:
+    return _chunk_job(*job)
+
+
+def _ignore_sigint() -> None:
+    """Worker initializer: Ctrl-C is the parent's to handle (it terminates the pool at once)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_pool(jobs: Sequence[tuple[GenerationConfig, int, int, str]], workers: int, parts_dir: str,
+              done: Callable[[tuple[int, int, int]], None]) -> None:
+    """Run chunk jobs in ``workers`` spawned processes; ``done(result)`` as each chunk finishes.
+
+    Ctrl-C (or any error) terminates the workers instead of waiting for their running chunks: a chunk is
+    only ever published by the rename at the end of `atomic_write`, so a killed worker leaves at most a
+    temporary file, which is removed here; finished chunks stay for the rerun to resume from. Workers
+    ignore SIGINT (a terminal sends it to the whole process group) from their start on: they are spawned
+    while the parent ignores it, and Python keeps an inherited SIG_IGN.
+    """
+    import multiprocessing as mp
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+    try:
+        pool = mp.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_ignore_sigint)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+    try:
+        for result in pool.imap_unordered(_pool_job, jobs):
+            done(result)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+        for tmp in glob.glob(os.path.join(glob.escape(parts_dir), ".tmp-*")):
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+
+
 # ------------------------------------------------------------------------------------- whole files
 def chunk_plan(num_jets: int, chunk_size: int) -> list[int]:
     """Number of jets in each chunk."""
@@ -332,7 +378,8 @@ def generate(
     """Generate ``num_jets`` jets (or shard ``i/n`` of them) and write ``out`` atomically.
 
     Returns a summary (jets, events, chunks). Finished chunks live in ``out.parts/`` until the end, so a
-    rerun with the same arguments after an interruption continues from them.
+    rerun with the same arguments after an interruption continues from them; Ctrl-C stops the worker
+    processes at once (`_run_pool`).
     """
     if num_jets < 1:
         raise SparsegenInputError("--num-jets", f"must be >= 1, got {num_jets}")
@@ -342,12 +389,20 @@ def generate(
     if workers < 1:
         raise SparsegenInputError("--workers", f"must be >= 1, got {workers}")
     out = str(out)
-    plan = chunk_plan(num_jets, cfg.chunk_size)
-    chunks = shard_chunks(len(plan), shard)
+    n_chunks = -(-num_jets // cfg.chunk_size)
+    chunks = shard_chunks(n_chunks, shard)
     if len(chunks) == 0:
         raise SparsegenInputError("--shard", f"shard {i}/{n} is empty: "
-                                             f"only {len(plan)} chunks of {cfg.chunk_size} jets")
+                                             f"only {n_chunks} chunks of {cfg.chunk_size} jets")
+    total = min(num_jets, chunks.stop * cfg.chunk_size) - chunks.start * cfg.chunk_size
+    # before anything is allocated or written: the file is assembled in memory (chunks + concatenation)
+    check_memory("--num-jets", 2 * total * 4 * (4 * cfg.num_particles + 5),
+                 f"{total} jets of {cfg.num_particles} particles")
+    plan = chunk_plan(num_jets, cfg.chunk_size)
     parts_dir = out + ".parts"
+    if os.path.lexists(parts_dir) and not os.path.isdir(parts_dir):
+        raise SparsegenInputError(parts_dir, "exists and is not a folder (it holds an interrupted run's "
+                                             "chunks)")
     os.makedirs(parts_dir, exist_ok=True)
     key = cfg.key()
     todo, done_jets = [], 0
@@ -357,7 +412,6 @@ def generate(
             done_jets += plan[c]
         else:
             todo.append(c)
-    total = sum(plan[c] for c in chunks)
     bar = _progress(total, done_jets, cfg.jet_type, progress)
     try:
         if workers == 1 or len(todo) <= 1:
@@ -365,15 +419,12 @@ def generate(
                 _, got, _ = _chunk_job(cfg, c, plan[c], os.path.join(parts_dir, f"chunk_{c:06d}.npz"))
                 bar.update(got)
         else:
-            import multiprocessing as mp
-
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)),
-                                     mp_context=mp.get_context("spawn")) as pool:
-                futures = [pool.submit(_chunk_job, cfg, c, plan[c],
-                                       os.path.join(parts_dir, f"chunk_{c:06d}.npz"))
-                           for c in todo]
-                for fut in as_completed(futures):
-                    bar.update(fut.result()[1])
+            jobs = [(cfg, c, plan[c], os.path.join(parts_dir, f"chunk_{c:06d}.npz")) for c in todo]
+            _run_pool(jobs, workers, parts_dir, lambda result: bar.update(result[1]))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.rmdir(parts_dir)  # only when no chunk was finished: nothing to resume, nothing left behind
+        raise
     finally:
         bar.close()
     pfs, jfs, events = [], [], 0

@@ -99,7 +99,17 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     path = str(path)
     if not os.path.exists(path):
         raise SparsegenInputError(path, "checkpoint does not exist")
+    if os.path.isdir(path):
+        raise SparsegenInputError(path, "is a folder, not a checkpoint file")
     if not zipfile.is_zipfile(path):
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4)
+        except OSError as exc:
+            raise SparsegenInputError(path, f"cannot read the checkpoint ({exc.strerror or exc})") from exc
+        if head == b"PK\x03\x04":  # a zip archive's first entry, without the directory written at its end
+            raise SparsegenInputError(path, "not a complete checkpoint (the zip archive is truncated, e.g. "
+                                            "by an interrupted copy or a full disk)")
         raise SparsegenInputError(path, "not a readable checkpoint (not a PyTorch zip archive)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)

@@ -188,6 +188,9 @@ def resolve_configs(argv: Sequence[str]) -> list[str]:
 def run_lightning(argv: Sequence[str]) -> int:
     """``sparsegen fit|validate|test|predict ...`` (argv includes the subcommand)."""
     argv = resolve_configs(argv)
+    from sparsegen.models.ckpt_check import check_ckpt_path
+
+    check_ckpt_path(argv)  # before LightningCLI reads the file: one line naming the checkpoint
     try:
         build_cli(argv)
     except ValueError as exc:
