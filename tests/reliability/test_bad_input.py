@@ -107,7 +107,7 @@ def test_evaluator_rejects_malformed_generated_files(tmp_path_factory, capsys, p
 @pytest.mark.parametrize(
     "argv, needle",
     [
-        (["fit", "--config", "/no/such/config.yaml"], "does not exist"),
+        (["fit", "--config", "/no/such/config.yaml"], "config file not found"),
         (
             [
                 "fit",
