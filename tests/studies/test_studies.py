@@ -232,7 +232,7 @@ def test_convergence_quick(tmp_path: Path):
     text = results.read_text()
     assert R.section(text, "generative") == "kept"
     body = R.section(text, "convergence")
-    assert "sparsegen study convergence --minutes 0.05 0.2" in body and "configs/quickstart.yaml" in body
+    assert "sparsegen study convergence --minutes 0.05 0.2" in body and "--config quickstart" in body
     (header, rows), = tables(body)
     assert header[:2] == ["CPU-min", "W1M ×10³"] and "τ21 W1 ×10³" in header and "sample jets/s" in header
     assert [r[0] for r in rows] == ["0.05", "0.2", "*truth floor*"]
