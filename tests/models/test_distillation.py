@@ -21,13 +21,23 @@ NET = "--model.init_args.velocity.init_args."
 SMALL_NET = [f"{NET}hidden", "32", f"{NET}attention", "1", f"{NET}num_layers", "2"]
 
 
-@pytest.fixture
-def teacher(use_model_data: Path) -> Path:
-    """A briefly trained flow of the demo's recipe (log ptrel, FiLM, attention), smaller."""
-    run = use_model_data / "teacher"
-    assert main(["fit", "--config", "quickstart", *SMALL, *SMALL_NET, "--model.init_args.num_steps", "4",
-                 "--trainer.default_root_dir", str(run)]) == 0
+@pytest.fixture(scope="module")
+def teacher_ckpt(model_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A briefly trained flow of the demo's recipe (log ptrel, FiLM, attention), smaller; one per module."""
+    run = tmp_path_factory.mktemp("teacher")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SPARSEGEN_DATA", str(model_data_dir))
+        assert main(["fit", "--config", "quickstart", *SMALL, *SMALL_NET, "--model.init_args.num_steps", "4",
+                     "--trainer.default_root_dir", str(run)]) == 0
     return run / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture
+def teacher(teacher_ckpt: Path, use_model_data: Path) -> Path:
+    """A copy of the module's teacher for one test (a test may move it)."""
+    copy = use_model_data / "teacher.ckpt"
+    shutil.copy(teacher_ckpt, copy)
+    return copy
 
 
 def distil(teacher: Path, root: Path, *extra: str) -> int:
