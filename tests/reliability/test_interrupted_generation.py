@@ -18,6 +18,8 @@ from sparsegen.core.io import read_jetnet
 from sparsegen.data.generate import generate
 from sparsegen.data.presets import preset_config
 
+pytestmark = pytest.mark.slow  # Pythia generation
+
 SIGINT_EXIT_S = 3.0
 """Ctrl-C to exit: the workers are terminated, not waited for (a chunk takes seconds); margin for a
 loaded 2-core machine."""
