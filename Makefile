@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 export WANDB_SILENT ?= true
 
-.PHONY: venv demo test bench bench-fpnd studies lint gpu-check clean
+.PHONY: venv demo test test-fast bench bench-fpnd studies lint gpu-check clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	WANDB_MODE=disabled MPLBACKEND=Agg $(BIN)/python -m pytest -q -n 2 tests $(wildcard notebooks/*.ipynb) --nbmake
+
+# the suite without the tests marked slow (Pythia generation, Lightning fits, studies, demo) and the notebooks
+test-fast: $(STAMP)
+	WANDB_MODE=disabled MPLBACKEND=Agg $(BIN)/python -m pytest -q -n 2 -m "not slow" tests
 
 # every bench/*.py but the FPND exactness check, which needs the JetNet library in its own venv (bench-fpnd)
 bench: $(STAMP)

@@ -17,6 +17,19 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+# Fixtures that run Pythia generation or a Lightning fit: every test using one (directly or through another
+# fixture) is marked slow; whole files of slow tests set ``pytestmark``, and the few slow tests of mixed files
+# carry the mark themselves. `make test-fast` leaves them out (``-m "not slow"``).
+SLOW_FIXTURES = {"pythia_dir", "pythia_file", "tiny_checkpoint", "conditional_ckpt", "model_data_dir",
+                 "use_model_data"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """One intra-op thread per test: on a 2-core CI box, oversubscribed threads cost more than they gain."""

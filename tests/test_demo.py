@@ -10,10 +10,13 @@ import os
 import subprocess
 
 import numpy as np
+import pytest
 
 from sparsegen.core.jets import Jets
 from sparsegen.demo import main as demo
 from sparsegen.models.spec import load_checkpoint
+
+pytestmark = pytest.mark.slow  # the demo trains, samples and evaluates
 
 
 def test_demo_pipeline_and_reproduction_from_checkpoint(tmp_path, monkeypatch, capsys):

@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from sparsegen.cli import main
+
+pytestmark = pytest.mark.slow  # Lightning fits, one of them DDP
 
 ROOT = Path(__file__).resolve().parents[1]
 

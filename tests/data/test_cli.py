@@ -7,11 +7,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from sparsegen.cli import main
 from sparsegen.core.io import read_jetnet
 
 
+@pytest.mark.slow
 def test_generate_and_info(tmp_path, capsys):
     out = tmp_path / "z.h5"
     assert main(["data", "generate", "--jet-type", "z", "--num-jets", "30", "--seed", "1", "--no-progress",

@@ -14,6 +14,7 @@ from sparsegen.data.datamodule import JetDataModule
 from sparsegen.data.normalization import Normalizer
 
 
+@pytest.mark.slow
 def test_generates_once_then_reuses_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SPARSEGEN_DATA", str(tmp_path))
     assert data_dir() == tmp_path

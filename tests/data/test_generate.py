@@ -80,6 +80,7 @@ def test_fully_kept_jets_sum_of_ptrel_is_one_and_mass_matches(pythia_file):
     assert np.corrcoef(m_massless, jets.mass[full])[0, 1] > 0.95
 
 
+@pytest.mark.slow
 def test_same_seed_same_jets_regardless_of_workers(tmp_path):
     cfg = GenerationConfig("z", seed=11, chunk_size=60)
     generate(cfg, 130, tmp_path / "a.h5", workers=1, progress=False)
@@ -92,6 +93,7 @@ def test_same_seed_same_jets_regardless_of_workers(tmp_path):
     assert not (tmp_path / "a.h5.parts").exists()
 
 
+@pytest.mark.slow
 def test_shards_merge_to_the_unsharded_file(tmp_path):
     cfg = GenerationConfig("q", seed=5, chunk_size=40)
     generate(cfg, 100, tmp_path / "full.h5", progress=False)
@@ -107,6 +109,7 @@ def test_shards_merge_to_the_unsharded_file(tmp_path):
     assert not (tmp_path / "bad.h5").exists()
 
 
+@pytest.mark.slow
 def test_rerun_resumes_from_finished_chunks(tmp_path):
     cfg = GenerationConfig("w", seed=2, chunk_size=40)
     generate(cfg, 80, tmp_path / "ref.h5", progress=False)
@@ -140,6 +143,7 @@ def test_bad_generation_settings_raise():
         JetMaker(GenerationConfig("g", extra_settings=("NoSuchSetting:foo = 3",)), 1)
 
 
+@pytest.mark.slow
 def test_chunk_files_are_written_with_normal_permissions(tmp_path):
     generate(GenerationConfig("g", chunk_size=20), 20, tmp_path / "g.h5", progress=False)
     with h5py.File(tmp_path / "g.h5") as f:
@@ -147,6 +151,7 @@ def test_chunk_files_are_written_with_normal_permissions(tmp_path):
     assert (tmp_path / "g.h5").stat().st_mode & 0o044
 
 
+@pytest.mark.slow
 def test_cache_serves_fewer_particles_from_a_larger_file_exactly(tmp_path):
     """A P-particle request is cut from a cached P' > P file of the same generation, identical to generating
     it (hardest particles first; jet pT, η, mass are those of the full jet)."""

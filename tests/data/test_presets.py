@@ -77,6 +77,7 @@ def test_resonance_matching_modes():
         GenerationConfig("t", resonance_match="nearest")
 
 
+@pytest.mark.slow
 def test_cli_preset_writes_provenance(tmp_path, capsys):
     out = tmp_path / "g.h5"
     assert main(["data", "generate", "--preset", "jetnet", "--jet-type", "g", "--num-jets", "40",

@@ -103,6 +103,7 @@ class _TinyModule(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.01)
 
 
+@pytest.mark.slow
 def test_monitor_logs_as_lightning_callback(tmp_path) -> None:
     torch.manual_seed(4)
     data = torch.utils.data.TensorDataset(torch.randn(32, 16, generator=torch.Generator().manual_seed(5)))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from sparsegen.cli import main
 from sparsegen.models.spec import load_model
 from sparsegen.models.wgan_gp import WGANGP
+
+pytestmark = pytest.mark.slow  # a Lightning fit
 
 ROOT = Path(__file__).resolve().parents[2]
 

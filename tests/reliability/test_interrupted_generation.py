@@ -10,11 +10,14 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from sparsegen.core.defaults import PRESET
 from sparsegen.core.io import read_jetnet
 from sparsegen.data.generate import generate
 from sparsegen.data.presets import preset_config
+
+pytestmark = pytest.mark.slow  # Pythia generation
 
 
 def test_killed_generation_resumes_to_the_same_file(tmp_path):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from sparsegen.cli import main
+
+pytestmark = pytest.mark.slow  # Lightning fits
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -33,6 +33,7 @@ def finite(cell: str) -> bool:
     return bool(m) and all(math.isfinite(float(g)) for g in m.groups() if g is not None)
 
 
+@pytest.mark.slow
 def test_generative_quick(tmp_path: Path):
     out, results = tmp_path / "gen", tmp_path / "results.md"
     # every config, on gluons only (the per-class loop is the same for every class; test speed)
@@ -84,6 +85,7 @@ def test_generative_quick(tmp_path: Path):
                 assert png.stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_generative_resumes_and_keeps_other_sections(tmp_path: Path):
     out, results = tmp_path / "gen", tmp_path / "results.md"
     results.write_text(R.HEADER + "\n<!-- BEGIN study:sparse_coding -->\nkept\n"
@@ -110,6 +112,7 @@ def test_generative_resumes_and_keeps_other_sections(tmp_path: Path):
         assert len(rows) == 2
 
 
+@pytest.mark.slow
 def test_sparse_input_quick(tmp_path: Path):
     from sparsegen.studies import sparse_input as S
 
@@ -156,6 +159,7 @@ def test_sparse_input_heads_start_at_the_average_pixel_and_hurdle_keeps_its_expe
             assert model.activate(raw).mean().item() == pytest.approx(x.mean().item(), rel=1e-4)
 
 
+@pytest.mark.slow
 def test_sparse_coding_quick(tmp_path: Path):
     from sparsegen.studies import sparse_coding as C
 
@@ -197,6 +201,7 @@ def test_study_cli_bad_input_is_one_line(args: list[str], needle: str, capsys: p
     assert status == 2 and len(err.splitlines()) == 1 and needle in err, err
 
 
+@pytest.mark.slow
 def test_conditional_quick(tmp_path: Path):
     out, results = tmp_path / "cond", tmp_path / "results.md"
     results.write_text(R.HEADER + "\n<!-- BEGIN study:generative -->\nkept\n<!-- END study:generative -->\n")
@@ -223,6 +228,7 @@ def test_conditional_quick(tmp_path: Path):
     assert per["conditions"] == ["pt", "mass", "multiplicity"] and per["minutes"] == record["minutes"] / 2
 
 
+@pytest.mark.slow
 def test_convergence_quick(tmp_path: Path):
     out, results = tmp_path / "conv", tmp_path / "results.md"
     results.write_text(R.HEADER + "\n<!-- BEGIN study:generative -->\nkept\n<!-- END study:generative -->\n")
