@@ -84,8 +84,11 @@ def test_demo_pipeline_and_reproduction_from_checkpoint(tmp_path, monkeypatch, c
     assert command.startswith("cd ") and " sample --ckpt " in command and " evaluate --real " in command
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    done = subprocess.run(command, shell=True, cwd=elsewhere, env=os.environ.copy(), capture_output=True,
-                          text=True, executable="/bin/bash")
+    # on this process's one thread (the autouse fixture): a reduction split over another thread count can
+    # differ in its last bit, and the metrics are compared exactly
+    pinned = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MKL_DYNAMIC": "FALSE"}
+    done = subprocess.run(command, shell=True, cwd=elsewhere, env=pinned, capture_output=True, text=True,
+                          executable="/bin/bash")
     assert done.returncode == 0, done.stderr[-2000:]
     again = json.loads((out / "reproduced" / "metrics.json").read_text())
     assert again == metrics
