@@ -26,61 +26,38 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from sparsegen.core.defaults import PRESET
-from sparsegen.core.jets import Jets
 from sparsegen.data.cache import load_or_generate
-from sparsegen.data.generate import generate_chunk
+from sparsegen.data.generate import simulation_speed
 from sparsegen.data.presets import preset_config
 from sparsegen.demo import RATIO_KEYS
 from sparsegen.metrics.evaluation import evaluate
 from sparsegen.models import FlowDistillation, FlowMatching, GenerativeModel
 from sparsegen.models.spec import load_model
+from sparsegen.models.speed import network_evaluations, timed_sample
 
 QUALITY = ("w1m", "w1p", "w1efp", "fpd", "w1_tau21")
 
 
-def pythia_jets_per_s(jet_type: str, num_particles: int, preset: str, num_jets: int, seed: int) -> float:
-    """Full Pythia8 + FastJet pipeline, one process: jets/s of one chunk (initialization included)."""
-    cfg = preset_config(preset, jet_type, num_particles=num_particles, seed=seed)
-    start = time.perf_counter()
-    pf, _, _ = generate_chunk(cfg, 0, num_jets)
-    return len(pf) / (time.perf_counter() - start)
-
-
-def settings(model: GenerativeModel, nfe: list[int]) -> list[tuple[int, dict]]:
-    """(evaluations per jet, sampling settings) the model can run at."""
-    if isinstance(model, FlowDistillation):
-        return [(int(model.hparams.num_steps), {})]
-    if not isinstance(model, FlowMatching):
-        return [(1, {})]
+def settings(model: GenerativeModel, nfe: list[int]) -> list[dict]:
+    """The sampling settings that run the model at each number of evaluations per jet it can run at (a
+    distilled student, or a model that is not a flow: its own)."""
+    if isinstance(model, FlowDistillation) or not isinstance(model, FlowMatching):
+        return [{}]
     per_eval = 2 if float(model.hparams.get("guidance", 0.0)) > 0 else 1
     out = []
     for n in nfe:
         evals = n // per_eval
         if evals == 1:
-            out.append((n, {"num_steps": 1, "solver": "euler"}))
+            out.append({"num_steps": 1, "solver": "euler"})
         elif evals >= 2 and evals % 2 == 0:
-            out.append((n, {"num_steps": evals // 2, "solver": "midpoint"}))
+            out.append({"num_steps": evals // 2, "solver": "midpoint"})
     return out
-
-
-def sample(model: GenerativeModel, num: int, seed: int, overrides: dict) -> tuple[Jets, float]:
-    """``num`` jets at the given sampling settings, and the seconds they took (after a warm-up)."""
-    saved = {k: model.hparams[k] for k in overrides}
-    model.hparams.update(overrides)
-    try:
-        model.sample(min(200, num), seed=seed + 99)
-        start = time.perf_counter()
-        jets = model.sample(num, seed=seed)
-        return jets, time.perf_counter() - start
-    finally:
-        model.hparams.update(saved)
 
 
 def ratios(metrics: dict) -> dict[str, float]:
@@ -105,14 +82,16 @@ def main() -> None:
     models = {path: load_model(path) for path in args.ckpt}
     info = next(iter(models.values())).data_info
     jet_type, preset = info.spec.classes[0], args.preset
-    pythia = pythia_jets_per_s(jet_type, info.num_particles, preset, args.pythia_jets, args.seed)
+    cfg = preset_config(preset, jet_type, num_particles=info.num_particles, seed=args.seed)
+    pythia = simulation_speed(cfg, args.pythia_jets)
     print(f"Pythia8+FastJet ({jet_type} jets, preset {preset}, 1 process): {pythia:.0f} jets/s", flush=True)
     real = load_or_generate(jet_type, 2 * args.num_jets, info.num_particles, args.seed + 1, workers=1,
                             preset=preset)
     rows = []
     for path, model in models.items():
-        for nfe, overrides in settings(model, args.nfe):
-            jets, seconds = sample(model, args.num_jets, args.seed, overrides)
+        for overrides in settings(model, args.nfe):
+            nfe = network_evaluations(model, **overrides)
+            jets, seconds = timed_sample(model, args.num_jets, args.seed, args.threads, **overrides)
             metrics = evaluate(real, jets, seed=args.seed)
             row = {"ckpt": path, "model": type(model).__name__, "nfe": nfe, **overrides,
                    "jets_per_s": round(len(jets) / seconds, 1),

@@ -3,15 +3,21 @@
 1. data: generate (or reuse from the cache) the training jets of ``--jet-type`` with ``--num-particles``
    particles, ``--per-class`` jets of every other class (physics plots) and an independent held-out sample
    (seed + 1) for evaluation;
-2. train the shipped ``quickstart`` config (``configs/quickstart.yaml``) on exactly that data (wandb
-   offline logger; image panels logged during training; the config's kept checkpoint is used);
-3. sample as many jets as half the held-out sample (10 000 by default) from the best checkpoint and score
+2. train the teacher, the shipped ``quickstart`` config (a flow on particle sets), on exactly that data, then
+   distil it into the fast model, ``distill/quickstart`` (a student that samples in one network
+   evaluation per jet; ``--distill none`` keeps the teacher); wandb offline logger, image panels logged
+   during training, each config's kept checkpoint is used;
+3. sample as many jets as half the held-out sample (10 000 by default) from the scored model and score
    them against one half of it with the published JetNet settings, the real-vs-real truth floor from the
    other half;
-4. write ``runs/quickstart/``: ``metrics.json``, ``plots/*.png``, ``physics/*.png``, ``checkpoints/{best,
-   last}.ckpt``, ``config.yaml`` (resolved), ``real_heldout.h5``, ``generated.h5``; print the metrics table,
-   each metric's ratio to its truth floor, where the plots are, the time every step took, and the commands
-   that reproduce the numbers and sync the wandb run.
+4. time Pythia8 + FastJet (one ``--speed-jets`` chunk) and the models (one torch thread each) in this
+   process: jets/s and the ratio;
+5. write ``runs/quickstart/``: ``metrics.json``, ``speed.json``, ``plots/*.png``, ``physics/*.png``,
+   ``checkpoints/{best,last,teacher}.ckpt`` (best: the scored model), ``config.yaml`` (its resolved
+   config), ``teacher/`` and ``student/`` (the two fits: configs, logs, wandb runs), ``real_heldout.h5``,
+   ``generated.h5``; print the metrics table, each metric's ratio to its truth floor, the speeds, where the
+   plots are, the time every step took, and the commands that reproduce the numbers and sync the wandb
+   runs.
 
 Every flag reaches the step that uses it: data settings go to the generation, the training config
 (``--data.init_args.*``) and the evaluation alike.
@@ -20,6 +26,7 @@ Every flag reaches the step that uses it: data settings go to the generation, th
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -57,20 +64,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="independent real jets (seed + 1): half scored against as many generated jets, "
                         "half for "
                         "the truth floor")
-    p.add_argument("--config", default="quickstart", help="config file, or a shipped config's name")
-    p.add_argument("--max-time", default=None, help="override the training budget, DD:HH:MM:SS")
+    p.add_argument("--config", default="quickstart",
+                   help="the teacher's config (file, or a shipped config's name)")
+    p.add_argument("--distill", default="distill/quickstart",
+                   help="config of the fast student distilled from the teacher, the model scored; 'none': "
+                        "score the teacher itself")
+    p.add_argument("--max-time", default=None, help="override the teacher's training budget, DD:HH:MM:SS")
+    p.add_argument("--distill-max-time", default=None, help="override the distillation budget, DD:HH:MM:SS")
+    p.add_argument("--speed-jets", type=int, default=500,
+                   help="Pythia8+FastJet jets timed against the models (same run, one core each)")
     p.add_argument("--no-wandb", action="store_true", help="log with CSV instead of wandb (offline)")
     p.add_argument("--quick-metrics", action="store_true", help="smaller metric sample sizes")
     p.add_argument("--out", default="runs/quickstart")
 
 
 def _check(args: argparse.Namespace) -> None:
-    for name in ("num_jets", "per_class", "num_particles", "workers", "heldout"):
+    for name in ("num_jets", "per_class", "num_particles", "workers", "heldout", "speed_jets"):
         if getattr(args, name) < 1:
             raise SparsegenInputError(
                 f"--{name.replace('_', '-')}", f"must be >= 1, got {getattr(args, name)}"
             )
     args.config = str(config_path(args.config))
+    args.distill = None if args.distill == "none" else str(config_path(args.distill))
 
 
 def physics_data(args: argparse.Namespace) -> dict[str, Jets]:
@@ -153,35 +168,70 @@ def summary_table(jets: dict[str, Jets]) -> str:
     return "\n".join(rows)
 
 
-def training_overrides(args: argparse.Namespace) -> list[str]:
-    """The LightningCLI arguments that make the config train on the demo's data."""
+def training_overrides(args: argparse.Namespace, max_time: str | None) -> list[str]:
+    """The LightningCLI arguments that make a config train on the demo's data."""
     data = {"jet_types": args.jet_type, "num_jets": args.num_jets, "num_particles": args.num_particles,
             "seed": args.seed, "generation_workers": args.workers, "preset": args.preset}
     argv = [item for key, value in data.items() for item in (f"--data.init_args.{key}", str(value))]
-    if args.max_time:
-        argv += ["--trainer.max_time", args.max_time]
+    if max_time:
+        argv += ["--trainer.max_time", max_time]
     return argv
 
 
-def train(args: argparse.Namespace) -> str:
-    """Fit the config on the demo's data; returns the best checkpoint (copied to ``out/checkpoints``)."""
+def train(args: argparse.Namespace, config: str, run_dir: Path, max_time: str | None,
+          extra: list[str] = ()) -> tuple[str, str]:
+    """Fit ``config`` on the demo's data into ``run_dir``; returns (kept, last) checkpoint paths."""
     from sparsegen.models.training import fit
 
-    out = Path(args.out)
     # a fresh run each time: checkpoints of an earlier demo (other epochs, last-v1.ckpt, ...) would sit
     # next to this run's and could be mistaken for it
-    shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    res = fit(args.config, out, seed=args.seed, logger="csv" if args.no_wandb else "wandb",
-              overrides=training_overrides(args), progress_bar=True)
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    res = fit(config, run_dir, seed=args.seed, logger="csv" if args.no_wandb else "wandb",
+              overrides=[*training_overrides(args, max_time), *extra], progress_bar=True)
     if not res.best:
-        raise RuntimeError("training wrote no checkpoint")
+        raise RuntimeError(f"training {config} wrote no checkpoint")
+    return res.best, res.last or res.best
+
+
+def publish(out: Path, checkpoints: dict[str, str], config: Path) -> None:
+    """Copy the demo's checkpoints to ``out/checkpoints/NAME.ckpt`` and the scored model's resolved config
+    to ``out/config.yaml`` (atomically)."""
     ckpt_dir = out / "checkpoints"
-    ckpt_dir.mkdir(exist_ok=True)
-    for src, name in ((res.best, "best.ckpt"), (res.last, "last.ckpt")):
-        if src and Path(src).resolve() != (ckpt_dir / name).resolve():
-            with atomic_write(ckpt_dir / name, suffix=".ckpt") as tmp:
-                shutil.copyfile(src, tmp)
-    return str(ckpt_dir / "best.ckpt")
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    ckpt_dir.mkdir(parents=True)
+    for name, src in checkpoints.items():
+        with atomic_write(ckpt_dir / f"{name}.ckpt", suffix=".ckpt") as tmp:
+            shutil.copyfile(src, tmp)
+    write_text(out / "config.yaml", config.read_text())
+
+
+def speed(args: argparse.Namespace, models: dict[str, object]) -> dict[str, dict]:
+    """Pythia8+FastJet and each model, one core each, in this process: jets/s, and the ratio to Pythia."""
+    from sparsegen.data.generate import simulation_speed
+    from sparsegen.data.presets import preset_config
+    from sparsegen.models.speed import network_evaluations, timed_sample
+
+    cfg = preset_config(args.preset, args.jet_type, num_particles=args.num_particles, seed=args.seed + 2)
+    pythia = simulation_speed(cfg, args.speed_jets)
+    rows = {"pythia8_fastjet": {"jets_per_s": pythia}}
+    for name, model in models.items():
+        nfe = network_evaluations(model)
+        num = max(200, min(args.speed_jets * 20, 40_000 // nfe))  # about the same seconds for every model
+        jets, seconds = timed_sample(model, num, seed=args.seed + 2, threads=1)
+        rows[name] = {"jets_per_s": len(jets) / seconds, "vs_pythia": len(jets) / seconds / pythia,
+                      "network_evaluations": nfe, "jets": len(jets)}
+    return rows
+
+
+def speed_lines(rows: dict[str, dict]) -> list[str]:
+    pythia = rows["pythia8_fastjet"]["jets_per_s"]
+    lines = [f"  Pythia8+FastJet (one core): {pythia:.0f} jets/s"]
+    for name, r in rows.items():
+        if name != "pythia8_fastjet":
+            lines.append(f"  {name} ({r['network_evaluations']} network evaluation"
+                         f"{'s' if r['network_evaluations'] > 1 else ''} per jet, one torch thread): "
+                         f"{r['jets_per_s']:.0f} jets/s = {r['vs_pythia']:.1f}× Pythia8+FastJet")
+    return lines
 
 
 RATIO_KEYS = (("w1m", "W1M"), ("w1p", "W1P"), ("w1efp", "W1EFP"), ("fpd", "FPD"), ("kpd", "KPD"),
@@ -217,13 +267,14 @@ def reproduce_commands(out: Path, n_gen: int, seed: int, quick: bool) -> list[st
     score = (f"{exe} evaluate --real {q(out / 'real_heldout.h5')} --gen {q(again / 'gen.h5')} --seed {seed}"
              f"{' --quick' if quick else ''} --out {q(again / 'metrics.json')}")
     lines = [f"{cd}{sample} && {score}"]
-    runs = sorted((out / "wandb").glob("offline-run-*")) if (out / "wandb").exists() else []
+    runs = sorted(out.glob("*/wandb/offline-run-*"))
     if runs:
-        lines.append(f"{cd}{shlex.quote(str(bindir / 'wandb'))} sync {q(runs[-1])}")
+        lines.append(f"{cd}{shlex.quote(str(bindir / 'wandb'))} sync " + " ".join(q(r) for r in runs))
     return lines
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
     from rich.console import Console
 
     from sparsegen.data.cache import load_or_generate
@@ -247,8 +298,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"physics plots ({len(written)}) in {out / 'physics'}/ [{time.perf_counter() - start:.0f} s]")
 
     step = time.perf_counter()
-    best = train(args)
+    teacher, teacher_last = train(args, args.config, out / "teacher", args.max_time)
     times["training"] = time.perf_counter() - step
+    kept = {"teacher": teacher}
+    best, last, config = teacher, teacher_last, out / "teacher" / "config.yaml"
+    if args.distill:
+        step = time.perf_counter()
+        best, last = train(args, args.distill, out / "student", args.distill_max_time,
+                           ["--model.init_args.teacher", teacher])
+        config = out / "student" / "config.yaml"
+        times["distillation"] = time.perf_counter() - step
+    kept.update(best=best, last=last)
+    publish(out, kept, config)
+    best = str(out / "checkpoints" / "best.ckpt")
     model = load_model(best)
     n_gen = len(heldout) // 2
     step = time.perf_counter()
@@ -263,20 +325,29 @@ def run(args: argparse.Namespace) -> int:
     )
     times["evaluation"] = time.perf_counter() - step
     write_metrics(out / "metrics.json", metrics)
+    step = time.perf_counter()
+    label = "fast model (distilled)" if args.distill else "model"
+    timed = {label: model}
+    if args.distill:
+        timed["teacher"] = load_model(out / "checkpoints" / "teacher.ckpt")
+    rows = speed(args, timed)
+    times["speed"] = time.perf_counter() - step
+    write_text(out / "speed.json", json.dumps(rows, indent=1) + "\n")
 
     Console().print(
-        metrics_table(metrics, title=f"quickstart: {n_gen} generated vs {n_gen} held-out real jets")
+        metrics_table(metrics, title=f"{label}: {n_gen} generated vs {n_gen} held-out real jets")
     )
     print(floor_ratios(metrics))
+    print("speed, measured in this run:", *speed_lines(rows), sep="\n")
     print(f"\nplots: {out / 'plots'}/ (metrics), {out / 'physics'}/ (data); metrics: {out / 'metrics.json'}")
     cmds = reproduce_commands(out, n_gen, args.seed, args.quick_metrics)
     print("reproduce the metrics (-> reproduced/metrics.json, identical to metrics.json):", cmds[0],
           sep="\n  ")
     if len(cmds) > 1:
         print("sync the wandb run (after `wandb login`):", cmds[1], sep="\n  ")
-    total = time.perf_counter() - start
+    total, rate = time.perf_counter() - start, n_gen / max(times["sampling"], 1e-9)
     print(f"demo finished in {total:.0f} s: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items())
-          + f" (sampling {n_gen / max(times['sampling'], 1e-9):.0f} jets/s)")
+          + f" (sampling on {torch.get_num_threads()} threads: {rate:.0f} jets/s)")
     return 0
 
 

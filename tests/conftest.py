@@ -31,6 +31,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
+def sigint_restored():
+    """Each test leaves Ctrl-C as it found it: Lightning ignores SIGINT for good once a fit was interrupted,
+    and a subprocess started later would inherit that (a command that cannot be interrupted)."""
+    import signal
+
+    handler, mask = signal.getsignal(signal.SIGINT), signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    yield
+    signal.signal(signal.SIGINT, handler)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+@pytest.fixture(autouse=True)
 def one_torch_thread():
     """One intra-op thread per test: on a 2-core CI box, oversubscribed threads cost more than they gain."""
     import torch

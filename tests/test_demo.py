@@ -1,4 +1,5 @@
-"""`make demo` in small: train the quickstart config, sample, evaluate; `sparsegen sample` + `sparsegen
+"""`make demo` in small: train the quickstart teacher, distil its one-step student, sample, evaluate, time
+both against Pythia8+FastJet; `sparsegen sample` + `sparsegen
 evaluate` on the demo's checkpoint reproduce its metrics exactly; every demo flag reaches data, training and
 evaluation (here 20 particles per jet); generated and real jets both report mass in GeV; the printed
 reproduce command runs as printed in a fresh shell."""
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from sparsegen.core.jets import Jets
+from sparsegen.core.resources import config_path
 from sparsegen.demo import main as demo
 from sparsegen.models.spec import load_checkpoint
 
@@ -23,6 +25,10 @@ def test_demo_pipeline_and_reproduction_from_checkpoint(tmp_path, monkeypatch, c
     monkeypatch.setenv("SPARSEGEN_DATA", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "quick"
+    # the shipped student config with a bank of teacher pairs this small budget can make
+    distill = tmp_path / "distill.yaml"
+    distill.write_text(config_path("distill/quickstart").read_text().replace("pairs: 20000", "pairs: 300")
+                       + "    val_pairs: 100\n")
     (out / "checkpoints").mkdir(parents=True)
     (out / "checkpoints" / "best-epoch=999.ckpt").write_text("an earlier demo's")
     assert (
@@ -40,6 +46,12 @@ def test_demo_pipeline_and_reproduction_from_checkpoint(tmp_path, monkeypatch, c
                 "20",
                 "--max-time",
                 "00:00:00:08",
+                "--distill",
+                str(distill),
+                "--distill-max-time",
+                "00:00:00:05",
+                "--speed-jets",
+                "40",
                 "--no-wandb",
                 "--quick-metrics",
                 "--out",
@@ -54,6 +66,8 @@ def test_demo_pipeline_and_reproduction_from_checkpoint(tmp_path, monkeypatch, c
         "config.yaml",
         "checkpoints/best.ckpt",
         "checkpoints/last.ckpt",
+        "checkpoints/teacher.ckpt",
+        "speed.json",
         "generated.h5",
         "real_heldout.h5",
         "physics/mass.png",
@@ -68,6 +82,18 @@ def test_demo_pipeline_and_reproduction_from_checkpoint(tmp_path, monkeypatch, c
     # --num-particles reached the data, the training and the evaluation
     ckpt = load_checkpoint(out / "checkpoints/best.ckpt")
     assert ckpt["sparsegen_data_info"]["num_particles"] == 20
+    # the scored model is the distilled one, with its teacher next to it; both were timed against Pythia
+    assert ckpt["hyper_parameters"]["num_steps"] == 1
+    assert "FlowDistillation" in (out / "config.yaml").read_text()
+    assert load_checkpoint(out / "checkpoints/teacher.ckpt")["hyper_parameters"]["num_steps"] == 32
+    speed = json.loads((out / "speed.json").read_text())
+    assert speed["pythia8_fastjet"]["jets_per_s"] > 0
+    assert speed["fast model (distilled)"]["network_evaluations"] == 1
+    assert speed["teacher"]["network_evaluations"] == 64
+    for row in ("fast model (distilled)", "teacher"):
+        ratio = speed[row]["jets_per_s"] / speed["pythia8_fastjet"]["jets_per_s"]
+        assert speed[row]["vs_pythia"] == pytest.approx(ratio)
+        assert f"{speed[row]['vs_pythia']:.1f}× Pythia8+FastJet" in printed
     real, gen = Jets.load(out / "real_heldout.h5"), Jets.load(out / "generated.h5")
     assert real.max_particles == 20 and gen.max_particles == 20 and gen.num_particles.max() <= 20
     assert "num_particles: 20" in (out / "config.yaml").read_text()

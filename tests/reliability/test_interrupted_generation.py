@@ -42,6 +42,13 @@ def start_and_wait_for_chunks(cmd: list[str], parts: Path, chunks: int) -> subpr
     return proc
 
 
+def interruptible() -> None:
+    """In the child before exec: Ctrl-C as a terminal's foreground command gets it, whatever this test
+    process inherited (a SIGINT ignored or blocked here would be ignored by the command too)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def live_processes_in_group(pgid: int, wait_s: float = 5.0) -> list[str]:
     """``ps`` lines of the group's processes that still run after up to ``wait_s`` (zombies have exited:
     a container's init may never reap them)."""
@@ -99,7 +106,8 @@ def test_ctrl_c_stops_the_running_chunks_at_once(tmp_path, to):
     cmd = command(out, "--workers", "2")
     cmd[cmd.index("--num-jets") + 1] = str(2 * LONG_CHUNK)
     cmd[cmd.index("--chunk-size") + 1] = str(LONG_CHUNK)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=interruptible)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(live_processes_in_group(proc.pid, wait_s=0)) < 3:
         time.sleep(0.05)  # the command and its two workers
