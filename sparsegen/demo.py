@@ -347,7 +347,7 @@ def run(args: argparse.Namespace) -> int:
         print("sync the wandb run (after `wandb login`):", cmds[1], sep="\n  ")
     total, rate = time.perf_counter() - start, n_gen / max(times["sampling"], 1e-9)
     print(f"demo finished in {total:.0f} s: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items())
-          + f" (sampling on {torch.get_num_threads()} threads: {rate:.0f} jets/s)")
+          + f" (sampling on {torch.get_num_threads()} torch thread(s): {rate:.0f} jets/s)")
     return 0
 
 

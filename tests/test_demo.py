@@ -27,8 +27,9 @@ def test_demo_pipeline_and_reproduction_from_checkpoint(tmp_path, monkeypatch, c
     out = tmp_path / "quick"
     # the shipped student config with a bank of teacher pairs this small budget can make
     distill = tmp_path / "distill.yaml"
-    distill.write_text(config_path("distill/quickstart").read_text().replace("pairs: 20000", "pairs: 300")
-                       + "    val_pairs: 100\n")
+    shipped = config_path("distill/quickstart").read_text()
+    assert "    pairs: 20000\n" in shipped
+    distill.write_text(shipped.replace("    pairs: 20000\n", "    pairs: 300\n    val_pairs: 100\n"))
     (out / "checkpoints").mkdir(parents=True)
     (out / "checkpoints" / "best-epoch=999.ckpt").write_text("an earlier demo's")
     assert (

@@ -68,7 +68,7 @@ def test_the_installed_wheel_runs_every_step_from_an_empty_folder(installed: Pat
 
     printed = sparsegen("--jet-type", "w", "--num-jets", "200", "--per-class", "10", "--heldout", "200",
                         "--workers", "1", "--max-time", "00:00:00:05", "--no-wandb", "--quick-metrics",
-                        module="sparsegen.demo")
+                        "--distill", "none", "--speed-jets", "20", module="sparsegen.demo")
     assert "demo finished" in printed
     assert (work / "runs" / "quickstart" / "metrics.json").is_file()
     assert not (installed / "physics_data").exists() and not (installed / "runs").exists()

@@ -112,6 +112,38 @@ def conditional_ckpt(tmp_path_factory) -> tuple[Path, Path]:
     return tmp / "run" / "checkpoints" / "last.ckpt", tmp / "data"
 
 
+@pytest.fixture(scope="module")
+def conditional_student(conditional_ckpt, tmp_path_factory) -> tuple[Path, Path]:
+    """The one-step student of `conditional_ckpt` (the shipped few-step conditional config, small), and the
+    data folder."""
+    teacher, data = conditional_ckpt
+    tmp = tmp_path_factory.mktemp("cond_student")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SPARSEGEN_DATA", str(data))
+    try:
+        status = main(["fit", "--config", "distill/flow_matching_conditional", "--model.init_args.teacher",
+                       str(teacher), "--model.init_args.pairs", "48", "--model.init_args.val_pairs", "16",
+                       "--data.init_args.jet_types", "[g, w]", "--data.init_args.num_jets", "60",
+                       "--data.init_args.num_particles", "40", "--data.init_args.batch_size", "16",
+                       "--data.init_args.generation_workers", "1", "--trainer.max_epochs", "1",
+                       "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
+                       "--model.init_args.velocity.init_args.hidden", "16",
+                       "--model.init_args.conserve_pt", "false",
+                       "--trainer.default_root_dir", str(tmp / "run"), "--trainer.logger", "false",
+                       "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"])
+    finally:
+        mp.undo()
+    assert status == 0
+    return tmp / "run" / "checkpoints" / "last.ckpt", data
+
+
+@pytest.fixture(params=["teacher", "student"])
+def conditional_model(request) -> tuple[Path, Path]:
+    """The conditional flow and its one-step student: conditions reach both the same way."""
+    name = "conditional_ckpt" if request.param == "teacher" else "conditional_student"
+    return request.getfixturevalue(name)
+
+
 def test_conditional_checkpoint_records_its_conditions(conditional_ckpt):
     ckpt = load_checkpoint(conditional_ckpt[0])
     spec = ckpt["sparsegen_data_info"]["conditions"]
@@ -133,8 +165,8 @@ def test_two_classes_give_different_samples_from_the_same_noise(conditional_ckpt
     np.testing.assert_array_equal(g.particles, again.particles)
 
 
-def test_sample_cli_takes_conditions_and_reproduces_a_files_kinematics(conditional_ckpt, tmp_path):
-    ckpt, data = conditional_ckpt
+def test_sample_cli_takes_conditions_and_reproduces_a_files_kinematics(conditional_model, tmp_path):
+    ckpt, data = conditional_model
     out = tmp_path / "w.h5"
     assert main(["sample", "--ckpt", str(ckpt), "--num-jets", "30", "--jet-type", "w", "--pt", "1100",
                  "--no-progress", "--out", str(out)]) == 0
