@@ -12,7 +12,8 @@
    other half;
 4. time Pythia8 + FastJet (one ``--speed-jets`` chunk) and the models (one torch thread each) in this
    process: jets/s and the ratio;
-5. write ``runs/quickstart/``: ``metrics.json``, ``speed.json``, ``plots/*.png``, ``physics/*.png``,
+5. write ``runs/quickstart/``: ``metrics.json`` (the scored model), ``teacher_metrics.json`` (its teacher,
+   scored the same way, with ``--score-teacher``), ``speed.json``, ``plots/*.png``, ``physics/*.png``,
    ``checkpoints/{best,last,teacher}.ckpt`` (best: the scored model), ``config.yaml`` (its resolved
    config), ``teacher/`` and ``student/`` (the two fits: configs, logs, wandb runs), ``real_heldout.h5``,
    ``generated.h5``; print the metrics table, each metric's ratio to its truth floor, the speeds, where the
@@ -71,6 +72,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "score the teacher itself")
     p.add_argument("--max-time", default=None, help="override the teacher's training budget, DD:HH:MM:SS")
     p.add_argument("--distill-max-time", default=None, help="override the distillation budget, DD:HH:MM:SS")
+    p.add_argument("--score-teacher", action="store_true",
+                   help="also sample and score the teacher like the fast model (teacher_metrics.json)")
     p.add_argument("--speed-jets", type=int, default=500,
                    help="Pythia8+FastJet jets timed against the models (same run, one core each)")
     p.add_argument("--no-wandb", action="store_true", help="log with CSV instead of wandb (offline)")
@@ -325,11 +328,18 @@ def run(args: argparse.Namespace) -> int:
     )
     times["evaluation"] = time.perf_counter() - step
     write_metrics(out / "metrics.json", metrics)
-    step = time.perf_counter()
     label = "fast model (distilled)" if args.distill else "model"
     timed = {label: model}
+    teacher_metrics = None
     if args.distill:
         timed["teacher"] = load_model(out / "checkpoints" / "teacher.ckpt")
+    if args.distill and args.score_teacher:  # scored the same way: what the speed costs in quality
+        step = time.perf_counter()
+        teacher_jets = timed["teacher"].sample(n_gen, seed=args.seed, progress=True)
+        teacher_metrics = evaluate(real, teacher_jets, seed=args.seed, quick=args.quick_metrics)
+        write_metrics(out / "teacher_metrics.json", teacher_metrics)
+        times["teacher scoring"] = time.perf_counter() - step
+    step = time.perf_counter()
     rows = speed(args, timed)
     times["speed"] = time.perf_counter() - step
     write_text(out / "speed.json", json.dumps(rows, indent=1) + "\n")
@@ -338,6 +348,10 @@ def run(args: argparse.Namespace) -> int:
         metrics_table(metrics, title=f"{label}: {n_gen} generated vs {n_gen} held-out real jets")
     )
     print(floor_ratios(metrics))
+    if teacher_metrics is not None:
+        nfe = rows["teacher"]["network_evaluations"]
+        print(f"the teacher ({nfe} network evaluations per jet), scored the same way: "
+              + floor_ratios(teacher_metrics).split(": ", 1)[1])
     print("speed, measured in this run:", *speed_lines(rows), sep="\n")
     print(f"\nplots: {out / 'plots'}/ (metrics), {out / 'physics'}/ (data); metrics: {out / 'metrics.json'}")
     cmds = reproduce_commands(out, n_gen, args.seed, args.quick_metrics)

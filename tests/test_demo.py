@@ -53,6 +53,7 @@ def test_demo_pipeline_and_reproduction_from_checkpoint(tmp_path, monkeypatch, c
                 "00:00:00:05",
                 "--speed-jets",
                 "40",
+                "--score-teacher",
                 "--no-wandb",
                 "--quick-metrics",
                 "--out",
@@ -69,6 +70,7 @@ def test_demo_pipeline_and_reproduction_from_checkpoint(tmp_path, monkeypatch, c
         "checkpoints/last.ckpt",
         "checkpoints/teacher.ckpt",
         "speed.json",
+        "teacher_metrics.json",
         "generated.h5",
         "real_heldout.h5",
         "physics/mass.png",
@@ -87,6 +89,10 @@ def test_demo_pipeline_and_reproduction_from_checkpoint(tmp_path, monkeypatch, c
     assert ckpt["hyper_parameters"]["num_steps"] == 1
     assert "FlowDistillation" in (out / "config.yaml").read_text()
     assert load_checkpoint(out / "checkpoints/teacher.ckpt")["hyper_parameters"]["num_steps"] == 32
+    teacher_metrics = json.loads((out / "teacher_metrics.json").read_text())
+    assert teacher_metrics.keys() == metrics.keys()  # scored the same way, against the same real jets:
+    assert teacher_metrics["truth_floor"] == metrics["truth_floor"]
+    assert "the teacher (64 network evaluations per jet), scored the same way: W1M" in printed
     speed = json.loads((out / "speed.json").read_text())
     assert speed["pythia8_fastjet"]["jets_per_s"] > 0
     assert speed["fast model (distilled)"]["network_evaluations"] == 1
