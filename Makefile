@@ -29,7 +29,8 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	WANDB_MODE=disabled MPLBACKEND=Agg $(BIN)/python -m pytest -q -n 2 -m "not slow" tests
 
-# every bench/*.py but the FPND exactness check, which needs the JetNet library in its own venv (bench-fpnd)
+# every bench/*.py but the FPND exactness check, which needs the JetNet library in its own venv (bench-fpnd);
+# sampling_speed.py times the demo's checkpoints: run make demo first
 bench: $(STAMP)
 	for f in $(filter-out bench/fpnd_vs_jetnet.py,$(wildcard bench/*.py)); do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 

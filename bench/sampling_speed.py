@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,11 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    missing = [path for path in args.ckpt if not Path(path).is_file()]
+    if missing:
+        print(f"bench/sampling_speed.py: error: {missing[0]}: no such checkpoint (the default is the demo's: "
+              "run `make demo` first, or give --ckpt)", file=sys.stderr)
+        sys.exit(2)
     models = {path: load_model(path) for path in args.ckpt}
     info = next(iter(models.values())).data_info
     jet_type, preset = info.spec.classes[0], args.preset
