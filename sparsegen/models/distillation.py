@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.models.base import LRSchedule, check_finite
-from sparsegen.models.components.point_layers import zero_padded
+from sparsegen.models.components.point_parts import zero_padded
 from sparsegen.models.flow_matching import FlowMatching
 
 

@@ -55,7 +55,7 @@ from torch import Tensor, nn
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.models.base import GenerativeModel, LRSchedule, check_finite, check_schedule
 from sparsegen.models.components.conditioning import drop_condition
-from sparsegen.models.components.point_layers import PTREL, prefix_mask, zero_padded
+from sparsegen.models.components.point_parts import PTREL, prefix_mask, zero_padded
 from sparsegen.models.flow_space import AsinhAngles, LogPtrel
 from sparsegen.nn.matching import hungarian_matching
 

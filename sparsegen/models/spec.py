@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from sparsegen.core.errors import SparsegenInputError
+from sparsegen.models.migration import migrate
 
 
 def jsonable(value: Any) -> Any:
@@ -66,15 +67,9 @@ class Component(nn.Module):
         cls.__init__ = recording_init  # type: ignore[method-assign]
 
 
-RETIRED_ARGS: dict[str, Any] = {"num_classes": 0, "conditional": False}
-"""Init arguments of older checkpoints that conditioning replaced, with the value that meant "off"."""
-
-
 def instantiate(spec: Any) -> Any:
-    """Rebuild an object from a spec (recursively); only ``sparsegen.*`` classes are allowed.
-
-    A retired argument (`RETIRED_ARGS`) still at its "off" value is dropped, so unconditional checkpoints
-    written before conditioning existed keep loading."""
+    """Rebuild an object from a spec (recursively); only ``sparsegen.*`` classes are allowed. The spec is
+    the current format's (a checkpoint's is migrated first: `sparsegen.models.migration`)."""
     if isinstance(spec, list):
         return [instantiate(v) for v in spec]
     if not isinstance(spec, dict):
@@ -87,10 +82,6 @@ def instantiate(spec: Any) -> Any:
     module, _, name = path.rpartition(".")
     cls = getattr(importlib.import_module(module), name)
     kwargs = {k: instantiate(v) for k, v in (spec.get("init_args") or {}).items()}
-    params = inspect.signature(cls.__init__).parameters
-    for key, off in RETIRED_ARGS.items():
-        if key in kwargs and key not in params and kwargs[key] == off:
-            del kwargs[key]
     return cls(**kwargs)
 
 
@@ -126,11 +117,13 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> Any:
-    """Any sparsegen checkpoint → the `GenerativeModel` it was saved from, in eval mode."""
+    """Any sparsegen checkpoint (of any format up to the current one, `migration.migrate`) → the
+    `GenerativeModel` it was saved from, in eval mode."""
     ckpt = load_checkpoint(path)
     spec = ckpt.get("sparsegen_model") if isinstance(ckpt, dict) else None
     if not spec or "state_dict" not in ckpt:
         raise SparsegenInputError(str(path), "not a sparsegen model checkpoint (no 'sparsegen_model' spec)")
+    spec = migrate(ckpt, path)["sparsegen_model"]
     try:
         model = instantiate(spec)
     except (TypeError, ValueError, ImportError, AttributeError) as exc:

@@ -17,7 +17,7 @@ from sparsegen.data.conditions import ConditionSpec
 from sparsegen.data.info import DataInfo
 from sparsegen.models import FlowMatching
 from sparsegen.models.components import EPiCVelocity
-from sparsegen.models.components.point_velocity import nearest_offsets
+from sparsegen.models.components.point_flow import nearest_offsets
 from sparsegen.models.flow_matching import ot_permute_source, sample_time
 from sparsegen.models.spec import instantiate
 from sparsegen.nn.matching import hungarian_matching

@@ -23,7 +23,7 @@ from sparsegen.models.components import (
     PointSetDecoder,
     TransformerVelocity,
 )
-from sparsegen.models.components.point_layers import DataPrior, EPiCLayer, MPLayer, ParticleAttention
+from sparsegen.models.components.point_parts import DataPrior, EPiCLayer, MPLayer, ParticleAttention
 
 
 def clouds(b: int = 5, p: int = 10, seed: int = 0, prefix: bool = False) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,18 +7,18 @@ from sparsegen.models.components.image_gan import (
     SparseCritic,
 )
 from sparsegen.models.components.image_vae import DenseDecoder, DenseEncoder, ISTAEncoder, SparseEncoder
-from sparsegen.models.components.point_autoencoders import (
-    EdgeConvSetEncoder,
-    PointNetSetEncoder,
-    PointSetDecoder,
-)
-from sparsegen.models.components.point_velocity import EPiCVelocity, TransformerVelocity
-from sparsegen.models.components.points import (
+from sparsegen.models.components.point_flow import EPiCVelocity, TransformerVelocity
+from sparsegen.models.components.point_gan import (
     EPiCCritic,
     EPiCGenerator,
     MPCritic,
     MPGenerator,
     PointNetCritic,
+)
+from sparsegen.models.components.point_vae import (
+    EdgeConvSetEncoder,
+    PointNetSetEncoder,
+    PointSetDecoder,
 )
 
 __all__ = [

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from sparsegen.data.info import linked_setting
 from sparsegen.models.components.conditioning import ConditionEmbedding, with_condition
-from sparsegen.models.components.point_layers import (
+from sparsegen.models.components.point_parts import (
     EPiCLayer,
     FourierTime,
     ParticleAttention,

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from sparsegen.data.info import linked_setting
-from sparsegen.models.components.point_layers import (
+from sparsegen.models.components.point_parts import (
     DataPrior,
     multiplicity_fraction,
     prefix_mask,

@@ -1,6 +1,6 @@
 """Point-cloud GAN components: generators and critics for jets as particle sets (B, P, 3) + mask (B, P).
 
-Conventions (shared with ``images.py``; a point sample is the tuple ``(x, mask)``):
+Conventions (shared with the image networks, `image_gan`; a point sample is the tuple ``(x, mask)``):
 
 * generators: ``sample_noise(n, device, generator, counts=None) -> noise`` and ``forward(noise, generator,
   cond=None) -> (x, mask)``. The noise carries the mask: the multiplicity n of each jet is given
@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from sparsegen.data.info import linked_setting
 from sparsegen.models.components.conditioning import ConditionEmbedding, with_condition
-from sparsegen.models.components.point_layers import (
+from sparsegen.models.components.point_parts import (
     DataPrior,
     EPiCLayer,
     MPLayer,
