@@ -145,10 +145,10 @@ def w1efp_batches(real: Any, gen: Any, mask_real: Any = None, mask_gen: Any = No
                   num_eval_samples: int = NUM_EVAL_SAMPLES, num_batches: int = NUM_BATCHES,
                   seed: int = 42) -> np.ndarray:
     """(num_batches, 5) per-batch W1 of each of the 5 (n=4, d=4, prime) EFPs."""
-    from sparsegen.metrics.efp import efps
+    from sparsegen.metrics.efp import W1EFP_SET, efps
 
-    er = efps(*as_particles(real, mask_real), efpset="w1efp")
-    eg = efps(*as_particles(gen, mask_gen), efpset="w1efp")
+    er = efps(*as_particles(real, mask_real), efpset=W1EFP_SET)
+    eg = efps(*as_particles(gen, mask_gen), efpset=W1EFP_SET)
     return w1_batches(er, eg, num_eval_samples, num_batches, seed)
 
 

@@ -79,7 +79,8 @@ EFPS_D4: tuple[Graph, ...] = (
 W1EFP_INDICES: tuple[int, ...] = (12, 14, 15, 16, 17)
 EFPS_W1: tuple[Graph, ...] = tuple(EFPS_D4[i] for i in W1EFP_INDICES)
 
-EFPSETS: dict[str, tuple[Graph, ...]] = {"d<=4": EFPS_D4, "w1efp": EFPS_W1}
+W1EFP_SET = "w1efp"  # the name of JetNet's W1EFP set
+EFPSETS: dict[str, tuple[Graph, ...]] = {"d<=4": EFPS_D4, W1EFP_SET: EFPS_W1}
 
 # (P, P) matrices alive per jet in a chunk (theta powers, cached products, temporaries): the chunk size is
 # memory_budget // (P^2 * itemsize * _MATRICES_PER_JET) per worker. The work is memory-bound, so chunks

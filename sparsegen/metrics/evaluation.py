@@ -1,6 +1,7 @@
 """The evaluation report: every metric, real vs generated and real vs real (the truth floor).
 
-``evaluate(real, gen)`` returns the metrics dict of DESIGN.md::
+``evaluate(real, gen)`` returns the metrics dict (docs/metrics.md "Report"), one entry per result key of the
+metric registry (:mod:`sparsegen.metrics.registry`)::
 
     {name: {"value": v, "error": e}, ..., "truth_floor": {name: {"value": v, "error": e}, ...}}
 
@@ -12,9 +13,8 @@ a perfect generator would get at this n. Metric settings default to JetNet 0.2.5
 
 Image metrics use ``gen.images`` when the generator produced images (the real jets are then pixelized on
 the same grid), otherwise both samples are pixelized with ``Jets.to_images``. For an image model the
-particle-level metrics compare like with like: the real jets are read out of their own (preprocessed)
-images, one particle per active pixel at the pixel centre, as the generated jets are — otherwise the
-real particles' sub-pixel positions and un-rotated frame would dominate W1P, W1M and the EFPs.
+particle-level metrics compare like with like: the real jets are read out of their own pixels
+(`sparsegen.metrics.samples.pixel_readout`), as the generated jets are.
 
 Particle-level metrics (W1M, W1P, EFPs, FPD, KPD, N-subjettiness, classifier) see at most the real
 sample's particle count P per jet, the hardest first (JetNet's convention: JetNet-30 is the 30 hardest
@@ -34,9 +34,8 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,91 +44,32 @@ import torch
 from sparsegen.core.defaults import EXTENT, JET_TYPES, NPIX
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.jets import Jets
-from sparsegen.core.kinematics import relative_kinematics, tau_ratios
-from sparsegen.metrics import distances as D
+from sparsegen.metrics import registry
 from sparsegen.metrics import sparsity as S
-from sparsegen.metrics.classifier import classifier_auc
-from sparsegen.metrics.efp import W1EFP_INDICES, efps
+from sparsegen.metrics.definitions import FPND
 from sparsegen.metrics.fpnd import FPND_CLASSES, FPNDScorer, check_jets
+from sparsegen.metrics.registry import PUBLISHED, QUICK, EvalSettings, Metric, Pair
 from sparsegen.metrics.resampling import shared_work, worker_threads
+from sparsegen.metrics.samples import Sample, pixel_readout
 
-METRIC_NAMES: tuple[str, ...] = (
-    "w1m", "w1p", "w1efp", "fpd", "kpd", "w1_multiplicity", "w1_occupancy", "w1_pixel_intensity",
-    "w1_tau21", "w1_tau32", "classifier_auc",
-)
-EXTRA_NAMES: tuple[str, ...] = (
-    "w1p_etarel", "w1p_phirel", "w1p_ptrel", "occupancy_map_diff", "zero_fraction",
-)
+METRIC_NAMES: tuple[str, ...] = registry.names(tag="table")
+"""The headline metrics of the built-in registry (the report's table)."""
 MIN_JETS = 50
-MEANINGFUL_JETS: dict[str, int] = {"fpd": 20_000, "kpd": 20_000}
-"""Jets per sample below which a metric cannot separate close distributions (at 3 000 jets the FPD of gluon
-vs gluon equals that of gluon vs quark; JetNet fits FPD between 20 000 and 50 000 jets)."""
+Row = dict[str, dict[str, float | None]]
 
 
 class SmallSampleWarning(UserWarning):
-    """A metric was computed on fewer jets than it needs to be meaningful (`MEANINGFUL_JETS`)."""
+    """A metric was computed on fewer jets than it needs to be meaningful (`Metric.meaningful_jets`)."""
 
 
-def warn_small_sample(n: int) -> None:
+def warn_small_sample(n: int, metrics: Iterable[Metric] | None = None) -> None:
     """One warning naming every metric whose meaningful size exceeds the ``n`` jets per sample."""
-    short = [name.upper() for name, need in MEANINGFUL_JETS.items() if n < need]
+    short = [m for m in (registry.select() if metrics is None else metrics) if n < m.meaningful_jets]
     if short:
-        need = max(MEANINGFUL_JETS[name.lower()] for name in short)
+        need = max(m.meaningful_jets for m in short)
         warnings.warn(SmallSampleWarning(
-            f"{n} jets per sample: {' and '.join(short)} need ~{need} to be meaningful "
+            f"{n} jets per sample: {' and '.join(m.label for m in short)} need ~{need} to be meaningful "
             "(JetNet evaluates 50 000); read them with their truth floor"), stacklevel=3)
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    """Sample sizes of every metric (see :mod:`sparsegen.metrics.distances` for their meaning).
-
-    ``max_jets``: jets per sample compared (JetNet: 50 000), capped by the inputs.
-    """
-
-    max_jets: int = 50_000
-    num_eval_samples: int = 50_000
-    num_batches: int = 5
-    fpd_min_samples: int = 20_000
-    fpd_max_samples: int = 50_000
-    fpd_num_batches: int = 20
-    fpd_num_points: int = 10
-    kpd_num_batches: int = 10
-    kpd_batch_size: int = 5_000
-    classifier_max_jets: int = 50_000
-    classifier_epochs: int = 20
-
-
-PUBLISHED = EvalSettings()
-QUICK = EvalSettings(max_jets=10_000, num_eval_samples=10_000, num_batches=5, fpd_min_samples=5_000,
-                     fpd_max_samples=10_000, fpd_num_batches=10, fpd_num_points=5, kpd_num_batches=10,
-                     kpd_batch_size=1_000, classifier_max_jets=5_000, classifier_epochs=10)
-
-
-@dataclass
-class _Sample:
-    """Everything the metrics need from one sample, computed once."""
-
-    jets: Jets  # particle-level metrics: at most the real sample's particle count (hardest first)
-    multiplicity: np.ndarray  # of the full sample
-    images: np.ndarray
-    active: S.ActivePixels  # the pixels above the read-out threshold
-    zero_fraction: np.ndarray  # per image
-    efps: np.ndarray
-    mass: np.ndarray
-    pt: np.ndarray
-    tau21: np.ndarray
-    tau32: np.ndarray
-
-
-def _prepare(jets: Jets, images: np.ndarray, num_particles: int, threshold: float) -> _Sample:
-    kept = jets.hardest(num_particles)
-    _, pt, _, mass = relative_kinematics(kept.particles, kept.mask)
-    tau21, tau32 = tau_ratios(kept.particles, kept.mask)
-    flat = images.reshape(len(images), -1)
-    zero = np.count_nonzero(flat == 0, axis=1) / flat.shape[1]
-    return _Sample(kept, jets.num_particles, images, S.ActivePixels.of(images, threshold), zero,
-                   efps(kept.particles, kept.mask, "d<=4"), mass, pt, tau21, tau32)
 
 
 def _entry(value: float, error: float) -> dict[str, float | None]:
@@ -139,77 +79,61 @@ def _entry(value: float, error: float) -> dict[str, float | None]:
     return {"value": clean(value), "error": clean(error)}
 
 
-def _score(ref: _Sample, other: _Sample, cfg: EvalSettings, seed: int, threshold: float,
-           step: Callable[[str], None]) -> dict[str, dict[str, float | None]]:
-    """All metrics but the classifier between a reference (real) sample and another sample."""
-    w1kw = {"num_eval_samples": cfg.num_eval_samples, "num_batches": cfg.num_batches, "seed": seed}
-    out: dict[str, dict[str, float | None]] = {}
-    step("W1 mass / particle features")
-    out["w1m"] = _entry(*D.w1(ref.mass, other.mass, **w1kw))
-    w1p_batches = D.w1p_batches(ref.jets, other.jets, None, None, True, cfg.num_eval_samples, cfg.num_batches,
-                                seed)
-    out["w1p"] = _entry(w1p_batches.mean(1).mean(), w1p_batches.mean(1).std())
-    for i, name in enumerate(("etarel", "phirel", "ptrel")):
-        out[f"w1p_{name}"] = _entry(w1p_batches[:, i].mean(), w1p_batches[:, i].std())
-    step("W1 EFP")
-    per_batch = D.w1_batches(ref.efps[:, W1EFP_INDICES], other.efps[:, W1EFP_INDICES], **w1kw).mean(1)
-    out["w1efp"] = _entry(per_batch.mean(), per_batch.std())
-    step("FPD")
-    out["fpd"] = _entry(*D.fpd(ref.efps, other.efps, cfg.fpd_min_samples, cfg.fpd_max_samples,
-                               cfg.fpd_num_batches, cfg.fpd_num_points, seed=seed))
-    step("KPD")
-    out["kpd"] = _entry(*D.kpd(ref.efps, other.efps, cfg.kpd_num_batches, cfg.kpd_batch_size, seed=seed))
-    step("sparsity metrics")
-    out["w1_multiplicity"] = _entry(*D.w1(ref.multiplicity, other.multiplicity, **w1kw))
-    out["w1_occupancy"] = _entry(*S.w1_occupancy(ref.active, other.active, threshold, **w1kw))
-    out["w1_pixel_intensity"] = _entry(*S.w1_pixel_intensity(ref.active, other.active, threshold, **w1kw))
-    out["occupancy_map_diff"] = _entry(*S.occupancy_map_difference(ref.active, other.active, threshold,
-                                                                   **w1kw))
-    zero = other.zero_fraction
-    out["zero_fraction"] = _entry(zero.mean(), zero.std() / math.sqrt(len(zero)))
-    out["w1_tau21"] = _entry(*D.w1(ref.tau21, other.tau21, **w1kw))
-    out["w1_tau32"] = _entry(*D.w1(ref.tau32, other.tau32, **w1kw))
+def entries(metric: Metric, result: Pair | Mapping[str, Pair]) -> Row:
+    """A compute's result as report entries (``{key: {"value", "error"}}``; non-finite numbers are None)."""
+    if not isinstance(result, Mapping):
+        return {metric.name: _entry(*result)}
+    if set(result) != set(metric.keys):
+        raise ValueError(f"metric {metric.name} returned {sorted(result)}, declares {list(metric.keys)}")
+    return {key: _entry(*result[key]) for key in metric.keys}
+
+
+def score(ref: Sample, other: Sample, metrics: Iterable[Metric], cfg: EvalSettings, seed: int,
+          step: Callable[[str], None] = lambda what: None) -> Row:
+    """These metrics between a reference (real) sample and another sample, one after the other."""
+    out: Row = {}
+    for metric in metrics:
+        step(metric.label)
+        out.update(entries(metric, metric.compute(ref, other, cfg, seed)))
     return out
 
 
-def _classifier(ref: _Sample, other: _Sample, cfg: EvalSettings, seed: int) -> dict[str, float | None]:
-    """The classifier two-sample test between a reference (real) sample and another sample."""
-    jf_ref = np.stack([ref.mass, ref.pt, ref.jets.num_particles, ref.tau21, ref.tau32], axis=1)
-    jf_other = np.stack([other.mass, other.pt, other.jets.num_particles, other.tau21, other.tau32], axis=1)
-    return _entry(*classifier_auc(ref.jets, other.jets, jet_features_real=jf_ref, jet_features_gen=jf_other,
-                                  max_jets=cfg.classifier_max_jets, epochs=cfg.classifier_epochs, seed=seed))
-
-
-def _score_rows(ref: _Sample, others: list[_Sample], cfg: EvalSettings, seed: int, threshold: float,
-                classifier: bool, step: Callable[[str], None]) -> list[dict[str, dict[str, float | None]]]:
+def _score_rows(ref: Sample, others: list[Sample], metrics: tuple[Metric, ...], cfg: EvalSettings, seed: int,
+                step: Callable[[str], None]) -> list[Row]:
     """Every metric of each row (``ref`` vs ``others[i]``: the generated sample, then the truth floor).
 
-    The classifier trainings and the other metrics of all rows run as tasks on ``torch.get_num_threads()``
-    threads with single-threaded torch (a long training overlaps the rest, and the first free thread takes
-    the next task); the other metrics use the remaining threads, sharing the reference side between rows.
+    The expensive metrics (the classifier trainings) of every row and the other metrics of all rows run as
+    tasks on ``torch.get_num_threads()`` threads with single-threaded torch (a long training overlaps the
+    rest, and the first free thread takes the next task); the other metrics use the remaining threads,
+    sharing the reference side between rows.
     """
     threads = torch.get_num_threads()
     prefixes = ["", "truth floor: "]
+    cheap = [m for m in metrics if not m.expensive]
+    expensive = [m for m in metrics if m.expensive]
 
-    def metrics() -> list[dict[str, dict[str, float | None]]]:
-        with shared_work(), worker_threads(max(1, threads - 1) if classifier else threads):
-            return [_score(ref, other, cfg, seed, threshold, lambda what, p=prefix: step(p + what))
+    def rest() -> list[Row]:
+        with shared_work(), worker_threads(max(1, threads - 1) if expensive else threads):
+            return [score(ref, other, cheap, cfg, seed, lambda what, p=prefix: step(p + what))
                     for other, prefix in zip(others, prefixes)]
 
-    if not classifier:
-        return metrics()
-    step("classifier two-sample test" + (" (both rows)" if len(others) > 1 else "") + ", beside the rest")
-    trainings = [lambda other=other: _classifier(ref, other, cfg, seed) for other in others]
-    tasks: list[Callable[[], Any]] = [trainings[0], metrics, *trainings[1:]]
+    if not expensive:
+        return rest()
+    step(", ".join(m.label for m in expensive) + (" (both rows)" if len(others) > 1 else "")
+         + ", beside the rest")
+    jobs = [(i, lambda other=other, m=m: entries(m, m.compute(ref, other, cfg, seed)))
+            for i, other in enumerate(others) for m in expensive]
+    first = [job for job in jobs if job[0] == 0]
+    tasks: list[Callable[[], Any]] = [job for _, job in first] + [rest] + [job for i, job in jobs if i]
     try:
         torch.set_num_threads(1)
         with ThreadPoolExecutor(threads) as pool:
             results = [future.result() for future in [pool.submit(task) for task in tasks]]
     finally:
         torch.set_num_threads(threads)
-    rows = results[1]
-    for row, entry in zip(rows, [results[0], *results[2:]]):
-        row["classifier_auc"] = entry
+    rows = results[len(first)]
+    for (i, _), result in zip(jobs, results[:len(first)] + results[len(first) + 1:]):
+        rows[i].update(result)
     return rows
 
 
@@ -290,6 +214,7 @@ def evaluate(
     progress: bool = False,
     plots_dir: str | os.PathLike | None = None,
     fpnd_dir: str | os.PathLike | None = None,
+    metrics: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """Score generated jets against real ones; returns the metrics dict (see module docstring).
 
@@ -300,40 +225,41 @@ def evaluate(
         settings: explicit sample sizes (overrides ``quick``).
         threshold: pixel read-out threshold (ptrel units) for the occupancy / intensity metrics.
         plots_dir: if given, write the comparison PNGs there.
+        classifier: False skips the expensive metrics (the classifier two-sample test).
         fpnd_dir: if given, JetNet's FPND resources: adds ``fpnd`` (see module docstring).
+        metrics: names of the registered metrics to compute (default: all of them).
     """
     cfg = settings or (QUICK if quick else PUBLISHED)
+    selected = tuple(m for m in registry.select(metrics, computed=True) if classifier or not m.expensive)
     scorer = FPNDScorer(fpnd_dir, check_jets(real)) if fpnd_dir is not None else None  # fail before any work
     ref, floor, other = split_samples(real, gen, min(num_jets or cfg.max_jets, cfg.max_jets), seed)
-    warn_small_sample(len(ref))
+    warn_small_sample(len(ref), selected)
     step = _Steps(progress)
     try:
         step("pixelizing")
         grid = _image_grid(gen, npix)
         ref_img, other_img = _images(ref, grid, extent), _images(other, grid, extent, own=True)
         floor_img = _images(floor, grid, extent) if truth_floor else None
-        if gen.images is not None:
-            # image model: compare in the image representation — the real jets become the particles of
-            # their (preprocessed) pixels, exactly as the generated ones are read out of theirs
-            ref = Jets.from_images(ref_img, pt=ref.pt, extent=extent, jet_type=ref.labels).hardest(
-                ref.max_particles)
+        if gen.images is not None:  # image model: compare in the image representation
+            ref = pixel_readout(ref, ref_img, extent, ref.max_particles)
             if floor_img is not None:
-                floor = Jets.from_images(floor_img, pt=floor.pt, extent=extent,
-                                         jet_type=floor.labels).hardest(floor.max_particles)
+                floor = pixel_readout(floor, floor_img, extent, floor.max_particles)
         step("EFPs, N-subjettiness")
         cap = ref.max_particles
-        s_ref, s_other = _prepare(ref, ref_img, cap, threshold), _prepare(other, other_img, cap, threshold)
-        s_floor = _prepare(floor, floor_img, cap, threshold) if floor_img is not None else None
-        rows = _score_rows(s_ref, [s_other] if s_floor is None else [s_other, s_floor], cfg, seed, threshold,
-                           classifier, step)
-        metrics: dict[str, Any] = rows[0]
+        needs = list(dict.fromkeys(f for m in selected for f in m.needs))
+        s_ref = Sample(ref, ref_img, cap, threshold).prepare(needs)
+        s_other = Sample(other, other_img, cap, threshold).prepare(needs)
+        s_floor = Sample(floor, floor_img, cap, threshold).prepare(needs) if floor_img is not None else None
+        rows = _score_rows(s_ref, [s_other] if s_floor is None else [s_other, s_floor], selected, cfg, seed,
+                           step)
+        result: dict[str, Any] = rows[0]
         if s_floor is not None:
-            metrics["truth_floor"] = rows[1]
+            result["truth_floor"] = rows[1]
         if scorer is not None:
-            step("FPND")
-            metrics["fpnd"] = _entry(scorer(s_other.jets), math.nan)
+            step(FPND.label)
+            result[FPND.name] = _entry(scorer(s_other.jets), math.nan)
             if s_floor is not None:
-                metrics["truth_floor"]["fpnd"] = _entry(scorer(s_floor.jets), math.nan)
+                result["truth_floor"][FPND.name] = _entry(scorer(s_floor.jets), math.nan)
         if plots_dir is not None:
             from sparsegen.plotting import evaluation_plots
 
@@ -342,7 +268,7 @@ def evaluate(
                              extent=extent, threshold=threshold)
     finally:
         step.close()
-    return metrics
+    return result
 
 
 def evaluate_by_class(real: Jets, gen: Jets, plots_dir: str | os.PathLike | None = None,
@@ -376,7 +302,7 @@ def evaluate_by_class(real: Jets, gen: Jets, plots_dir: str | os.PathLike | None
     return result
 
 
-def _plot_data(s: _Sample) -> dict[str, np.ndarray]:
+def _plot_data(s: Sample) -> dict[str, np.ndarray]:
     parts = s.jets.particles[s.jets.mask]
     return {"mass": s.mass * s.jets.pt, "pt": s.pt, "multiplicity": s.multiplicity, "etarel": parts[:, 0],
             "phirel": parts[:, 1], "ptrel": parts[:, 2], "tau21": s.tau21, "tau32": s.tau32,

@@ -1,7 +1,9 @@
 """Presenting a metrics dict: ``value ± error`` strings, the rich table, the JSON file.
 
 The metrics dict itself (``{name: {"value", "error"}, ..., "truth_floor": {...}}``) is computed by
-`sparsegen.metrics.evaluation.evaluate`; this module only formats and writes it.
+`sparsegen.metrics.evaluation.evaluate`; this module only formats and writes it. Rows follow the metric
+registry (`sparsegen.metrics.registry`): the headline metrics (tag ``table``) first, then every other
+result key (components, extras), in registration order.
 """
 
 from __future__ import annotations
@@ -11,7 +13,13 @@ import os
 from typing import Any
 
 from sparsegen.core.io import write_json
-from sparsegen.metrics.evaluation import EXTRA_NAMES, METRIC_NAMES
+from sparsegen.metrics import registry
+
+
+def report_keys() -> tuple[str, ...]:
+    """The result keys of the report's rows: the headline metrics, then every other registered key."""
+    headline = registry.names(tag="table")
+    return headline + tuple(k for k in registry.result_keys() if k not in headline)
 
 
 def format_entry(entry: dict | float | None, scale: float = 1.0, digits: int = 4) -> str:
@@ -35,7 +43,7 @@ def metrics_table(metrics: dict[str, Any], title: str = "sparsegen evaluate") ->
     table.add_column("generated vs real", justify="right")
     table.add_column("truth floor (real vs real)", justify="right")
     floor = metrics.get("truth_floor", {})
-    for name in METRIC_NAMES + EXTRA_NAMES + ("fpnd",):
+    for name in report_keys():
         if name in metrics:
             table.add_row(name, format_entry(metrics[name]), format_entry(floor.get(name)))
     return table
@@ -50,7 +58,7 @@ def class_table(metrics: dict[str, Any], title: str = "by class") -> Any:
     table.add_column("metric")
     for name in columns:
         table.add_column(f"{name}: generated (floor)", justify="right")
-    for metric in METRIC_NAMES:
+    for metric in registry.names(tag="table"):
         if metric in metrics:
             cells = [
                 f"{format_entry(m.get(metric), digits=3)} "

@@ -1,10 +1,12 @@
 """Lightning callbacks: periodic physics metrics with best-checkpoint selection, jet-image panels, activation
 sparsity.
 
-`PeriodicMetrics` samples a few thousand jets every N epochs, scores them against the validation split
-(W1 of the jet mass, W1 of the image occupancy, optionally FPD) and logs ``val/w1m``, ``val/w1_occupancy``
-(``val/fpd``) — pair it with ``ModelCheckpoint(monitor="val/w1m", mode="min")`` to keep the best epoch, as
-MPGAN/GAPT select theirs. It runs on rank 0 only and broadcasts the numbers, so DDP stays in step.
+`PeriodicMetrics` samples a few thousand jets every N epochs, scores them against the validation split with
+metrics of the registry (`sparsegen.metrics.registry`; by default those tagged ``periodic``: W1 of the jet
+mass, of the image occupancy and of the pixel spectrum; ``fpd=True`` adds FPD) on cheap single-batch
+settings, and logs ``val/<name>`` — pair it with ``ModelCheckpoint(monitor="val/w1m", mode="min")`` to keep
+the best epoch, as MPGAN/GAPT select theirs. It runs on rank 0 only and broadcasts the numbers, so DDP
+stays in step.
 
 `JetImageLogger` logs a grid of generated jet images and the average image (log scale) next to the real
 ones every N epochs, as wandb images when the logger is a `WandbLogger`, else as PNG files in the run
@@ -46,60 +48,72 @@ def _conditions(pl_module: pl.LightningModule, real: Jets) -> Jets | None:
 
 
 class PeriodicMetrics(pl.Callback):
-    """Every ``every_n_epochs`` epochs: sample ``num_jets`` jets and log cheap physics metrics."""
+    """Every ``every_n_epochs`` epochs: sample ``num_jets`` jets and log cheap physics metrics.
+
+    ``metrics``: registry names to log (default: those tagged ``periodic``); ``fpd``: also FPD (the configs'
+    shorthand). Settings: `sparsegen.metrics.registry.periodic_settings` (one W1 batch of all the jets).
+    """
 
     def __init__(
-        self, every_n_epochs: int = 1, num_jets: int = 2000, fpd: bool = False, seed: int = 0
+        self, every_n_epochs: int = 1, num_jets: int = 2000, fpd: bool = False, seed: int = 0,
+        metrics: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.every_n_epochs = every_n_epochs
         self.num_jets = num_jets
         self.fpd = fpd
         self.seed = seed
+        self.metrics = None if metrics is None else list(metrics)
+        self.selection()  # an unknown name fails when the callback is built, not after the first epoch
         self.history: list[dict[str, float]] = []
+
+    def selection(self) -> tuple[Any, ...]:
+        """The registry metrics this callback logs, in registry order."""
+        from sparsegen.metrics.registry import names, select
+
+        chosen = names(names=self.metrics) if self.metrics is not None else names(tag="periodic")
+        return select([*chosen, "fpd"] if self.fpd else chosen)
+
+    def keys(self) -> tuple[str, ...]:
+        """The logged keys (without ``val/``): every result key of the selection."""
+        from sparsegen.metrics.registry import result_keys
+
+        return result_keys(self.selection())
 
     def compute(self, real: Jets, gen: Jets, npix: int, extent: float) -> dict[str, float]:
         """The metrics of one evaluation (values only; small samples, so errors are not reported); images on
         the model's grid (``data_info.npix``, ``data_info.extent``)."""
-        from sparsegen.metrics.distances import fpd, fpd_kpd_features, w1m
-        from sparsegen.metrics.sparsity import as_images, w1_occupancy, w1_pixel_intensity
+        from sparsegen.metrics.registry import periodic_settings
+        from sparsegen.metrics.samples import Sample, pixel_readout
+        from sparsegen.metrics.sparsity import as_images
 
         gen_img = as_images(gen, npix, extent)
         if gen.images is not None:  # image model: real jets read out of their own pixels, as `evaluate` does
-            real = Jets.from_images(real.to_images(npix, extent), pt=real.pt, extent=extent,
-                                    jet_type=real.labels)
-        gen = gen.hardest(real.max_particles)  # image models: every pixel is a particle; keep the hardest P
-        n = min(len(real), len(gen))
-        out = {"w1m": float(w1m(real.particles, gen.particles, real.mask, gen.mask,
-                                num_eval_samples=n, num_batches=1, seed=self.seed)[0])}
-        real_img = as_images(real, npix, extent)
-        out["w1_occupancy"] = float(w1_occupancy(real_img, gen_img, num_eval_samples=n, num_batches=1,
-                                                 seed=self.seed)[0])
-        out["w1_pixel_intensity"] = float(w1_pixel_intensity(real_img, gen_img, num_eval_samples=n,
-                                                             num_batches=1, seed=self.seed)[0])
-        if self.fpd:
-            fr = fpd_kpd_features(real.particles, real.mask)
-            fg = fpd_kpd_features(gen.particles, gen.mask)
-            out["fpd"] = float(fpd(fr, fg, min_samples=min(n, 1000) // 2, max_samples=min(n, 1000),
-                                   num_batches=5, num_points=5, seed=self.seed)[0])
+            real = pixel_readout(real, real.to_images(npix, extent), extent)
+        # image models: every pixel is a particle; the particle-level view keeps the hardest P
+        ref, other = Sample(real, as_images(real, npix, extent)), Sample(gen, gen_img, real.max_particles)
+        cfg = periodic_settings(min(len(real), len(gen)))
+        out: dict[str, float] = {}
+        for metric in self.selection():
+            result = metric.compute(ref, other, cfg, self.seed)
+            pairs = result if isinstance(result, Mapping) else {metric.name: result}
+            out.update({key: float(pair[0]) for key, pair in pairs.items()})
         return out
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
             return
-        values = torch.zeros(4, device=pl_module.device)
+        keys = self.keys()
+        values = torch.zeros(len(keys), device=pl_module.device)
         if trainer.is_global_zero:
             real = _real_val(trainer, self.num_jets, self.seed)
             if real is not None and len(real) >= 10:
                 gen = pl_module.sample(len(real), _conditions(pl_module, real), seed=self.seed)
                 info = pl_module.data_info
                 m = self.compute(real, gen, info.npix, info.extent)
-                values = torch.tensor([m["w1m"], m["w1_occupancy"], m["w1_pixel_intensity"],
-                                       m.get("fpd", float("nan"))], device=pl_module.device)
+                values = torch.tensor([m.get(k, float("nan")) for k in keys], device=pl_module.device)
         values = trainer.strategy.broadcast(values, src=0)
-        logs = {"val/w1m": values[0], "val/w1_occupancy": values[1], "val/w1_pixel_intensity": values[2]}
-        if self.fpd:
-            logs["val/fpd"] = values[3]
+        logs = {f"val/{key}": values[i] for i, key in enumerate(keys)}
         pl_module.log_dict(logs, sync_dist=False, rank_zero_only=False)
         self.history.append({k: float(v) for k, v in logs.items()} | {"epoch": trainer.current_epoch})
 
