@@ -20,11 +20,18 @@ from sparsegen.models.components import (
     DenseCritic,
     DenseDecoder,
     DenseEncoder,
+    EnergyConservingHead,
     ISTAEncoder,
+    LinearHead,
+    OccupancyMask,
+    PixelFloor,
+    ReLUHead,
+    SoftplusHead,
     SparseAwareGenerator,
     SparseCritic,
     SparseEncoder,
 )
+from sparsegen.models.spec import instantiate
 from sparsegen.nn.losses import gradient_penalty
 
 NPIX = 16
@@ -243,6 +250,39 @@ def test_dense_generator_cut_zeroes_pixels_below_the_spectrum_quantile_and_keeps
     assert int((x > 0).sum()) < int((x_plain > 0).sum())  # the cut thins a dense image
     assert bool((x.flatten(1).argmax(1) == x_plain.flatten(1).argmax(1)).all())
     torch.testing.assert_close(x.sum((1, 2, 3)), x_plain.sum((1, 2, 3)), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("gen_cls, flags, parts", [
+    (DCGANGenerator, {}, {"output": ReLUHead()}),
+    (DCGANGenerator, {"head": "linear", "energy_conserving": True, "total": "learned",
+                      "floor_quantile": 0.05},
+     {"output": EnergyConservingHead("learned", PixelFloor(0.05))}),
+    (SparseAwareGenerator, {"temperature": 0.5, "occupancy_bias": -2.0},
+     {"output": SoftplusHead(), "mask": OccupancyMask(0.5, -2.0)}),
+    (SparseAwareGenerator, {"head": "linear", "energy_conserving": True, "floor_quantile": 0.1,
+                            "floor_mode": "lift"},
+     {"output": EnergyConservingHead(floor=PixelFloor(0.1, "lift"))}),
+], ids=["dense_relu", "dense_energy_floor", "sparse_softplus", "sparse_energy_lift"])
+def test_output_components_build_the_generator_the_flags_describe(gen_cls, flags, parts):
+    """The composed output stage and the older flags are one generator: same weights, same images for the
+    same seed (exactly: the same computation), and the spec of either rebuilds it."""
+    _, info = tiny_jets(64)
+    made = []
+    for kwargs in (flags, parts):
+        torch.manual_seed(0)
+        gen = gen_cls(latent_dim=8, npix=NPIX, channels=(16, 8, 8), pixel_noise=True, **kwargs)
+        gen.init_from_data(info)
+        made.append(gen.eval())
+    z = made[0].sample_noise(16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        a, b = (g(z, generator=torch.Generator().manual_seed(2)) for g in made)
+        clone = instantiate(made[1].spec)
+        clone.load_state_dict(made[1].state_dict())
+        clone.set_data_info(info)
+        c = clone.eval()(z, generator=torch.Generator().manual_seed(2))
+    assert made[0].state_dict().keys() == made[1].state_dict().keys()
+    assert all(torch.equal(v, made[1].state_dict()[k]) for k, v in made[0].state_dict().items())
+    assert torch.equal(a, b) and torch.equal(b, c) and (a == 0).any()
 
 
 class _Done(pl.Callback):
@@ -519,6 +559,16 @@ def test_sample_returns_jets_with_images_and_exact_zeros():
                             floor_mode="lift"), "needs an occupancy mask"),
     (lambda: DCGANGenerator(npix=NPIX, head="linear", floor_quantile=0.05), "needs energy_conserving"),
     (lambda: DCGANGenerator(npix=NPIX, head="linear", energy_conserving=True, total="fixed"), "total"),
+    (lambda: PixelFloor(quantile=0.0), "quantile must be in"),
+    (lambda: PixelFloor(mode="clip"), "mode must be"),
+    (lambda: EnergyConservingHead(total="fixed"), "total"),
+    (lambda: OccupancyMask(temperature=0.0), "temperature"),
+    (lambda: DCGANGenerator(npix=NPIX, output=SoftplusHead()), "takes no SoftplusHead"),
+    (lambda: SparseAwareGenerator(npix=NPIX, output=ReLUHead()), "takes no ReLUHead"),
+    (lambda: DCGANGenerator(npix=NPIX, output=EnergyConservingHead(floor=PixelFloor(0.05, "lift"))),
+     "needs an occupancy mask"),
+    (lambda: DCGANGenerator(npix=NPIX, output=LinearHead(), head="linear"), "not both"),
+    (lambda: SparseAwareGenerator(npix=NPIX, mask=OccupancyMask(), temperature=0.5), "not both"),
     (lambda: DenseDecoder(npix=NPIX, output="sigmoid"), "unknown output"),
     (lambda: VAE(DenseEncoder(npix=NPIX), DenseDecoder(npix=NPIX, output="hurdle"), recon="mse"), "hurdle"),
     (lambda: VAE(DenseEncoder(npix=NPIX), DenseDecoder(npix=NPIX), recon="hurdle"), "hurdle"),

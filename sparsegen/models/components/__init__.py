@@ -6,6 +6,15 @@ from sparsegen.models.components.image_gan import (
     SparseAwareGenerator,
     SparseCritic,
 )
+from sparsegen.models.components.image_output import (
+    EnergyConservingHead,
+    ImageHead,
+    LinearHead,
+    OccupancyMask,
+    PixelFloor,
+    ReLUHead,
+    SoftplusHead,
+)
 from sparsegen.models.components.image_vae import DenseDecoder, DenseEncoder, ISTAEncoder, SparseEncoder
 from sparsegen.models.components.point_flow import EPiCVelocity, TransformerVelocity
 from sparsegen.models.components.point_gan import (
@@ -24,6 +33,13 @@ from sparsegen.models.components.point_vae import (
 __all__ = [
     "DCGANGenerator",
     "SparseAwareGenerator",
+    "ImageHead",
+    "ReLUHead",
+    "LinearHead",
+    "SoftplusHead",
+    "EnergyConservingHead",
+    "PixelFloor",
+    "OccupancyMask",
     "DenseCritic",
     "SparseCritic",
     "DenseEncoder",
