@@ -23,8 +23,8 @@ from t = 0 to 1 with a fixed-step solver (``solver="midpoint"``, second order, 2
 (``sparsegen.models.components.EPiCVelocity`` / ``TransformerVelocity``).
 The flow runs in its own coordinates (`sparsegen.models.flow_space`): ``ptrel_space="log"`` models log
 ptrel (every sample 0 < ptrel ≤ 1), ``angle_space="asinh"`` models asinh(Δη / s), asinh(Δφ / s). With
-linear ptrel, `to_jets` clips un-normalized ptrel at 0 (a few per mille of the particles of a short run
-land below; see docs/point_models.md).
+linear ptrel, `to_jets` clips un-normalized ptrel at 0 (how many particles land below: docs/point_models.md,
+"Results").
 
 Classifier-free guidance (Ho & Salimans 2022) for a conditional model: trained with ``cond_dropout`` p (each
 jet's condition replaced by "no condition" with probability p, `drop_condition`), the one network learns
@@ -36,10 +36,10 @@ both v(x, t | c) and v(x, t | ∅); sampling with ``guidance`` w follows
 mass peak, at twice the cost per step).
 
 ``conserve_pt``: a jet's pT is a condition of the generated jet, and with every constituent kept it is by
-definition the vector sum of the constituents' pT (real 150-particle jets: |Σ ptrel p̂| = 1, Σ ptrel =
-1.005 ± 0.004); a generated jet is rescaled to it, ptrel ← ptrel / |Σ_i ptrel_i (cos φ_i, sin φ_i)| (a flow
-leaves the sum spread by ~15 % and smears every mass peak by as much). Needs data that keep every particle:
-fitting on jets cut at num_particles is a config error.
+definition the vector sum of the constituents' pT (|Σ ptrel p̂| = 1); a generated jet is rescaled to it,
+ptrel ← ptrel / |Σ_i ptrel_i (cos φ_i, sin φ_i)|, because a flow leaves the sum spread and smears every mass
+peak by as much (measured: docs/point_models.md, "Conditional flow matching"). Needs data that keep every
+particle: fitting on jets cut at num_particles is a config error.
 """
 
 from __future__ import annotations
@@ -326,7 +326,8 @@ class FlowMatching(GenerativeModel):
         the model's).
 
         The ODE runs on ``chunk_size`` jets at a time: every step sweeps the whole state several times, and
-        ~1000 jets (a few MB) stay in CPU cache where 10k do not (1.8x faster on CPU; raise it on GPUs).
+        ~1000 jets (a few MB) stay in CPU cache where 10k do not (the gain: docs/point_models.md, "Sampling
+        speed of every point config"; raise it on GPUs).
         """
         p = int(self.data_info.num_particles)
         if counts is None:

@@ -7,9 +7,9 @@ where the generated particles are precise:
   every sample has 0 < ptrel ≤ 1.
 * ``AsinhAngles`` — z = (asinh(Δ / s) − μ) / σ for Δ = η_rel and φ_rel, s the ``width`` in radians: linear
   within ±s of the jet axis, logarithmic beyond, so a fixed error in z is a fixed *relative* error in the
-  distance from the axis. Half the particles of a gluon jet sit within ΔR 0.05 of its axis and its two
-  hardest ones a median 0.008 apart; N-subjettiness is set by that core (position noise of σ = 0.01 on
-  Pythia's own jets moves τ21 by 15× its truth floor, noise of 10 % of each particle's ΔR by 3×).
+  distance from the axis. Most of a jet's particles sit in a tight core around its axis, and N-subjettiness
+  is set by that core (how tight, and how much position noise moves τ21: docs/point_models.md, "The
+  quickstart recipe per CPU-minute", "Why τ21 is so sensitive").
 
 μ and σ (per coordinate) are fitted once, on the real particles of the first training batch (a
 data-dependent initialization; buffers, so they travel with the checkpoint). ``inverse`` maps back into the

@@ -34,8 +34,8 @@ def nearest_offsets(x: Tensor, mask: Tensor, k: int) -> Tensor:
     For every real particle i, its k nearest other real particles j in (η, φ) of the current state, nearest
     first, each as [x_j − x_i ‖ 1] (missing neighbours, in jets with fewer than k + 1 particles, and padded
     slots are 0). A network that only pools globally sees other particles through a fixed-size summary and
-    cannot tell a particle where its neighbour is; real jets are full of nearly collinear pairs (the two
-    hardest particles of a gluon jet are a median ΔR ≈ 0.01 apart), which these offsets make learnable.
+    cannot tell a particle where its neighbour is; real jets are full of nearly collinear pairs (how close:
+    docs/point_models.md, "The quickstart recipe per CPU-minute"), which these offsets make learnable.
     Equivariant under permutations of the slots; cost O(P²) distances, no learned pair function.
     """
     b, p, f = x.shape
