@@ -1,5 +1,7 @@
 """``sparsegen evaluate --real R.h5 --gen G.h5 [--out metrics.json] [--plots DIR] [--overwrite]
-[--num-jets N] [--seed S] [--quick] [--fpnd DIR]``: print the metrics table, write the JSON and the plots.
+[--num-jets N] [--seed S] [--quick] [--fpnd DIR] [--metrics NAME ...]``: print the metrics table, write the
+JSON and the plots. The metrics are those of the registry (`sparsegen.metrics.registry`; ``--metrics``
+picks some by name).
 When the real file holds several classes, each class is also scored on its own (with its own truth floor):
 JSON key ``by_class``, one table; FPND (``--fpnd``) is then computed per class. The outputs are checked
 before any scoring (`check_output`): an existing JSON, or PNGs already in ``--plots``, only with
@@ -32,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=number(int, low=0), default=0)
     parser.add_argument("--quick", action="store_true", help="smaller sample sizes (not for publication)")
     parser.add_argument("--no-classifier", action="store_true", help="skip the classifier two-sample test")
+    parser.add_argument("--metrics", nargs="+", default=None, metavar="NAME",
+                        help="compute only these metrics (names of sparsegen.metrics.registry; default: all)")
     parser.add_argument("--fpnd", default=None, metavar="DIR",
                         help="also FPND against real JetNet jets of the real file's class "
                              "(g/q/t, 30 particles); "
@@ -43,7 +47,11 @@ def run(args: argparse.Namespace) -> int:
 
     from sparsegen.core.jets import Jets
     from sparsegen.metrics.evaluation import MIN_JETS, PUBLISHED, QUICK, SmallSampleWarning, evaluate_by_class
+    from sparsegen.metrics.registry import select
     from sparsegen.metrics.report import class_table, metrics_table, write_metrics
+
+    if args.metrics is not None:
+        select(args.metrics)  # an unknown name is one error line, before any work
 
     if args.num_jets is not None and args.num_jets < MIN_JETS:
         raise SparsegenInputError("--num-jets", f"must be at least {MIN_JETS}, got {args.num_jets}")
@@ -62,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", SmallSampleWarning)
         metrics = evaluate_by_class(real, gen, num_jets=args.num_jets, seed=args.seed, quick=args.quick,
                                     classifier=not args.no_classifier, progress=True, plots_dir=args.plots,
-                                    fpnd_dir=args.fpnd)
+                                    fpnd_dir=args.fpnd, metrics=args.metrics)
     for message in dict.fromkeys(str(w.message) for w in caught
                                  if issubclass(w.category, SmallSampleWarning)):
         print(f"sparsegen evaluate: warning: {message}", file=sys.stderr)

@@ -278,8 +278,8 @@ def _intercept_fit(n_inv: np.ndarray, vals: np.ndarray) -> tuple[float, float]:
 
     The same estimate as JetNet's ``curve_fit(linear, 1/N, vals, bounds=([0, 0], [inf, inf]))`` (error from
     ``s² (JᵀJ)⁻¹`` with s² = SSR / (n − 2)), but solved exactly on rescaled values: ``curve_fit`` starts
-    from (1, 1) and returns it unchanged when FD is ~1e14 (a generator with exploding features), which
-    would read as FPD = 1 ± 0.
+    from (1, 1) and can return it unchanged when the Fréchet distances are huge (a generator with exploding
+    features), which would read as FPD = 1 ± 0 (docs/metrics.md, "Deviations from JetNet" 8).
     """
     from scipy.optimize import lsq_linear
 
@@ -317,7 +317,7 @@ def _poly_kernel_sum(a: torch.Tensor, b: torch.Tensor | None, degree: int, block
 def mmd_poly_unbiased(x: np.ndarray, y: np.ndarray, degree: int = 4, block: int = 1024) -> float:
     """Unbiased MMD^2 with the polynomial kernel k(a, b) = (a.b / d + 1)^degree (diagonals excluded).
 
-    float64 throughout (MMD^2 of close samples is a ~1e-6 difference of O(1) kernel means); the kernel
+    float64 throughout (MMD^2 of close samples is a tiny difference of O(1) kernel means); the kernel
     blocks are torch matrix products (``kpd`` runs its batches on parallel threads).
     """
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))

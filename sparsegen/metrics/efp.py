@@ -105,7 +105,7 @@ def efps(
         mask: (N, P) bool, True for real particles (default: the 4th feature if given, else ptrel != 0).
         efpset: ``"d<=4"`` (36 EFPs, FPD/KPD features), ``"w1efp"`` (5 EFPs, n=4 d=4 prime) or a list of
             graphs given as edge lists ``[(i, j), ...]``.
-        dtype: computation dtype (float64 reproduces energyflow to ~1e-12; float32 is ~2x faster).
+        dtype: computation dtype (float64 reproduces energyflow, docs/metrics.md "EFPs"; float32 is faster).
         chunk_size: jets per chunk (default: from ``memory_budget`` bytes of (P, P) matrices).
         device: torch device (default: the input tensor's device, else CPU).
         num_workers: CPU worker threads, one chunk each (default: ``torch.get_num_threads()``); torch's

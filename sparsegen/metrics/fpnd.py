@@ -9,8 +9,8 @@ The real statistics and the weights ship with the ``jetnet`` wheel; sparsegen ne
     pip download --no-deps jetnet==0.2.5 && unzip jetnet-0.2.5-py3-none-any.whl 'jetnet/*'
     → jetnet/evaluation/fpnd_resources/jetnet/30_particles/{pnet_state_dict.pt, {g,q,t}_{mu,sigma}.txt}
 
-Everything below reproduces JetNet 0.2.5's ``jetnet.evaluation.fpnd`` (checked to 1e-3 relative by
-``bench/fpnd_vs_jetnet.py`` against the library itself):
+Everything below reproduces JetNet 0.2.5's ``jetnet.evaluation.fpnd`` (checked by ``bench/fpnd_vs_jetnet.py``
+against the library itself; its agreement: physics_data/README.md):
 
 * input: (N, 30, 3) [etarel, phirel, ptrel], padded slots zero (the mask is not an input); each feature
   divided by JetNet's stored maximum |value| (``JetNet.fpnd_norm``: 1.6212, 0.5207, 0.8935), then 0.5

@@ -1,6 +1,6 @@
 """Sparsity-aware metrics: what dense summaries (mass, pT, EFPs) miss.
 
-A jet image is ~95% empty pixels. A generator can match the jet mass and pT while filling the empty
+A jet image is mostly empty pixels. A generator can match the jet mass and pT while filling the empty
 pixels with small positive noise; these metrics see that. All of them work on images and, through
 ``Jets.to_images`` (constituent-level preprocessing, then pixelization), on point clouds alike.
 

@@ -124,7 +124,17 @@ def test_cli_end_to_end(files, capsys) -> None:
         assert os.path.getsize(os.path.join(plots, f"{name}.png")) > 1000, name
 
 
-@pytest.mark.parametrize("case", ["missing", "layout", "few_jets", "num_jets"])
+def test_cli_computes_the_metrics_named(files) -> None:
+    out = os.path.join(files["dir"], "metrics.json")
+    assert main(["evaluate", "--real", files["real"], "--gen", files["gen"], "--out", out,
+                 "--num-jets", "150", "--quick", "--metrics", "w1m", "w1p"]) == 0
+    with open(out) as f:
+        metrics = json.load(f)
+    keys = {"w1m", "w1p", "w1p_etarel", "w1p_phirel", "w1p_ptrel"}
+    assert set(metrics) == keys | {"truth_floor"} and set(metrics["truth_floor"]) == keys
+
+
+@pytest.mark.parametrize("case", ["missing", "layout", "few_jets", "num_jets", "metric"])
 def test_cli_bad_input(files, capsys, case) -> None:
     out = os.path.join(files["dir"], "metrics.json")
     real, gen, extra = files["real"], files["gen"], []
@@ -137,6 +147,8 @@ def test_cli_bad_input(files, capsys, case) -> None:
             f["jet_features"] = np.zeros((10, 5), np.float32)
     elif case == "few_jets":
         Jets.load(files["gen"])[:20].save(gen := os.path.join(files["dir"], "few.h5"))
+    elif case == "metric":
+        extra = ["--metrics", "w1m", "not_a_metric"]
     else:
         extra = ["--num-jets", "3"]
     status = main(["evaluate", "--real", real, "--gen", gen, "--out", out, *extra])
