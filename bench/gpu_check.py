@@ -31,16 +31,17 @@ FULL_PRECISION = ("WGANGP",)
 
 
 def configs(names: list[str] | None) -> list[Path]:
-    found = [ROOT / "configs" / "quickstart.yaml"] + sorted((ROOT / "configs" / "images").glob("*.yaml")) \
-        + sorted((ROOT / "configs" / "points").glob("*.yaml"))
+    from sparsegen.core.resources import model_configs
+
+    found = [model_configs()[0], *model_configs("images"), *model_configs("points")]  # quickstart first
     return [p for p in found if not names or p.stem in names]
 
 
 def precision_for(config: Path) -> str:
     """bf16 autocast unless the model is a GAN with a gradient penalty."""
-    import yaml
+    from sparsegen.core.compose import resolved_config
 
-    model = yaml.safe_load(config.read_text())["model"]["class_path"].rsplit(".", 1)[-1]
+    model = resolved_config(config)["model"]["class_path"].rsplit(".", 1)[-1]
     return "32-true" if model in FULL_PRECISION else "bf16-mixed"
 
 

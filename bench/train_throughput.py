@@ -23,6 +23,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from sparsegen.core.resources import model_configs
 from sparsegen.models.training import build_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +93,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    configs = sorted((ROOT / "configs" / "points").glob("*.yaml"))
+    configs = model_configs("points")
     if args.configs:
         configs = [c for c in configs if c.stem in args.configs]
     ref = throughput(ROOT / "configs" / "points" / "mpgan.yaml", PUBLISHED_MPGAN, args.reference_batches, 1,

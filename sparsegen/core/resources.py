@@ -5,7 +5,9 @@ behaves like the source checkout (where ``configs/`` at the repository root link
 
 A config is given by path or by name: ``points/flow_matching``, ``points/flow_matching.yaml`` and
 ``configs/points/flow_matching.yaml`` all name ``sparsegen/configs/points/flow_matching.yaml``. A path that
-exists always wins, so a user's own config is never shadowed by a shipped one.
+exists always wins, so a user's own config is never shadowed by a shipped one. `model_configs` lists the
+model configs; the shared blocks they compose (``base/``) are read through `sparsegen.core.compose`, whose
+`resolved_config` gives any config fully composed, as a dict.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from sparsegen.core.errors import SparsegenInputError
 
 CONFIG_GROUPS = ("images", "points")
 """Folders of model configs trained from data alone (``distill/`` holds students, which need a teacher
-checkpoint; ``logger/`` holds logger blocks, not models)."""
+checkpoint). ``base/`` holds the shared trainer and data blocks that model configs compose
+(`sparsegen.core.compose`) and ``logger/`` logger blocks: neither is a model config."""
+
+MODEL_GROUPS = (*CONFIG_GROUPS, "distill")
 
 
 def _package_dir(*parts: str) -> Path:
@@ -45,12 +50,21 @@ def card_text(name: str) -> str:
     return path.read_text()
 
 
+def model_configs(group: str | None = None) -> list[Path]:
+    """The shipped model configs (``quickstart.yaml``, ``images/*.yaml``, …, ``distill/*.yaml``), of one
+    group or of every group; never a shared block (``base/``) or a logger block (``logger/``)."""
+    if group is not None and group not in MODEL_GROUPS:
+        raise SparsegenInputError(str(group), "not a group of model configs "
+                                              f"(one of {', '.join(MODEL_GROUPS)})")
+    groups = MODEL_GROUPS if group is None else (group,)
+    paths = [p for g in groups for p in sorted((configs_dir() / g).glob("*.yaml"))]
+    return paths if group is not None else [configs_dir() / "quickstart.yaml", *paths]
+
+
 def config_names(group: str | None = None) -> list[str]:
     """Names of the shipped model configs (``images/vae_hurdle``, …, ``distill/quickstart``), of one group or
     of every group; ``quickstart`` is the demo's."""
-    groups = (*CONFIG_GROUPS, "distill") if group is None else (group,)
-    names = [f"{g}/{p.stem}" for g in groups for p in sorted((configs_dir() / g).glob("*.yaml"))]
-    return names if group is not None else ["quickstart", *names]
+    return [p.relative_to(configs_dir()).with_suffix("").as_posix() for p in model_configs(group)]
 
 
 def config_path(config: str | os.PathLike) -> Path:

@@ -3,10 +3,11 @@
 LightningCLI loads the file itself and merges its hyper-parameters into the config: a truncated file
 ends in a PytorchStreamReader traceback, and a checkpoint of another model in a parser error about that
 model's arguments ("the following arguments are required: velocity") that never names the checkpoint.
-`check_ckpt_path` reads the command line and its ``--config`` files just far enough to find the
-checkpoint and the model the config builds, loads the checkpoint weights-only (`load_checkpoint`) and
-compares the model spec stored in it with the config's ``model.class_path`` and networks. Anything it
-cannot determine (a model given another way) is left to LightningCLI.
+`check_ckpt_path` reads the command line and its ``--config`` files (their composed blocks merged in,
+`sparsegen.core.compose`) just far enough to find the checkpoint and the model the config builds, loads
+the checkpoint weights-only (`load_checkpoint`) and compares the model spec stored in it with the config's
+``model.class_path`` and networks. Anything it cannot determine (a model given another way) is left to
+LightningCLI.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
-
+from sparsegen.core.compose import load_config
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.models.spec import load_checkpoint
 
@@ -97,11 +97,11 @@ def _merge_model(model: dict[str, Any], node: Any) -> None:
 
 
 def _read_yaml(path: str) -> Any:
-    """A config file's content (None when it cannot be read: LightningCLI reports that itself)."""
+    """A config file's content with the blocks it composes merged in (`sparsegen.core.compose`; None when it
+    cannot be read or composed: LightningCLI, or the composition before it, reports that itself)."""
     try:
-        with open(path) as f:
-            return yaml.safe_load(f)
-    except (OSError, yaml.YAMLError):
+        return load_config(path)
+    except SparsegenInputError:
         return None
 
 

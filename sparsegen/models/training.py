@@ -32,6 +32,7 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
+from sparsegen.core.compose import compose_argv
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.jets import Jets
 from sparsegen.core.resources import config_path
@@ -158,6 +159,7 @@ class SparsegenCLI(LightningCLI):
 
 def build_cli(args: Sequence[str] | None = None, run: bool = True) -> SparsegenCLI:
     """The CLI object (``run=False`` only instantiates, for `fit`, tests and notebooks)."""
+    argv = compose_argv(sys.argv[1:] if args is None else args)  # configs' shared blocks merged in
     return SparsegenCLI(
         model_class=GenerativeModel,
         datamodule_class=pl.LightningDataModule,
@@ -166,7 +168,7 @@ def build_cli(args: Sequence[str] | None = None, run: bool = True) -> SparsegenC
         save_config_kwargs={"overwrite": True},
         seed_everything_default=0,
         auto_configure_optimizers=False,
-        args=None if args is None or list(args) == sys.argv[1:] else list(args),
+        args=None if argv == sys.argv[1:] else argv,
         run=run,
         parser_class=_Parser,
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sparsegen.core.errors import SparsegenInputError
-from sparsegen.core.resources import card_text, config_names, config_path, configs_dir
+from sparsegen.core.resources import card_text, config_names, config_path, configs_dir, model_configs
 from sparsegen.models.training import resolve_configs
 
 
@@ -21,6 +21,18 @@ def test_a_shipped_config_is_found_by_name_from_any_folder(tmp_path, monkeypatch
     assert {"quickstart", "images/vae_hurdle", "points/flow_matching"} <= set(config_names())
     assert "logger/wandb" not in config_names() and all(n.startswith("images/")
                                                         for n in config_names("images"))
+
+
+def test_model_configs_are_the_named_configs_without_the_shared_blocks():
+    every = model_configs()
+    assert every[0] == configs_dir() / "quickstart.yaml" and len(every) == len(config_names())
+    assert [p.relative_to(configs_dir()).with_suffix("").as_posix() for p in every] == config_names()
+    assert not any(p.parent.name in ("base", "logger") for p in every)
+    assert model_configs("points") == sorted((configs_dir() / "points").glob("*.yaml"))
+    assert (configs_dir() / "base" / "trainer.yaml").is_file()  # the blocks ship, found by name too
+    assert config_path("base/trainer") == configs_dir() / "base" / "trainer.yaml"
+    with pytest.raises(SparsegenInputError, match="not a group of model configs"):
+        model_configs("base")
 
 
 def test_an_existing_path_wins_over_a_shipped_name(tmp_path, monkeypatch):

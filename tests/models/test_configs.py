@@ -2,10 +2,13 @@
 checked:
 the checkpoint reloads through `sparsegen sample`, the sample has the training representation and shapes, and
 its jets carry GeV kinematics. Data settings are stated once (npix 16 reaches data, networks and
-callbacks)."""
+callbacks), and so is every shared trainer and data block (`configs/base/`, composed by
+`sparsegen.core.compose`)."""
 
 from __future__ import annotations
 
+import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +16,15 @@ import pytest
 import yaml
 
 from sparsegen.cli import main
+from sparsegen.core.compose import COMPOSE_KEY, composed_blocks, resolved_config
 from sparsegen.core.jets import Jets
+from sparsegen.core.resources import configs_dir, model_configs
 from sparsegen.models.spec import load_checkpoint
 from sparsegen.models.training import QUICK_TRAINER
 
 ROOT = Path(__file__).resolve().parents[2]
-IMAGE_CONFIGS = sorted((ROOT / "configs" / "images").glob("*.yaml"))
-POINT_CONFIGS = sorted((ROOT / "configs" / "points").glob("*.yaml"))
+IMAGE_CONFIGS = model_configs("images")
+POINT_CONFIGS = model_configs("points")
 SMALL = [
     "--data.init_args.num_jets",
     "60",
@@ -41,6 +46,8 @@ def fit_and_sample(config: Path, root: Path, *extra: str, num_jets: int = 40) ->
     """Fit ``config`` briefly, sample ``num_jets`` jets from last.ckpt via the CLI; (checkpoint, jets)."""
     run = root / config.stem
     assert main(["fit", "--config", str(config), *SMALL, "--trainer.default_root_dir", str(run), *extra]) == 0
+    saved = yaml.safe_load((run / "config.yaml").read_text())  # the run's config: complete, nothing composed
+    assert COMPOSE_KEY not in saved and saved["trainer"]["callbacks"] and saved["data"]["class_path"]
     ckpt = run / "checkpoints" / "last.ckpt"
     out = root / f"{config.stem}.h5"
     assert (
@@ -83,9 +90,9 @@ def test_all_image_and_point_configs_exist_with_the_same_callbacks():
         "pointnet_vae",
         "flow_matching",
     }
-    callbacks = yaml.safe_load(IMAGE_CONFIGS[0].read_text())["trainer"]["callbacks"]
+    callbacks = resolved_config(IMAGE_CONFIGS[0])["trainer"]["callbacks"]
     for path in IMAGE_CONFIGS + POINT_CONFIGS:
-        cfg = yaml.safe_load(path.read_text())
+        cfg = resolved_config(path)
         # the same callbacks (a config may keep only its last checkpoint, none by val/w1m); always last.ckpt
         assert {c["class_path"] for c in cfg["trainer"]["callbacks"]} == {c["class_path"] for c in callbacks}
         assert any(c.get("init_args", {}).get("save_last") for c in cfg["trainer"]["callbacks"]), path.stem
@@ -94,6 +101,43 @@ def test_all_image_and_point_configs_exist_with_the_same_callbacks():
         # data settings are stated once, in the data config: no network repeats them
         text = yaml.safe_dump(cfg["model"])
         assert "npix" not in text and "num_particles" not in text and "extent" not in text, path.stem
+
+
+def _settings(node: object, prefix: str = "") -> set[tuple[str, str]]:
+    """(dotted key, value) of every setting under a mapping; a list is one value (it is replaced whole)."""
+    if not isinstance(node, dict):
+        return {(prefix, json.dumps(node, sort_keys=True))}
+    return set().union(*(_settings(v, f"{prefix}.{k}" if prefix else str(k)) for k, v in node.items()))
+
+
+def test_no_two_model_configs_repeat_a_trainer_or_data_block():
+    """What model configs state themselves (their blocks not merged in): no callbacks list or data class of
+    their own — those live in `configs/base/` — and no two configs share two or more trainer settings or two
+    or more data settings, which would be a block to share."""
+    own = {p: yaml.safe_load(p.read_text()) for p in model_configs()}
+    for path, cfg in own.items():
+        assert cfg.get(COMPOSE_KEY), f"{path} composes no shared block"
+        assert "callbacks" not in (cfg.get("trainer") or {}), path
+        assert "class_path" not in (cfg.get("data") or {}), path
+    for section in ("trainer", "data"):
+        for (a, ca), (b, cb) in itertools.combinations(own.items(), 2):
+            shared = _settings(ca.get(section) or {}) & _settings(cb.get(section) or {})
+            assert len(shared) < 2, f"{a.stem} and {b.stem} repeat the {section} settings {sorted(shared)}"
+
+
+def test_every_shared_block_is_composed_and_no_block_is_a_model_config():
+    blocks = set((configs_dir() / "base").glob("*.yaml"))
+    assert blocks and not blocks & set(model_configs())
+    used, todo = set(), list(model_configs())
+    while todo:
+        for block in composed_blocks(todo.pop()):
+            if block not in used:
+                used.add(block)
+                todo.append(block)
+    assert blocks == used, f"unused blocks: {sorted(p.name for p in blocks - used)}"
+    for path in model_configs():  # every model config gets a whole trainer and data block
+        cfg = resolved_config(path)
+        assert cfg["trainer"]["callbacks"] and cfg["data"]["class_path"] and cfg["seed_everything"] == 0, path
 
 
 @pytest.mark.parametrize("config", IMAGE_CONFIGS, ids=lambda p: p.stem)
@@ -110,7 +154,7 @@ def test_image_config_fits_and_its_checkpoint_samples_images(config, use_model_d
 def test_point_config_fits_and_its_checkpoint_samples_particles(config, use_model_data):
     ckpt, jets = fit_and_sample(config, use_model_data)
     info = ckpt["sparsegen_data_info"]
-    particles = yaml.safe_load(config.read_text())["data"]["init_args"]["num_particles"]
+    particles = resolved_config(config)["data"]["init_args"]["num_particles"]
     assert info["representation"] == "points" and info["num_particles"] == particles
     assert jets.images is None and jets.max_particles == particles
     assert np.all(jets.num_particles >= 1) and np.all(jets.particles[..., 2][jets.mask] >= 0)
