@@ -133,3 +133,15 @@ def test_periodic_metrics_logs_one_broadcast_value_per_selected_key(make_jets) -
     for k in keys:
         assert float(logged[f"val/{k}"]) == pytest.approx(expected[k], rel=1e-6)
     assert callback.history[0]["epoch"] == 0
+
+
+def test_demo_floor_ratio_line_follows_the_demo_selection() -> None:
+    from sparsegen.demo import floor_ratios
+
+    result = {"w1m": {"value": 6.0, "error": 1.0}, "fpd": {"value": 1.0, "error": 0.1},
+              "classifier_auc": {"value": 0.7, "error": 0.01},
+              "truth_floor": {"w1m": {"value": 2.0, "error": 0.1}, "fpd": {"value": 0.0, "error": 0.1},
+                              "classifier_auc": {"value": 0.5, "error": 0.01}}}
+    line = floor_ratios(result)
+    assert line == ("generated vs real in units of the truth floor: W1M 3×; "
+                    "classifier AUC 0.700 (0.5: indistinguishable)")  # a zero floor gives no ratio
