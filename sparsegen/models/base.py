@@ -40,6 +40,7 @@ from sparsegen.core.kinematics import with_unit_pt
 from sparsegen.data.conditions import Raw, raw_conditions
 from sparsegen.data.info import DataInfo
 from sparsegen.data.normalization import Normalizer
+from sparsegen.models.migration import migrate, stamp
 from sparsegen.models.spec import Component, jsonable
 from sparsegen.nn.losses import Sample
 
@@ -119,6 +120,7 @@ class GenerativeModel(pl.LightningModule):
                 module.set_data_info(self.data_info)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        stamp(checkpoint)  # the checkpoint format (`sparsegen.models.migration`)
         checkpoint["sparsegen_data_info"] = self.data_info.to_dict()
         checkpoint["sparsegen_model"] = self.model_spec()
         checkpoint["sparsegen_rng"] = {"torch": torch.get_rng_state()}
@@ -137,6 +139,9 @@ class GenerativeModel(pl.LightningModule):
         return {"class_path": f"{type(self).__module__}.{type(self).__qualname__}", "init_args": init_args}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """An older checkpoint is brought to the current format first (in place, before Lightning loads its
+        weights when resuming; `sparsegen.models.migration`)."""
+        migrate(checkpoint, getattr(self._trainer, "ckpt_path", None) or "--ckpt_path")
         self.data_info = DataInfo.from_dict(checkpoint.get("sparsegen_data_info"))
         self._pending_rng = checkpoint.get("sparsegen_rng")
         self.on_data_info()
@@ -158,9 +163,9 @@ class GenerativeModel(pl.LightningModule):
     def schedule_factor(self, step: int) -> float:
         """The learning-rate factor at ``step`` from the model's ``lr_schedule`` and ``lr_min_factor``
         hyperparameters: 1 (constant) or the cosine of the module docstring."""
-        if self.hparams.get("lr_schedule", "constant") == "constant":
+        if self.hparams.lr_schedule == "constant":
             return 1.0
-        lo = float(self.hparams.get("lr_min_factor", 0.05))
+        lo = float(self.hparams.lr_min_factor)
         return lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * self.training_progress(step)))
 
     def training_progress(self, step: int) -> float:
@@ -188,11 +193,6 @@ class GenerativeModel(pl.LightningModule):
         if not 0.0 < decay < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {decay}")
         return copy.deepcopy(net).requires_grad_(False)
-
-    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
-        """Checkpoints from before the shared EMA counter (GANs had none): the average counts as warmed up."""
-        state_dict.setdefault(prefix + "ema_steps", torch.tensor(10**6))
-        super()._load_from_state_dict(state_dict, prefix, *args)
 
     @torch.no_grad()
     def update_ema(self, ema: nn.Module | None, net: nn.Module, decay: float | None) -> None:
@@ -294,8 +294,7 @@ class GenerativeModel(pl.LightningModule):
 
     def to_jets(self, sample: Sample, raw: Raw) -> Jets:
         """Undo the normalization and build `Jets` with the raw conditions' class, pt [GeV] and eta (images
-        keep
-        their pixels; exact zeros stay zero)."""
+        keep their pixels; exact zeros stay zero)."""
         info, norm = self.data_info, self.normalizer
         kin = {"pt": raw["pt"], "eta": raw["eta"], "jet_type": raw["class"]}
         if isinstance(sample, Tensor):

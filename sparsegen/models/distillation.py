@@ -98,7 +98,7 @@ class FlowDistillation(FlowMatching):
                                             f"{theirs.spec.classes} differ from this run's data "
                                             f"({mine.spec.names}, {mine.spec.classes})")
         for key in ("ptrel_space", "angle_space", "angle_width"):
-            if self.hparams[key] != teacher.hparams.get(key, self.hparams[key]):
+            if self.hparams[key] != teacher.hparams[key]:
                 raise SparsegenInputError("config", f"model.init_args.{key} is {self.hparams[key]!r} but "
                                                     f"the teacher's is {teacher.hparams[key]!r}: the student "
                                                     "flows in the teacher's coordinates")

@@ -216,8 +216,8 @@ class FlowMatching(GenerativeModel):
         x0 = zero_padded(torch.randn(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype), mask)
         if self.hparams.coupling == "ot":
             x0 = ot_permute_source(x0, x1, mask)
-        t = sample_time(b, self.hparams.get("time_sampling", "uniform"), generator, x1.device, x1.dtype)
-        p_drop = float(self.hparams.get("cond_dropout", 0.0))
+        t = sample_time(b, self.hparams.time_sampling, generator, x1.device, x1.dtype)
+        p_drop = float(self.hparams.cond_dropout)
         if cond is not None and p_drop > 0:
             rows = torch.rand(b, generator=generator, device=x1.device) < p_drop
             cond = drop_condition(cond, rows)
@@ -353,8 +353,8 @@ class FlowMatching(GenerativeModel):
         was_training = net.training
         net.eval()
         steps, method = num_steps or self.hparams.num_steps, solver or self.hparams.solver
-        w = float(self.hparams.get("guidance", 0.0) if guidance is None else guidance)
-        check_guidance(w, float(self.hparams.get("cond_dropout", 0.0)))
+        w = float(self.hparams.guidance if guidance is None else guidance)
+        check_guidance(w, float(self.hparams.cond_dropout))
         out = []
         with torch.inference_mode():
             for i in range(0, len(x0), self.hparams.chunk_size):

@@ -53,14 +53,6 @@ class StandardizedMap(nn.Module):
     def inverse(self, z: Tensor) -> Tensor:
         return self.inverse_map(z * self.scale + self.loc)
 
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
-        # checkpoints from before the per-column buffers stored 0-d loc / scale
-        for name in ("loc", "scale"):
-            key = prefix + name
-            if key in state_dict and state_dict[key].dim() == 0:
-                state_dict[key] = state_dict[key].reshape(1)
-        super()._load_from_state_dict(state_dict, prefix, *args)
-
 
 class LogPtrel(StandardizedMap):
     """g(ptrel) = log max(ptrel, eps); the inverse keeps ptrel in (0, 1]."""

@@ -42,7 +42,8 @@ RETIRED_ARGS: dict[str, Any] = {"num_classes": 0, "conditional": False}
 
 ADDED_ARGS: dict[str, dict[str, Any]] = {
     "FlowMatching": {"time_sampling": "uniform", "ptrel_space": "linear", "angle_space": "linear",
-                     "lr_schedule": "constant", "cond_dropout": 0.0, "guidance": 0.0, "conserve_pt": False},
+                     "angle_width": 0.02, "lr_schedule": "constant", "cond_dropout": 0.0, "guidance": 0.0,
+                     "conserve_pt": False},
     "WGANGP": {"n_generator": 1, "drift": 0.0, "critic_warmup": 0, "spectrum_matching": 0.0,
                "lr_schedule": "constant"},
 }

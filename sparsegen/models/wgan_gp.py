@@ -131,7 +131,7 @@ class WGANGP(GenerativeModel):
             loss = F.softplus(-d_fake).mean()
         else:
             loss = 0.5 * ((d_fake - 1) ** 2).mean()
-        mu = float(self.hparams.get("spectrum_matching", 0.0))
+        mu = float(self.hparams.spectrum_matching)
         if mu > 0 and isinstance(fake, Tensor) and isinstance(real, Tensor):
             spec = spectrum_distance(real, fake, self._v_threshold())
             loss = loss + mu * spec

@@ -19,6 +19,7 @@ from sparsegen.models import FlowMatching
 from sparsegen.models.components import EPiCVelocity
 from sparsegen.models.components.point_flow import nearest_offsets
 from sparsegen.models.flow_matching import ot_permute_source, sample_time
+from sparsegen.models.migration import migrate
 from sparsegen.models.spec import instantiate
 from sparsegen.nn.matching import hungarian_matching
 
@@ -138,11 +139,12 @@ def test_asinh_angle_space_is_fitted_on_raw_angles_inverts_exactly_and_stays_in_
 
 
 def test_flow_space_loads_checkpoints_with_scalar_buffers():
-    """Checkpoints written before the per-column buffers stored LogPtrel's loc / scale as 0-d tensors."""
+    """Checkpoints written before the per-column buffers stored LogPtrel's loc / scale as 0-d tensors (format
+    1, brought to the current format by `migration.migrate`)."""
     model = model_for(physical_batch(), ptrel_space="log")
     state = model.state_dict()
     state["ptrel_log.loc"], state["ptrel_log.scale"] = torch.tensor(-4.0), torch.tensor(1.5)
-    model.load_state_dict(state)
+    model.load_state_dict(migrate({"state_dict": state})["state_dict"])
     assert model.ptrel_log.loc.tolist() == [-4.0] and model.ptrel_log.scale.tolist() == [1.5]
 
 
