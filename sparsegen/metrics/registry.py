@@ -218,6 +218,11 @@ def column_label(metric: Metric, short: bool = False) -> str:
     return f"{label} ×{metric.scale:g}"
 
 
+def columns(tag: str | None = None, short: bool = True, **filters: Any) -> tuple[tuple[str, str, float], ...]:
+    """``(name, column_label, scale)`` of every selected metric: the columns of a table of scaled values."""
+    return tuple((m.name, column_label(m, short), m.scale) for m in select(tag=tag, **filters))
+
+
 def ratio_to_floor(result: Mapping[str, Any], metric: Metric) -> float | None:
     """Generated-vs-real value over its truth floor in an ``evaluate`` result: how far from a perfect
     generator. None when either is missing, the floor is 0, or the metric is not a distance (``"half"``)."""
@@ -237,6 +242,7 @@ __all__ = [
     "Metric",
     "badness",
     "column_label",
+    "columns",
     "get",
     "names",
     "owner",

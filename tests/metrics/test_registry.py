@@ -42,7 +42,10 @@ def test_selections_reproduce_the_consumers_lists() -> None:
     assert R.names(tag="convergence") == ("w1m", "w1p", "w1efp", "fpd", "w1_tau21", "classifier_auc")
     assert R.names(tag="convergence_target_2.5") + R.names(tag="convergence_target_5") == (
         "w1m", "w1p", "w1efp", "fpd", "w1_tau21")
-    assert set(R.names(tag="sparsity")) == {"w1m", "w1_occupancy", "w1_pixel_intensity"}
+    assert R.names(tag="sparse_vs_dense") + R.names(tag="sparse_vs_dense_reference") == (
+        "w1_occupancy", "w1_pixel_intensity", "w1m")
+    assert R.names(tag="findings") == ("w1m", "w1p", "fpd", "w1_occupancy", "w1_pixel_intensity",
+                                       "classifier_auc")
     assert R.names(names=["fpd", "w1m"]) == ("w1m", "fpd")  # registry order
     assert R.names(tag="table", representation="images") == R.names(tag="table")
     assert R.result_keys(R.select(["w1p"])) == ("w1p", "w1p_etarel", "w1p_phirel", "w1p_ptrel")
@@ -56,6 +59,10 @@ def test_labels_badness_and_ratio_to_floor() -> None:
     assert R.column_label(w1m) == "W1M ×10³" and R.column_label(w1efp) == "W1EFP ×10⁵"
     assert R.column_label(auc) == "classifier AUC" and R.column_label(auc, short=True) == "AUC"
     assert R.column_label(R.get("w1_occupancy"), short=True) == "occ. W1 ×10³"
+    assert R.columns("convergence") == (("w1m", "W1M ×10³", 1e3), ("w1p", "W1P ×10³", 1e3),
+                                        ("w1efp", "W1EFP ×10⁵", 1e5), ("fpd", "FPD ×10³", 1e3),
+                                        ("w1_tau21", "τ21 W1 ×10³", 1e3), ("classifier_auc", "AUC", 1.0))
+    assert R.columns("sparse_vs_dense", short=False)[0] == ("w1_occupancy", "occupancy W1 ×10³", 1e3)
     assert R.badness({"value": 0.42, "error": 0.01}, auc) == pytest.approx(0.08)
     assert R.badness({"value": 0.58, "error": 0.01}, auc, sigmas=1) == pytest.approx(0.09)
     assert R.badness({"value": 0.003, "error": 0.001}, w1m, sigmas=1) == pytest.approx(0.004)
