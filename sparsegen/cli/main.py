@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from sparsegen import __version__, demo
@@ -55,7 +56,11 @@ def main(args: Sequence[str] | None = None) -> int:
         if argv[0] in LIGHTNING_SUBCOMMANDS:
             from sparsegen.models.training import run_lightning
 
-            return int(run_lightning(argv) or 0)
+            with warnings.catch_warnings():
+                # LightningCLI warns when given arguments besides sys.argv; these are sys.argv, with each
+                # --config resolved (a shipped name made a path, shared blocks merged in: core.compose)
+                warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+                return int(run_lightning(argv) or 0)
         if argv[0] not in SUBCOMMANDS:
             raise SparsegenInputError("sparsegen", f"unknown subcommand '{argv[0]}' (see sparsegen --help)")
         parsed = build_parser().parse_args(argv)
