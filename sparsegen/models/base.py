@@ -66,6 +66,12 @@ def check_schedule(schedule: str, min_factor: float) -> None:
 class GenerativeModel(pl.LightningModule):
     """Base class: data info, EMA, batch unpacking and batched sampling into `Jets`."""
 
+    family: str
+    """The model's family ("gan", "vae", "flow", …), stated by every model class: the studies group by it."""
+
+    networks: tuple[str, ...] = ()
+    """The init arguments that are injected networks; the studies read each one's ``sparsity``."""
+
     conserve_pt: bool = False
     """Point models: rescale each generated jet's ptrel so its particles sum to the jet pT (`with_unit_pt`);
     only for data that keep every constituent (checked against the training multiplicities)."""

@@ -122,6 +122,9 @@ def guided_field(net: nn.Module, mask: Tensor, cond: Tensor | None, guidance: fl
     everyone = torch.ones(len(cond), dtype=torch.bool, device=cond.device)
     cond2 = torch.cat([cond, drop_condition(cond, everyone)])
     mask2 = torch.cat([mask, mask])
+    family = "flow"  # what the studies group models by
+    networks = ("velocity",)  # the injected network (init arg), whose `sparsity` the studies read
+
 
     def field(x: Tensor, t: Tensor) -> Tensor:
         v_c, v_u = net(torch.cat([x, x]), mask2, torch.cat([t, t]), cond2).chunk(2)

@@ -28,6 +28,9 @@ PRIOR_SAMPLES = 8192
 class VAE(GenerativeModel):
     """VAE LightningModule: encoder → (μ, log σ²) heads → reparameterization → decoder."""
 
+    family = "vae"  # what the studies group models by
+    networks = ("encoder", "decoder")  # the injected networks (init args), whose `sparsity` the studies read
+
     def __init__(
         self,
         encoder: nn.Module,

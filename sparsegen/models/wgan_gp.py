@@ -40,6 +40,9 @@ from sparsegen.nn.losses import Sample, gradient_penalty, spectrum_distance
 class WGANGP(GenerativeModel):
     """WGAN-GP LightningModule (manual optimization, optional EMA generator for sampling)."""
 
+    family = "gan"  # what the studies group models by
+    networks = ("generator", "critic")  # the injected networks (init args), whose `sparsity` the studies read
+
     def __init__(
         self,
         generator: nn.Module,

@@ -72,6 +72,8 @@ class ImageEncoder(DataSpaceMixin, Component):
 class DenseEncoder(ImageEncoder):
     """CNN encoder: [Conv(4, s=2) + BatchNorm + LeakyReLU]* → flatten → MLP → (B, out_dim)."""
 
+    sparsity = "dense"  # as the studies record this part: not sparse-aware
+
     def __init__(self, npix: int | None = None, channels: Sequence[int] = (32, 64, 128), out_dim: int = 256,
                  global_features: bool = True, cond_dim: int | None = None, cond_embed: int = 16) -> None:
         super().__init__()
@@ -85,6 +87,8 @@ class DenseEncoder(ImageEncoder):
 
 class SparseEncoder(ImageEncoder):
     """Sparse-convolution encoder (`SparseConvStack`: only active pixels are touched) → MLP → (B, out_dim)."""
+
+    sparsity = "sparse"  # as the studies record this part: sparse-aware
 
     def __init__(self, npix: int | None = None, channels: Sequence[int] = (16, 32, 64), out_dim: int = 256,
                  global_features: bool = True, cond_dim: int | None = None, cond_embed: int = 16) -> None:
@@ -100,6 +104,8 @@ class SparseEncoder(ImageEncoder):
 class ISTAEncoder(ImageEncoder):
     """Deep-sparse-coding encoder: `LayeredISTA` (unrolled ISTA per layer, learned convolutional
     dictionaries and thresholds, stride-2 layers) → flatten → MLP → (B, out_dim)."""
+
+    sparsity = "ista"  # as the studies record this part: sparse-aware (sparse coding)
 
     def __init__(self, npix: int | None = None, channels: Sequence[int] = (1, 16, 32, 64), n_iter: int = 2,
                  lam: float = 0.05, out_dim: int = 256, global_features: bool = True,
@@ -120,6 +126,9 @@ class ISTAEncoder(ImageEncoder):
 class DenseDecoder(DataSpaceMixin, Component):
     """z → `UpsamplingTrunk` → output head (+ a per-pixel bias started at the training maps, `PixelBias`);
     see the module docstring for ``output``."""
+
+    sparsity = "dense"  # as the studies record this part: not sparse-aware
+    output_sparsity = {"hurdle": "hurdle"}  # the ``output`` that makes it sparse-aware (the studies' record)
 
     def __init__(self, latent_dim: int = 32, npix: int | None = None,
                  channels: Sequence[int] = (128, 64, 32, 16), output: str = "softplus",

@@ -77,6 +77,8 @@ class EPiCVelocity(Component):
     The output layer starts at zero, so the untrained field is v = 0.
     """
 
+    sparsity = "points"  # as the studies record this part: sparse by construction (only real particles)
+
     def __init__(self, features: int = 3, hidden: int = 64, global_dim: int = 16, num_layers: int = 3,
                  cond_dim: int | None = None, cond_embed: int = 16, time_freqs: int = 8,
                  neighbours: int = 0, film: bool = False, attention: int = 0, heads: int = 4) -> None:
@@ -118,6 +120,8 @@ class TransformerVelocity(Component):
 
     h_i = W_in x_i + W_c c; ``num_layers`` pre-norm encoder layers; v_i = W_out h_i (zero-initialized).
     """
+
+    sparsity = "points"  # as the studies record this part: sparse by construction (only real particles)
 
     def __init__(
         self,

@@ -47,6 +47,8 @@ PointSample = tuple[Tensor, Tensor]
 class _PointGenerator(Component):
     """Shared parts: the data prior (multiplicity, ptrel floor) and the noise layout."""
 
+    sparsity = "points"  # as the studies record this part: sparse by construction (only real particles)
+
     num_particles: int
     latent_dim: int
     global_noise_dim: int = 0
@@ -154,6 +156,8 @@ class MPCritic(Component):
     Invariant to permutations of the real particles; padded slots are never read.
     """
 
+    sparsity = "points"  # as the studies record this part: sparse by construction (only real particles)
+
     def __init__(self, features: int = 3, hidden: int = 32, fe: Sequence[int] = (96, 160, 192),
                  fn: Sequence[int] = (256, 256), mp_iters: int = 2, head: Sequence[int] = (64,),
                  aggr: Literal["sum", "mean"] = "mean") -> None:
@@ -178,6 +182,8 @@ class PointNetCritic(Component):
     score = ρ(⊕_i φ([x_i ‖ n/P])), ⊕ = mean, sum or max. (x (B, P, F), mask) → (B,).
     """
 
+    sparsity = "points"  # as the studies record this part: sparse by construction (only real particles)
+
     def __init__(self, features: int = 3, hidden: Sequence[int] = (64, 128, 128), head: Sequence[int] = (64,),
                  pool: Literal["sum", "mean", "max"] = "mean") -> None:
         super().__init__()
@@ -190,6 +196,8 @@ class PointNetCritic(Component):
 
 class EPiCCritic(Component):
     """EPiC-GAN critic: ``num_layers`` `EPiCLayer`s, then [mean ‖ sum/P ‖ g ‖ n/P] → MLP → score (B,)."""
+
+    sparsity = "points"  # as the studies record this part: sparse by construction (only real particles)
 
     def __init__(self, features: int = 3, hidden: int = 64, global_dim: int = 16, num_layers: int = 3,
                  head: Sequence[int] = (64,), cond_dim: int | None = None, cond_embed: int = 16) -> None:

@@ -39,6 +39,8 @@ class PointNetSetEncoder(Component):
     For an l1 feature penalty on the per-particle features use ``l1_modules: [pointnet.phi]`` in `VAE`.
     """
 
+    sparsity = "points"  # as the studies record this part: sparse by construction (only real particles)
+
     def __init__(self, features: int = 3, out_dim: int = 128, hidden: Sequence[int] = (64, 128),
                  head: Sequence[int] = (128,), pool: Literal["sum", "mean", "max"] = "max") -> None:
         super().__init__()
@@ -57,6 +59,8 @@ class EdgeConvSetEncoder(Component):
     The first block's graph is built in (etarel, phirel); later ones on the features (dynamic graph). The
     blocks live in ``taps``, so `VAE(l1_penalty=…)` finds them without ``l1_modules``.
     """
+
+    sparsity = "points"  # as the studies record this part: sparse by construction (only real particles)
 
     def __init__(self, features: int = 3, out_dim: int = 128, hidden: Sequence[int] = (32, 64), k: int = 8,
                  head: Sequence[int] = (128,)) -> None:
@@ -87,6 +91,8 @@ class PointSetDecoder(Component):
     particles; ptrel comes out above the physical floor (softplus, as in the GAN generators). n = 0 is
     never sampled. ``multiplicity``: "head" (the decoder's own prediction) or "data" (training histogram).
     """
+
+    sparsity = "points"  # as the studies record this part: sparse by construction (only real particles)
 
     def __init__(
         self,
