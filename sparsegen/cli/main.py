@@ -41,6 +41,17 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def _dispatch(argv: list[str]) -> int:
+    if argv[0] in LIGHTNING_SUBCOMMANDS:
+        from sparsegen.models.training import run_lightning
+
+        return int(run_lightning(argv) or 0)
+    if argv[0] not in SUBCOMMANDS:
+        raise SparsegenInputError("sparsegen", f"unknown subcommand '{argv[0]}' (see sparsegen --help)")
+    parsed = build_parser().parse_args(argv)
+    return int(parsed.run(parsed) or 0)
+
+
 def main(args: Sequence[str] | None = None) -> int:
     """Entry point; returns (and, as a console script, exits with) the status code."""
     argv = list(sys.argv[1:] if args is None else args)
@@ -53,18 +64,12 @@ def main(args: Sequence[str] | None = None) -> int:
         print(f"sparsegen {__version__}")
         return 0
     try:
-        if argv[0] in LIGHTNING_SUBCOMMANDS:
-            from sparsegen.models.training import run_lightning
-
-            with warnings.catch_warnings():
-                # LightningCLI warns when given arguments besides sys.argv; these are sys.argv, with each
-                # --config resolved (a shipped name made a path, shared blocks merged in: core.compose)
-                warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-                return int(run_lightning(argv) or 0)
-        if argv[0] not in SUBCOMMANDS:
-            raise SparsegenInputError("sparsegen", f"unknown subcommand '{argv[0]}' (see sparsegen --help)")
-        parsed = build_parser().parse_args(argv)
-        return int(parsed.run(parsed) or 0)
+        with warnings.catch_warnings():
+            # LightningCLI warns when given arguments while sys.argv holds others; ours are this command
+            # line with each --config resolved (a name made a path, shared blocks merged in: core.compose),
+            # or the arguments of a `fit` the demo or a study runs
+            warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+            return _dispatch(argv)
     except SparsegenInputError as exc:
         if debug:
             raise
