@@ -191,9 +191,9 @@ def train(args: argparse.Namespace, config: str, run_dir: Path, max_time: str | 
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     res = fit(config, run_dir, seed=args.seed, logger="csv" if args.no_wandb else "wandb",
               overrides=[*training_overrides(args, max_time), *extra], progress_bar=True)
-    if not res.best:
+    if not res.checkpoint:
         raise RuntimeError(f"training {config} wrote no checkpoint")
-    return res.best, res.last or res.best
+    return res.checkpoint, res.last or res.checkpoint
 
 
 def publish(out: Path, checkpoints: dict[str, str], config: Path) -> None:

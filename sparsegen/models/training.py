@@ -11,8 +11,8 @@ into every network of the model that takes them (networks default to ``None`` = 
 given a different value by hand is a config error (one line, exit 2); callbacks read the model's
 ``data_info``.
 
-`fit` is the one "train a config (optionally for a wall-clock budget) and keep its best checkpoint"
-used by the demo, the studies and the benches.
+`fit` is the one "train a config (optionally for a budget of wall clock or CPU time) and keep its best
+checkpoint" used by the demo, the studies and the benches.
 """
 
 from __future__ import annotations
@@ -93,8 +93,7 @@ def _items(node: Any) -> list[tuple[str, Any]]:
 
 def link_data_settings(model: Any, data: Any, path: str = "model") -> None:
     """Fill ``npix`` / ``extent`` / ``num_particles`` / ``cond_dim`` of every network spec under ``model``
-    from
-    ``data`` (``cond_dim``: the length of the condition vector of the data's ``conditions``).
+    from ``data`` (``cond_dim``: the length of the condition vector of the data's ``conditions``).
 
     ``model`` and ``data`` are parsed ``{"class_path", "init_args"}`` nodes. A network whose init takes a
     linked setting gets the data's value; one given a different value raises `ConfigError`.
@@ -214,10 +213,16 @@ def max_time(minutes: float) -> str:
 
 @dataclass
 class FitResult:
-    """What `fit` returns: the CLI objects, the best and last checkpoints, timing and step counts."""
+    """What `fit` returns: the CLI objects, the checkpoint the model holds and the last one, timing and step
+    counts.
+
+    ``checkpoint`` is the file whose weights the returned model holds: the best by the monitored metric
+    (``checkpoint_kind == "best"``) or, for a config that monitors nothing, the last one (``"last"``);
+    ``""`` (kind ``""``) when the run wrote no checkpoint."""
 
     cli: SparsegenCLI
-    best: str
+    checkpoint: str
+    checkpoint_kind: str
     last: str
     train_s: float
     load: float
@@ -239,14 +244,14 @@ def fit(config: str | os.PathLike, run_dir: str | os.PathLike, seed: int = 0, mi
         num_jets: int | None = None, logger: str = "csv", overrides: Sequence[str] = (),
         progress_bar: bool = False, save_config: bool = True, clock: str = "wall") -> FitResult:
     """Train ``config`` into ``run_dir`` and restore its best checkpoint (by the monitored metric,
-    ``val/w1m``).
+    ``val/w1m``; without one the model stays at its last step: `FitResult.checkpoint`).
 
     ``minutes`` sets a budget, epochs unbounded: of wall clock (``clock="wall"``, Lightning ``max_time``) or
     of this process's CPU time (``clock="cpu"``, `CPUTimeBudget`: the same computation however busy the
-    machine is, with 4x the minutes as a wall-clock backstop); ``num_jets`` overrides
-    the data size; ``logger`` is "csv" (into ``run_dir``) or "wandb" (the shipped ``logger/wandb`` config,
-    offline); ``overrides`` are further LightningCLI arguments and win over everything above (e.g.
-    `QUICK_TRAINER`). The resolved config is written to ``run_dir/config.yaml``.
+    machine is, with four times the minutes of wall clock as a backstop); ``num_jets`` overrides the data
+    size; ``logger`` is "csv" (into ``run_dir``) or "wandb" (the shipped ``logger/wandb`` config, offline);
+    ``overrides`` are further LightningCLI arguments and win over everything above (e.g. `QUICK_TRAINER`).
+    The resolved config is written to ``run_dir/config.yaml``.
     """
     run_dir = Path(run_dir)
     argv = [
@@ -294,7 +299,8 @@ def fit(config: str | os.PathLike, run_dir: str | os.PathLike, seed: int = 0, mi
     cbs = cli.trainer.checkpoint_callbacks
     best = next((c.best_model_path for c in cbs if c.monitor and c.best_model_path), "")
     last = next((c.last_model_path for c in cbs if c.last_model_path), "")
-    result = FitResult(cli, best or last, last, train_s, (load_before + os.getloadavg()[0]) / 2,
+    kind = "best" if best else ("last" if last else "")
+    result = FitResult(cli, best or last, kind, last, train_s, (load_before + os.getloadavg()[0]) / 2,
                        cli.trainer.current_epoch, int(getattr(model, "gen_steps", cli.trainer.global_step)),
                        int(getattr(model, "critic_steps", 0)), train_cpu_s)
     if best:

@@ -9,42 +9,25 @@ conditions of the held-out jets one by one (``--conditions-from``), so every com
 and jet kinematics. The section also checks the physics a user asks of a conditional model: W and top mass
 peaks and multiplicities sampled by class, and a requested jet pT.
 
-Every run writes ``OUT/<run>/result.json``; a rerun skips finished runs. The report goes into the
+Every run writes ``OUT/<run>/result.json`` (resume: `harness.run_all`). The report goes into the
 ``conditional`` section of the results file, with the mass distributions per class in one plot.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sparsegen.core.defaults import JET_CLASS_NAMES, PRESET
-from sparsegen.core.resources import config_path
+from sparsegen.core.defaults import JET_CLASS_NAMES
+from sparsegen.studies import harness as H
 from sparsegen.studies import report as R
+from sparsegen.studies.settings import Conditional as Settings
 
 COLUMNS = (("w1m", "W1M ×10³", 1e3), ("w1p", "W1P ×10³", 1e3), ("w1efp", "W1EFP ×10⁵", 1e5),
            ("fpd", "FPD ×10³", 1e3), ("w1_multiplicity", "mult. W1", 1.0), ("w1_tau21", "τ21 W1 ×10³", 1e3),
            ("classifier_auc", "AUC", 1.0))
-
-
-@dataclass
-class Settings:
-    out: str = "runs/study_conditional"
-    results: str = "docs/results.md"
-    config: str = "points/flow_matching_conditional"
-    jet_types: list[str] = field(default_factory=lambda: ["g", "q", "t", "w", "z"])
-    minutes: float = 15.0
-    clock: str = "cpu"
-    num_jets: int = 10_000
-    heldout: int = 4_000
-    seed: int = 0
-    jobs: int = 1
-    threads: int = 1
-    quick: bool = False
 
 
 def _runs(s: Settings) -> list[tuple[str, list[str]]]:
@@ -57,9 +40,7 @@ QUICK_PARTICLES = 30
 
 
 def _config_data(s: Settings) -> dict[str, Any]:
-    import yaml
-
-    return yaml.safe_load(config_path(s.config).read_text())["data"]["init_args"]
+    return H.read_config(s.config)["data"]["init_args"]
 
 
 def _config_particles(s: Settings) -> int:
@@ -82,12 +63,9 @@ def heldout_jets(s: Settings, jet_type: str):
 
 def run_one(name: str, classes: list[str], s: Settings) -> dict[str, Any]:
     """Train one model (budget share by its classes), score it per class; writes result.json."""
-    import torch
-
     from sparsegen.metrics.evaluation import evaluate
     from sparsegen.models.training import QUICK_TRAINER, fit
 
-    torch.set_num_threads(s.threads)
     run_dir = Path(s.out) / name
     conditions = run_conditions(s, classes)
     minutes = s.minutes * len(classes) / len(s.jet_types)
@@ -110,8 +88,7 @@ def run_one(name: str, classes: list[str], s: Settings) -> dict[str, Any]:
     model = res.model
     record: dict[str, Any] = {"run": name, "classes": classes, "conditions": conditions, "minutes": minutes,
                               "train_s": res.train_s, "train_cpu_s": res.train_cpu_s, "epochs": res.epochs,
-                              "steps": res.steps,
-                              "load_average": res.load, "metrics": {}, "mass": {}}
+                              "steps": res.steps, "load_average": res.load, "metrics": {}, "mass": {}}
     for t in classes:
         real = heldout_jets(s, t)
         gen = model.sample(len(real), real, seed=s.seed, batch_size=1000)
@@ -148,41 +125,18 @@ def physics_checks(model, s: Settings, num: int = 5_000) -> dict[str, Any]:
     return out
 
 
-def _task(args: tuple[str, list[str], dict]) -> dict[str, Any]:
-    name, classes, settings = args
-    return run_one(name, classes, Settings(**settings))
-
-
 def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
-    """Every run not finished yet (``s.jobs`` processes), then the report."""
+    """Every run not finished yet, then the report."""
 
-    todo, results = [], {}
-    for name, classes in _runs(s):
-        done = Path(s.out) / name / "result.json"
-        if done.exists():
-            results[name] = json.loads(done.read_text())
-        else:
-            todo.append((name, classes, asdict(s)))
-    if todo:
-        _prepare_data(s)
-        for r in R.run_tasks(todo, _task, s.jobs, "conditional study", progress):
-            results[r["run"]] = r
-    rows = [results[name] for name, _ in _runs(s)]
+    def prepare() -> None:  # the training and the held-out jets, once, before the timed runs
+        H.prepare_jets(s.jet_types, s.num_jets, [_config_particles(s)], s.seed)
+        for t in s.jet_types:
+            heldout_jets(s, t)
+
+    runs = [(name, (name, classes)) for name, classes in _runs(s)]
+    rows = H.run_all(s, runs, run_one, prepare=prepare, desc="conditional study", progress=progress)
     write_report(rows, s)
     return rows
-
-
-def _prepare_data(s: Settings) -> None:
-    """Generate the training and held-out jets once, before the timed runs."""
-    from sparsegen.data.cache import ensure_generated
-    from sparsegen.data.presets import preset_config
-
-    p = _config_particles(s)
-    for t in s.jet_types:
-        ensure_generated(
-            preset_config(PRESET, t, num_particles=p, seed=s.seed), s.num_jets, workers=2, progress=False
-        )
-        heldout_jets(s, t)
 
 
 # ----------------------------------------------------------------------------- report
@@ -190,41 +144,17 @@ def write_report(rows: list[dict], s: Settings) -> str:
     """Per-class table (conditional vs per-class model, truth floor), physics checks, mass plot."""
     from sparsegen.plotting import comparison_grid
 
-    results = Path(s.results)
-    plot_dir = results.parent / "results"
     cond = rows[0]
     per_class = {r["classes"][0]: r for r in rows[1:]}
-    cmd = (
-        f"sparsegen study conditional --minutes {s.minutes:g} --clock {s.clock} --num-jets {s.num_jets} "
-        f"--heldout {s.heldout} --config {s.config} "
-        f"--seed {s.seed} --jet-types {' '.join(s.jet_types)} --jobs {s.jobs} --threads {s.threads}"
-        + (" --quick" if s.quick else "")
-    )
-    budget = (
-        "quick (one short epoch per run, for the tests)"
-        if s.quick
-        else (
-            f"{s.minutes:g} min of {'CPU time' if s.clock == 'cpu' else 'wall clock'} for the conditional "
-            f"model, {s.minutes / len(s.jet_types):.3g} "
-            "min for each "
-            "per-class model"
-        )
-    )
+    scale = H.QUICK if s.quick else (f"{H.clock_minutes(s.minutes, s.clock)} for the conditional model, "
+                                     f"{s.minutes / len(s.jet_types):.3g} min for each per-class model")
     parts = [
         "## 4. Conditional study: one conditional model vs one model per class\n",
-        (
-            f"Command: `{cmd}` (results file `{s.results}`, config `{s.config}`). Budget: {budget}, "
-            f"{s.threads} torch thread(s) per run, {s.jobs} run(s) at a time, seed {s.seed}. The "
-            "conditional model is "
-            f"conditioned on {', '.join(cond['conditions'])}; each per-class model on "
-            f"{', '.join(rows[1]['conditions']) if len(rows) > 1 else '-'}. Training data: {s.num_jets} "
-            "generated jets "
-            f"per class; scored per class against an independent held-out sample ({s.heldout} jets per "
-            "class, seed "
-            f"{s.seed + 1}), generated with the conditions of the held-out jets one by one; quick JetNet "
-            "sample "
-            "sizes, truth floor real vs real at the same size.\n"
-        ),
+        f"{H.head(s, scale)}. The conditional model is conditioned on {', '.join(cond['conditions'])}; each "
+        f"per-class model on {', '.join(rows[1]['conditions']) if len(rows) > 1 else '-'}. Training data: "
+        f"{s.num_jets} generated jets per class; scored per class against an independent held-out sample "
+        f"({s.heldout} jets per class, seed {s.seed + 1}), generated with the conditions of the held-out "
+        "jets one by one; quick JetNet sample sizes, truth floor real vs real at the same size.\n",
     ]
     header = ["class", "model", *[label for _, label, _ in COLUMNS], "train s (CPU s)"]
     body = []
@@ -256,12 +186,10 @@ def write_report(rows: list[dict], s: Settings) -> str:
         for t in s.jet_types
     }
     fname = "conditional_mass.png"
-    comparison_grid(panels, xlabel="jet mass [GeV]", path=plot_dir / fname,
+    comparison_grid(panels, xlabel="jet mass [GeV]", path=H.plot_dir(s) / fname,
                     title="jet mass per class: real vs one conditional model vs one model per class")
     parts.append(f"![{fname}](results/{fname})\n")
-    body_text = "\n".join(parts)
-    R.update_section(results, "conditional", body_text)
-    return body_text
+    return H.write_section(s, "conditional", "\n".join(parts))
 
 
 def _rank_score(entry: dict, key: str) -> float:

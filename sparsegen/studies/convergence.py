@@ -1,18 +1,18 @@
 """Convergence study: quality per CPU-minute of one point config (default: the demo's,
 ``configs/quickstart.yaml``).
 
-The config is trained from scratch for each budget (2, 4, 8, 16, 32 CPU-minutes by default) on the same
-generated jets (the demo's: ``--num-jets`` of ``--jet-type``, seed ``--seed``), each run stopped by
-`CPUTimeBudget` after that much CPU time of its own process (one torch thread: a CPU-minute is a minute
-of one core, whatever else runs on the machine; wall clock and load average are recorded beside it). The
-best checkpoint by ``val/w1m`` is restored (as `sparsegen.models.training.fit` always does), ``--eval-jets``
-jets are sampled (timed: sampling speed is reported beside quality) and scored with the published JetNet
-settings against an independent held-out sample (``2 × --eval-jets`` jets, seed + 1): generated vs one
-half, the truth floor the other half vs the same half.
+The config is trained from scratch for each budget of ``minutes`` on the same generated jets (the demo's:
+``--num-jets`` of ``--jet-type``, seed ``--seed``), each run stopped by `CPUTimeBudget` after that much CPU
+time of its own process (one torch thread: a CPU-minute is a minute of one core, whatever else runs on the
+machine; wall clock and load average are recorded beside it). The best checkpoint by ``val/w1m`` is
+restored (as `sparsegen.models.training.fit` always does), ``--eval-jets`` jets are sampled (timed: sampling
+speed is reported beside quality) and scored with the published JetNet settings against an independent
+held-out sample (twice ``--eval-jets`` jets, seed + 1): generated vs one half, the truth floor the other
+half vs the same half.
 
-Every run writes ``OUT/<minutes>min/result.json`` (a rerun skips finished runs; delete a folder to redo
-it). The report (table of every metric as a ratio to its truth floor, steps, sampling speed, a plot of the
-ratios against the budget) goes into the ``convergence`` section of the results file.
+Every run writes ``OUT/<minutes>min/result.json`` (resume: `harness.run_all`). The report (table of every
+metric as a ratio to its truth floor, steps, sampling speed, a plot of the ratios against the budget) goes
+into the ``convergence`` section of the results file.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,9 @@ import numpy as np
 
 from sparsegen.core.defaults import JET_CLASS_NAMES, PRESET
 from sparsegen.models.callbacks import CPUTimeBudget as _CPUTimeBudget
+from sparsegen.studies import harness as H
 from sparsegen.studies import report as R
+from sparsegen.studies.settings import Convergence as Settings
 
 COLUMNS = (("w1m", "W1M ×10³", 1e3), ("w1p", "W1P ×10³", 1e3), ("w1efp", "W1EFP ×10⁵", 1e5),
            ("fpd", "FPD ×10³", 1e3), ("w1_tau21", "τ21 W1 ×10³", 1e3), ("classifier_auc", "AUC", 1.0))
@@ -41,28 +42,13 @@ AUC_TARGET = 0.80
 CPUTimeBudget = _CPUTimeBudget
 
 
-@dataclass
-class Settings:
-    out: str = "runs/study_convergence"
-    results: str = "docs/results.md"
-    config: str = "quickstart"
-    minutes: list[float] = field(default_factory=lambda: [2.0, 4.0, 8.0, 16.0, 32.0])
-    jet_type: str = "g"
-    num_jets: int = 10_000
-    eval_jets: int = 10_000
-    seed: int = 0
-    jobs: int = 1
-    threads: int = 1
-    quick: bool = False
-
-
 def run_name(minutes: float) -> str:
     return f"{minutes:g}min"
 
 
 def heldout_jets(s: Settings):
-    """The independent held-out sample (seed + 1): 2 × eval_jets jets (generated vs one half, floor the
-    other)."""
+    """The independent held-out sample (seed + 1): twice ``eval_jets`` jets (generated vs one half, the
+    floor the other)."""
     from sparsegen.data.cache import load_or_generate
 
     return load_or_generate(s.jet_type, 2 * s.eval_jets, 30, s.seed + 1, workers=2, progress=False,
@@ -83,12 +69,9 @@ def _overrides(minutes: float, s: Settings) -> list[str]:
 
 def run_one(minutes: float, s: Settings) -> dict[str, Any]:
     """Train for ``minutes`` CPU-minutes, sample, score; writes result.json."""
-    import torch
-
     from sparsegen.metrics.evaluation import evaluate
     from sparsegen.models.training import fit
 
-    torch.set_num_threads(s.threads)
     run_dir = Path(s.out) / run_name(minutes)
     wall, cpu, load = time.perf_counter(), time.process_time(), os.getloadavg()[0]
     res = fit(s.config, run_dir, seed=s.seed, overrides=_overrides(minutes, s))
@@ -96,7 +79,8 @@ def run_one(minutes: float, s: Settings) -> dict[str, Any]:
         "minutes": minutes, "train_cpu_s": time.process_time() - cpu,
         "train_wall_s": time.perf_counter() - wall,
         "load_average": (load + os.getloadavg()[0]) / 2, "epochs": res.epochs, "steps": res.steps,
-        "best_checkpoint": Path(res.best).name, "num_params": sum(p.numel() for p in res.model.parameters()),
+        "best_checkpoint": Path(res.checkpoint).name,
+        "num_params": sum(p.numel() for p in res.model.parameters()),
         "threads": s.threads, "ode_steps": int(res.model.hparams.num_steps),
     }
     real = heldout_jets(s)
@@ -109,26 +93,15 @@ def run_one(minutes: float, s: Settings) -> dict[str, Any]:
     return record
 
 
-def _task(args: tuple[float, dict]) -> dict[str, Any]:
-    minutes, settings = args
-    return run_one(minutes, Settings(**settings))
-
-
 def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
-    """Every budget not finished yet (``s.jobs`` processes), then the report."""
+    """Every budget not finished yet, then the report."""
 
-    todo, results = [], {}
-    for m in s.minutes:
-        done = Path(s.out) / run_name(m) / "result.json"
-        if done.exists():
-            results[m] = json.loads(done.read_text())
-        else:
-            todo.append((m, asdict(s)))
-    if todo:
-        _prepare_data(s)
-        for r in R.run_tasks(todo, _task, s.jobs, "convergence study", progress):
-            results[r["minutes"]] = r
-    rows = [results[m] for m in s.minutes]
+    def prepare() -> None:  # the training and the held-out jets, once, before the timed runs
+        H.prepare_jets([s.jet_type], s.num_jets, [30], s.seed)
+        heldout_jets(s)
+
+    runs = [(run_name(m), (m,)) for m in s.minutes]
+    rows = H.run_all(s, runs, run_one, prepare=prepare, desc="convergence study", progress=progress)
     for m, r in zip(s.minutes, rows):
         r.setdefault("ode_steps", _ode_steps(Path(s.out) / run_name(m) / "config.yaml"))
     write_report(rows, s)
@@ -142,16 +115,6 @@ def _ode_steps(config: Path) -> int | None:
     if not config.exists():
         return None
     return (yaml.safe_load(config.read_text()).get("model", {}).get("init_args", {}) or {}).get("num_steps")
-
-
-def _prepare_data(s: Settings) -> None:
-    """Generate the training and held-out jets once, before the timed runs."""
-    from sparsegen.data.cache import ensure_generated
-    from sparsegen.data.presets import preset_config
-
-    ensure_generated(preset_config(PRESET, s.jet_type, num_particles=30, seed=s.seed), s.num_jets, workers=2,
-                     progress=False)
-    heldout_jets(s)
 
 
 # ----------------------------------------------------------------------------- report
@@ -249,33 +212,25 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def write_report(rows: list[dict], s: Settings) -> str:
     """Table, findings and the convergence plot into the ``convergence`` section of the results file."""
-    results = Path(s.results)
-    cmd = (f"sparsegen study convergence --minutes {' '.join(f'{m:g}' for m in s.minutes)} "
-           f"--config {s.config} "
-           f"--jet-type {s.jet_type} --num-jets {s.num_jets} --eval-jets {s.eval_jets} --seed {s.seed} "
-           f"--jobs {s.jobs} --threads {s.threads}" + (" --quick" if s.quick else ""))
     scale = ("quick (one short epoch per run and quick metric sizes, for the tests)" if s.quick else
-             "CPU time of the training process (validation and callbacks included)")
+             "each budget's minutes of CPU time of the training process (validation and callbacks included)")
+    targets = ", ".join(f"{label.split(' ×')[0]} ≤ {TARGETS[key]:g}×" for key, label, _ in COLUMNS
+                        if key in TARGETS)
     parts = [
         "## 5. Convergence: quality per CPU-minute of the demo's model\n",
-        (f"Command: `{cmd}` (results file `{s.results}`). Each budget is a fresh run of `{s.config}` stopped "
-         f"after that many minutes of {scale}, {s.threads} torch thread(s), {s.jobs} run(s) at a time, seed "
-         f"{s.seed}; its learning-rate schedule spans its own budget. Data: {s.num_jets} generated "
-         f"{JET_CLASS_NAMES.get(s.jet_type, s.jet_type)} jets (the demo's; split 0.7/0.15/0.15, best "
-         f"checkpoint by `val/w1m`); {s.eval_jets} sampled jets scored against {s.eval_jets} of an "
-         f"independent held-out sample (seed {s.seed + 1}), the truth floor from its other {s.eval_jets} "
-         "jets, published JetNet metric settings. In brackets: the ratio to the truth floor, bold when "
-         f"within issue 17's target (W1M, W1P, W1EFP ≤ 2.5×, FPD and τ21 ≤ 5×, AUC ≤ {AUC_TARGET}). "
-         "`wall min` and `load` (1-minute load average of the 2-core machine) show how busy it was; "
-         "`ODE steps`: the midpoint steps the run sampled "
-         "with (its config at the time); sampling speed: jets per second of wall clock, "
-         "one thread, 1000 jets per batch, into `Jets` — it drops as the load rises.\n"),
+        (f"{H.head(s, scale)}. Each budget is a fresh run of `{s.config}`; its learning-rate schedule "
+         f"spans its own budget. Data: {s.num_jets} generated {JET_CLASS_NAMES.get(s.jet_type, s.jet_type)} "
+         f"jets (the demo's; split 0.7/0.15/0.15, best checkpoint by `val/w1m`); {s.eval_jets} sampled jets "
+         f"scored against {s.eval_jets} of an independent held-out sample (seed {s.seed + 1}), the truth "
+         f"floor from its other {s.eval_jets} jets, published JetNet metric settings. In brackets: the ratio "
+         f"to the truth floor, bold when within issue 17's target ({targets}, AUC ≤ {AUC_TARGET}). "
+         "`wall min` and `load` (1-minute load average of the machine) show how busy it was; `ODE steps`: "
+         "the midpoint steps the run sampled with (its config at the time); sampling speed: jets per second "
+         "of wall clock, one thread, 1000 jets per batch, into `Jets` — it drops as the load rises.\n"),
         table(rows) + "\n",
         "Findings (computed): " + "; ".join(findings(rows)) + ".\n",
     ]
     fname = "convergence.png"
-    plot(rows, results.parent / "results" / fname)
+    plot(rows, H.plot_dir(s) / fname)
     parts.append(f"![{fname}](results/{fname})\n")
-    body = "\n".join(parts)
-    R.update_section(results, "convergence", body)
-    return body
+    return H.write_section(s, "convergence", "\n".join(parts))

@@ -1,46 +1,51 @@
 """Generative study: every image and point config, same data, same seed, same training budget.
 
-For each jet class (gluon and top by default) and each config in ``configs/images`` and ``configs/points``
-(or one ``family``), the config is trained on the same generated Pythia jets (its own data settings: image
-configs use up to 150 particles, point configs 30) for the same budget (by default CPU time of the run's
-process, `CPUTimeBudget`, so a busy machine does not shrink it; ``clock="wall"``: Lightning ``max_time``;
-1 torch thread per run), its best epoch by ``val/w1m`` is restored (configs that keep only their last
-checkpoint: the last one), jets are sampled (timed) and scored
-against the held-out validation+test jets with the full metrics report (JetNet metrics, sparsity metrics,
-N-subjettiness, classifier AUC) next to the real-vs-real truth floor at the same sample size: n = half the
-held-out jets per sample (5 250 with the default 35 000 jets per class), JetNet's resampling sizes capped
-at n. Image runs also record the generated/real ratios of the mean occupancy and of the mean pixel sum.
+For each jet class and each config in ``configs/images`` and ``configs/points`` (or one ``family``), the
+config is trained on the same generated Pythia jets (its own data settings: particles per jet, image size)
+for the same budget (by default CPU time of the run's process, `CPUTimeBudget`, so a busy machine does not
+shrink it; ``clock="wall"``: Lightning ``max_time``), the checkpoint `fit` keeps is restored (the best epoch
+by ``val/w1m``; configs that keep only their last checkpoint: the last one), jets are sampled (timed) and
+scored against the held-out validation+test jets with the full metrics report (JetNet metrics, sparsity
+metrics, N-subjettiness, classifier AUC) next to the real-vs-real truth floor at the same sample size: n =
+half the held-out jets per sample, JetNet's resampling sizes capped at n. Image runs also record the
+generated/real ratios of the mean occupancy and of the mean pixel sum.
 
-Every run writes ``OUT/<class>/<config>/result.json`` and ``plot_data.npz``; a rerun skips finished runs
-(delete a folder to redo it). Each family has its own section of the results file (``generative_images``,
-``generative_points``: tables, findings, overlay plots of mass, multiplicity, pixel spectrum and average
-images), so rerunning one family leaves the other's section as it was.
+What a model is made of (its ``kind`` and the sparsity of each part) is read from its classes: the model's
+``family`` and ``networks``, each network's ``sparsity`` (`model_parts`); a class that states neither is
+refused, never counted as sparse-aware.
+
+Every run writes ``OUT/<class>/<config>/result.json`` and ``plot_data.npz`` (resume: `harness.run_all`).
+Each family has its own section of the results file (``generative_images``, ``generative_points``: tables,
+findings, overlay plots of mass, multiplicity, pixel spectrum and average images), so rerunning one family
+leaves the other's section as it was.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import inspect
 import math
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sparsegen.core.defaults import JET_CLASS_NAMES
+from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.io import atomic_write
+from sparsegen.studies import harness as H
 from sparsegen.studies import report as R
+from sparsegen.studies.settings import Generative as Settings
 
 CONFIG_DIRS = ("images", "points")
 SECTIONS = {"images": "generative_images", "points": "generative_points"}
-ORDER = ("generative_images", "generative_points", "sparse_input", "sparse_coding")
-# the parts of an image config and which of their levels takes sparsity into account; point configs are
-# sparse by construction (variable-length particle sets)
-PART_CLASSES = {"DCGANGenerator": "dense", "SparseAwareGenerator": "sparse", "DenseCritic": "dense",
-                "SparseCritic": "sparse", "DenseEncoder": "dense", "SparseEncoder": "sparse",
-                "ISTAEncoder": "ista"}
 DENSE_LEVELS = {"dense", "mse"}
+"""The levels of a part that takes no account of sparsity."""
+LABELS = {("decoder", "dense"): "mse"}
+"""How the tables name a part's level where it differs from the component's ``sparsity`` (a dense decoder
+output by its MSE-family loss)."""
 COLUMNS = (("w1m", "W1M ×10³", 1e3), ("w1p", "W1P ×10³", 1e3), ("w1efp", "W1EFP ×10⁵", 1e5),
            ("fpd", "FPD ×10³", 1e3), ("kpd", "KPD ×10³", 1e3), ("w1_multiplicity", "mult. W1", 1.0),
            ("w1_occupancy", "occ. W1 ×10³", 1e3), ("w1_pixel_intensity", "pixel-spectrum W1 ×10³", 1e3),
@@ -51,32 +56,15 @@ IMAGE_COLUMNS = (("occupancy_ratio", "occupancy gen/real", 1.0),
                  ("pixel_sum_ratio", "pixel sum gen/real", 1.0))
 
 
-@dataclass
-class Settings:
-    out: str = "runs/study_generative"
-    results: str = "docs/results.md"
-    jet_types: list[str] = field(default_factory=lambda: ["g", "t"])
-    configs: list[str] | None = None
-    family: str | None = None
-    minutes: float = 10.0
-    clock: str = "cpu"  # the budget's clock: CPU time of the run's process, or wall
-    num_jets: int = 35_000
-    seed: int = 0
-    jobs: int = 1
-    threads: int = 1
-    quick: bool = False
-
-
 def discover_configs(names: list[str] | None = None, family: str | None = None) -> list[Path]:
     """Every image and point config (or one family's, or the named stems), images first; the multi-class
     conditional configs have their own study (`sparsegen.studies.conditional`)."""
-    from sparsegen.core.errors import SparsegenInputError
-    from sparsegen.core.resources import configs_dir
+    from sparsegen.core.resources import model_configs
 
     if family is not None and family not in CONFIG_DIRS:
         raise SparsegenInputError("--family", f"unknown family '{family}' (one of {', '.join(CONFIG_DIRS)})")
     found = [p for d in CONFIG_DIRS if family in (None, d)
-             for p in sorted((configs_dir() / d).glob("*.yaml"))
+             for p in model_configs(d)
              if not p.stem.endswith("_conditional")]
     if names:
         unknown = sorted(set(names) - {p.stem for p in found})
@@ -87,28 +75,48 @@ def discover_configs(names: list[str] | None = None, family: str | None = None) 
     return found
 
 
-def parts(config: Path) -> dict[str, str]:
-    """What an image config is made of: ``kind`` (gan / vae) and, per part (generator, critic, encoder,
-    decoder), its level — dense, sparse, ista (encoders) or mse / hurdle (decoders). Empty for point
-    configs."""
-    import yaml
+def _class(path: str, config: Path, what: str) -> type:
+    module, _, name = str(path).rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        raise SparsegenInputError(str(config), f"{what} class '{path}' cannot be imported") from None
 
-    if config.parent.name != "images":
-        return {}
-    args = yaml.safe_load(config.read_text())["model"]["init_args"]
-    out = {"kind": "gan" if "generator" in args else "vae"}
-    for part in ("generator", "critic", "encoder"):
-        if part in args:
-            out[part] = PART_CLASSES.get(args[part]["class_path"].rsplit(".", 1)[-1], "other")
-    if "decoder" in args:
-        out["decoder"] = "hurdle" if args["decoder"].get("init_args", {}).get("output") == "hurdle" else "mse"
+
+def model_parts(config: Path) -> dict[str, str]:
+    """What a config's model is made of, read from its classes: ``kind``, the model class's ``family``, and
+    per injected network (its ``networks``) that component's ``sparsity`` — or the level its ``output``
+    choice names in ``output_sparsity`` — as the tables label it (`LABELS`). A model class without a
+    family, or a network class without a sparsity, is a one-line error."""
+    model = H.read_config(config)["model"]
+    cls = _class(model["class_path"], config, "model")
+    family = getattr(cls, "family", None)
+    if not isinstance(family, str):
+        raise SparsegenInputError(str(config), f"model class {cls.__name__} states no family (a class "
+                                               "attribute such as family = \"gan\"): its kind is unknown")
+    out = {"kind": family}
+    args = model.get("init_args") or {}
+    for part in cls.networks:
+        spec = args.get(part)
+        if not isinstance(spec, dict) or "class_path" not in spec:
+            continue
+        net = _class(spec["class_path"], config, part)
+        level = getattr(net, "sparsity", None)
+        if not isinstance(level, str):
+            raise SparsegenInputError(str(config), f"{part} class {net.__name__} states no sparsity (a class "
+                                                   "attribute: dense, sparse, ...): it cannot be counted")
+        by_output = getattr(net, "output_sparsity", {})
+        if by_output:
+            default = inspect.signature(net.__init__).parameters.get("output")
+            output = (spec.get("init_args") or {}).get("output", getattr(default, "default", None))
+            level = by_output.get(output, level)
+        out[part] = LABELS.get((part, level), level)
     return out
 
 
-def sparse_aware(config: Path) -> bool:
-    """Point configs always; image configs when any part is not the dense / MSE level."""
-    p = parts(config)
-    return not p or any(v not in DENSE_LEVELS for k, v in p.items() if k != "kind")
+def sparse_aware(parts: dict[str, str]) -> bool:
+    """Whether any part of a model (`model_parts`) takes sparsity into account."""
+    return any(v not in DENSE_LEVELS for k, v in parts.items() if k != "kind")
 
 
 def describe(config: Path) -> str:
@@ -151,39 +159,32 @@ def _overrides(jet_type: str, s: Settings) -> list[str]:
 
 def run_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
     """Train, sample and score one config on one class; writes result.json and plot_data.npz."""
-    import torch
-
     from sparsegen.models.training import fit, held_out
 
-    torch.set_num_threads(s.threads)
     path = Path(config)
     run_dir = Path(s.out) / jet_type / path.stem
+    parts = model_parts(path)
     res = fit(path, run_dir, seed=s.seed, minutes=s.minutes, num_jets=s.num_jets,
               overrides=_overrides(jet_type, s), clock=s.clock)
     model = res.model
     record = {
         "config": path.stem, "family": path.parent.name, "jet_type": jet_type, "description": describe(path),
-        "sparse_aware": sparse_aware(path), "parts": parts(path), "minutes": s.minutes,
-        "num_jets": s.num_jets,
+        "sparse_aware": sparse_aware(parts), "parts": parts, "minutes": s.minutes, "num_jets": s.num_jets,
         "train_s": res.train_s, "train_cpu_s": res.train_cpu_s, "epochs": res.epochs,
-        "steps": res.steps, "load_average": res.load, "best_checkpoint": Path(res.best).name,
+        "steps": res.steps, "load_average": res.load, "best_checkpoint": Path(res.checkpoint).name,
         "num_params": sum(p.numel() for p in model.parameters()),
     }
     return _sample_and_score(model, held_out(res.datamodule), run_dir, record, s, time_sampling=True)
 
 
 def rescore_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
-    """Sample and score a finished run again from its best checkpoint (after a metrics change); the
+    """Sample and score a finished run again from its kept checkpoint (after a metrics change); the
     training record and the measured sampling speed are kept."""
     import json
 
-    import torch
-
-    from sparsegen.core.errors import SparsegenInputError
     from sparsegen.models.spec import load_model
     from sparsegen.models.training import build_cli, held_out, max_time
 
-    torch.set_num_threads(s.threads)
     path = Path(config)
     run_dir = Path(s.out) / jet_type / path.stem
     record = json.loads((run_dir / "result.json").read_text())
@@ -257,50 +258,22 @@ def _sample_and_score(model, real, run_dir: Path, record: dict[str, Any], s: Set
     return result
 
 
-def _task(args: tuple[str, str, dict, bool]) -> dict[str, Any]:
-    config, jet_type, settings, rescore = args
-    return (rescore_one if rescore else run_one)(config, jet_type, Settings(**settings))
-
-
-def run(s: Settings, progress: bool = True, rescore: bool = False) -> list[dict[str, Any]]:
-    """Run every (class, config) pair not finished yet (``s.jobs`` processes), then write the report.
-
-    ``rescore``: also sample and score the finished runs again from their best checkpoints.
-    """
-    import json
-
+def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
+    """Every (class, config) run not finished yet (``s.rescore``: the finished ones scored again), then the
+    report."""
     configs = discover_configs(s.configs, s.family)
-    todo, results = [], {}
-    for t in s.jet_types:
-        for c in configs:
-            done = Path(s.out) / t / c.stem / "result.json"
-            if done.exists() and not rescore:
-                results[(t, c.stem)] = json.loads(done.read_text())
-            else:
-                todo.append((str(c), t, asdict(s), done.exists()))
-    if todo:
-        _prepare_data(s, configs)
+    for c in configs:
+        model_parts(c)  # an unknown model or network class fails here, before any training
 
-        for r in R.run_tasks(todo, _task, s.jobs, "generative study", progress):
-            results[(r["jet_type"], r["config"])] = r
-    rows = [results[(t, c.stem)] for t in s.jet_types for c in configs]
+    def prepare() -> None:  # every config with the same particle count reads the same files
+        counts = {int(H.read_config(c)["data"]["init_args"].get("num_particles", 30)) for c in configs}
+        H.prepare_jets(s.jet_types, s.num_jets, counts, s.seed)
+
+    runs = [(f"{t}/{c.stem}", (str(c), t)) for t in s.jet_types for c in configs]
+    rows = H.run_all(s, runs, run_one, prepare=prepare, desc="generative study", progress=progress,
+                     rescore=rescore_one if s.rescore else None)
     write_report(rows, s)
     return rows
-
-
-def _prepare_data(s: Settings, configs: list[Path]) -> None:
-    """Generate the cached jets once, before the timed runs (every config with the same particle count reads
-    the same files)."""
-    import yaml
-
-    from sparsegen.data.datamodule import JetDataModule
-
-    counts = sorted({int(yaml.safe_load(c.read_text())["data"]["init_args"].get("num_particles", 30))
-                     for c in configs})
-    for t in s.jet_types:
-        for p in counts:
-            JetDataModule(jet_types=t, num_jets=s.num_jets, num_particles=p, seed=s.seed,
-                          generation_workers=2).prepare_data()
 
 
 # ----------------------------------------------------------------------------- report
@@ -324,10 +297,15 @@ def _cell(r: dict, key: str, scale: float) -> str:
     return R.fmt(entry, scale)
 
 
+PART_NAMES = {"generator": "G", "critic": "C", "encoder": "enc", "decoder": "dec"}
+
+
 def _parts_cell(r: dict) -> str:
-    p = r.get("parts") or {}
-    names = {"generator": "G", "critic": "C", "encoder": "enc", "decoder": "dec"}
-    return ", ".join(f"{names[k]} {v}" for k, v in p.items() if k in names) or "points"
+    """The parts column: each part's level, or ``points`` for a model of particle sets only."""
+    p = {k: v for k, v in (r.get("parts") or {}).items() if k != "kind"}
+    if all(v == "points" for v in p.values()):  # also records written before point parts were recorded
+        return "points"
+    return ", ".join(f"{PART_NAMES.get(k, k)} {v}" for k, v in p.items())
 
 
 def class_table(rows: list[dict]) -> str:
@@ -375,11 +353,13 @@ SPARSITY_METRICS = (("w1_occupancy", "occupancy W1 ×10³", 1e3),
 
 
 def sparse_vs_dense(rows: list[dict]) -> list[str]:
-    """"With sparse consideration vs without", per part and metric, for GANs and VAEs separately: every pair
-    of image configs that differ only in one part, the sparse-aware level against the dense one."""
+    """"With sparse consideration vs without", per part and metric, for each model kind separately (in
+    alphabetical order): every pair of configs that differ only in one part, the sparse-aware level against
+    the dense one."""
     lines = []
-    for kind, part_names in (("gan", ("generator", "critic")), ("vae", ("encoder", "decoder"))):
+    for kind in sorted({(r.get("parts") or {}).get("kind") for r in rows} - {None}):
         group = [r for r in rows if (r.get("parts") or {}).get("kind") == kind]
+        part_names = dict.fromkeys(k for r in group for k in r["parts"] if k != "kind")
         for part in part_names:
             for a in group:
                 pa = a["parts"]
@@ -392,8 +372,7 @@ def sparse_vs_dense(rows: list[dict]) -> list[str]:
                     cmp = "; ".join(f"{label} {compare(a, b, key, sc)}"
                                     for key, label, sc in SPARSITY_METRICS)
                     lines.append(f"{kind.upper()} {part} {pa[part]} (`{a['config']}`) vs "
-                                 f"{part} {b['parts'][part]} "
-                                 f"(`{b['config']}`), {rest}: {cmp}")
+                                 f"{part} {b['parts'][part]} (`{b['config']}`), {rest}: {cmp}")
     return lines
 
 
@@ -420,8 +399,7 @@ def findings(rows: list[dict]) -> list[str]:
             occupancy = (1 - zf) / (1 - zf_real)
             if occupancy < 0.01:
                 lines.append(f"`{r['config']}` generated (almost) empty images: "
-                             f"occupancy {100 * occupancy:.2g} % of "
-                             "the real one")
+                             f"occupancy {100 * occupancy:.2g} % of the real one")
     return lines
 
 
@@ -435,50 +413,37 @@ def write_report(rows: list[dict], s: Settings) -> list[str]:
 def _budget(rows: list[dict], s: Settings) -> str:
     r = rows[0]
     data = r.get("data", {})
-    scale = ("quick (one short epoch per run, for the tests)" if s.quick
-             else f"{s.minutes:g} min of {'CPU time' if s.clock == 'cpu' else 'wall clock'} per run")
+    scale = H.QUICK if s.quick else f"{H.clock_minutes(s.minutes, s.clock)} per run"
     loads = [x["load_average"] for x in rows]
-    return (f"Budget: {scale}, {s.threads} torch thread(s) per run, {s.jobs} run(s) at a time, "
-            f"seed {s.seed}; the "
-            f"machine's 1-minute load average during the runs was {min(loads):.1f}–{max(loads):.1f} "
-            "on its CPU cores "
-            "(column `load avg`; above the core count, runs shared the CPU with other work and got fewer "
-            "steps). "
-            f"Data: {s.num_jets} generated Pythia8+FastJet jets per class "
-            f"(up to {data.get('num_particles', '?')} "
-            f"particles" + (f"; images {data.get('npix')}×{data.get('npix')} over ±{data.get('extent')}, "
-                            "intensities "
-                            f"pixel pT / jet pT, `{data.get('transform')}` transform"
-                            if r["family"] == "images" else "")
-            + f"), split 0.7/0.15/0.15; metrics on {r.get('eval_jets', '?')} generated jets against as many "
-            "held-out (validation+test) jets, JetNet's resampling sizes capped there; the truth floor is "
-            "real vs "
-            "real at the same sample size. Best epoch by `val/w1m` (configs that keep only their last "
-            "checkpoint: the last one). Bold: best per column by value + 1σ "
-            "(AUC: "
-            "closest to 0.5). Errors are the metrics' own (resampling) errors, not run-to-run spread.")
+    images = (f"; images {data.get('npix')}×{data.get('npix')} over ±{data.get('extent')}, intensities "
+              f"pixel pT / jet pT, `{data.get('transform')}` transform" if r["family"] == "images" else "")
+    return (f"{H.budget(s, scale)}; the machine's 1-minute load average during the runs was "
+            f"{min(loads):.1f}–{max(loads):.1f} on its CPU cores (column `load avg`; above the core count, "
+            "runs shared the CPU with other work and got fewer steps). "
+            f"Data: {s.num_jets} generated Pythia8+FastJet jets per class (up to "
+            f"{data.get('num_particles', '?')} particles{images}), split 0.7/0.15/0.15; metrics on "
+            f"{r.get('eval_jets', '?')} generated jets against as many held-out (validation+test) jets, "
+            "JetNet's resampling sizes capped there; the truth floor is real vs real at the same sample "
+            "size. Best epoch by `val/w1m` (configs that keep only their last checkpoint: the last one). "
+            "Bold: best per column by value + 1σ (AUC: closest to 0.5). Errors are the metrics' own "
+            "(resampling) errors, not run-to-run spread.")
 
 
 def write_family(family: str, rows: list[dict], s: Settings) -> str:
     """One family's section of the results file."""
     from sparsegen.plotting import average_image_grid, comparison_grid
 
-    results = Path(s.results)
-    plot_dir = results.parent / "results"
+    plot_dir = H.plot_dir(s)
     types = list(dict.fromkeys(r["jet_type"] for r in rows))
     configs = [r["config"] for r in rows if r["jet_type"] == types[0]]
-    cmd = (f"sparsegen study generative --family {family} --minutes {s.minutes:g} --clock {s.clock} "
-           f"--num-jets {s.num_jets} "
-           f"--seed {s.seed} --jet-types {' '.join(s.jet_types)} --jobs {s.jobs} --threads {s.threads}"
-           + (f" --configs {' '.join(configs)}" if s.configs else "") + (" --quick" if s.quick else ""))
+    cmd = H.command(s, family=family, configs=configs if s.configs else None)
     title = {"images": "1a. Generative study: image models",
              "points": "1b. Generative study: point models"}[family]
     parts = [f"## {title} (same data, same budget)\n",
              f"Command: `{cmd}` (results file `{s.results}`). {_budget(rows, s)}"
-             + (" Image models are scored in the image representation "
-                "(real jets read out of their own pixels); "
-                "`occupancy gen/real` and `pixel sum gen/real` are ratios of the means over all scored jets "
-                "(the floor row: 1)." if family == "images" else "") + "\n"]
+             + (" Image models are scored in the image representation (real jets read out of their own "
+                "pixels); `occupancy gen/real` and `pixel sum gen/real` are ratios of the means over all "
+                "scored jets (the floor row: 1)." if family == "images" else "") + "\n"]
     for t in types:
         sub = [r for r in rows if r["jet_type"] == t]
         name = JET_CLASS_NAMES.get(t, t)
@@ -506,6 +471,4 @@ def write_family(family: str, rows: list[dict], s: Settings) -> str:
                            path=plot_dir / fname, title=f"{name} jets: average images (log scale)")
         figs.append(fname)
         parts.append(" ".join(f"![{f}](results/{f})" for f in figs) + "\n")
-    body = "\n".join(parts)
-    R.update_section(results, SECTIONS[family], body, order=ORDER)
-    return body
+    return H.write_section(s, SECTIONS[family], "\n".join(parts))

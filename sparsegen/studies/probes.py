@@ -1,9 +1,15 @@
-"""What the sparse-input and sparse-coding studies share: labelled jet images and a small training loop.
+"""What the sparse-input and sparse-coding studies train: labelled jet images, a small training loop and
+the sparse-input study's probe networks.
 
 Jets come from the generation cache (`load_or_generate`, the same files the generative study uses), are
-pixelized (32×32 over ±0.8, centred/rotated/flipped) and split per class into train/val/test (60/15/25 %,
-seeded). Intensities are divided by one scale (the mean active-pixel intensity of the training set) so the
-networks see O(1) values; ``scale`` turns predictions back into ptrel.
+pixelized (the default image size and extent, `sparsegen.core.defaults`; centred/rotated/flipped) and split
+per class into train/val/test (`SPLIT`, seeded). Intensities are divided by one scale (the mean
+active-pixel intensity of the training set) so the networks see O(1) values; ``scale`` turns predictions
+back into ptrel.
+
+The probe networks (`ConvEncoder`, `ConvDecoder`, `Autoencoder`) are small CNNs whose every ingredient
+(residual skips, the output head) the sparse-input study switches one at a time; the sparse-conv encoder
+wraps the models' own `SparseEncoder` (`SparseConvEncoder`).
 """
 
 from __future__ import annotations
@@ -15,10 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sparsegen.core.defaults import EXTENT, NPIX, NUM_PARTICLES
 from sparsegen.data.cache import load_or_generate
+from sparsegen.data.normalization import Normalizer
 from sparsegen.metrics.classifier import auc_standard_error, roc_auc
 
 SPLIT = (0.6, 0.15, 0.25)
@@ -42,7 +50,7 @@ def load_image_splits(groups: Mapping[int, Sequence[str]], per_label: int, seed:
                       npix: int = NPIX, extent: float = EXTENT, progress: bool = False,
                       num_particles: int = NUM_PARTICLES) -> ImageSplits:
     """``groups``: label → jet types (e.g. {0: ["g", "q"], 1: ["t"]}); ``per_label`` jets per label, shared
-    evenly by its jet types, each type split 60/15/25 % into train/val/test; images of up to
+    evenly by its jet types, each type split into train/val/test (`SPLIT`); images of up to
     ``num_particles`` constituents."""
     rng = np.random.default_rng(seed)
     parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"train": [], "val": [], "test": []}
@@ -150,11 +158,115 @@ def epochs_to_reach(
     return None
 
 
-def command_and_budget(study: str, s, per: str, extra_args: str = "", optimizer: str = "") -> str:
-    """The "Command: … Budget: …" sentence of a probe study's section (``s``: its Settings)."""
-    scale = (f"quick (2 epochs of 2 batches, 200 jets per {per}, for the tests)" if s.quick
-             else f"{s.epochs} epochs, batch {s.batch_size}{optimizer}")
-    cmd = (f"sparsegen study {study} --epochs {s.epochs} --num-jets {s.num_jets} --seed {s.seed}{extra_args}"
-           + (" --quick" if s.quick else ""))
-    return f"Command: `{cmd}`. Budget: {scale}, {s.threads} torch thread(s), seed {s.seed}."
+def budget_scale(s, per: str, optimizer: str = "") -> str:
+    """The budget of a probe study (``s``: its settings), for `harness.budget`."""
+    if s.quick:
+        return f"quick (2 epochs of 2 batches, 200 jets per {per}, for the tests)"
+    return f"{s.epochs} epochs, batch {s.batch_size}{optimizer}"
 
+
+# ----------------------------------------------------------------------------- probe networks
+class ConvBlock(nn.Module):
+    """3×3 conv → LeakyReLU → 3×3 conv, added to its input when ``skip`` (a residual block), then
+    LeakyReLU."""
+
+    def __init__(self, channels: int, skip: bool) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(0.2),
+                                  nn.Conv2d(channels, channels, 3, padding=1))
+        self.skip = skip
+
+    def forward(self, h: Tensor) -> Tensor:
+        out = self.body(h)
+        return F.leaky_relu(h + out if self.skip else out, 0.2)
+
+
+class ConvEncoder(nn.Module):
+    """[Conv(4, s=2) + LeakyReLU + `ConvBlock`]* → flatten → Linear → (B, latent)."""
+
+    def __init__(self, npix: int = NPIX, channels: tuple[int, ...] = (16, 32, 64), latent: int = 32,
+                 skip: bool = False) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 1
+        for c in channels:
+            layers += [nn.Conv2d(c_in, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2), ConvBlock(c, skip)]
+            c_in = c
+        self.conv = nn.Sequential(*layers)
+        side = npix // 2 ** len(channels)
+        self.fc = nn.Linear(c_in * side * side, latent)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.conv(x).flatten(1))
+
+
+class SparseConvEncoder(nn.Module):
+    """`sparsegen.models.components.SparseEncoder` (submanifold sparse convs) → Linear → (B, latent)."""
+
+    def __init__(self, npix: int = NPIX, channels: tuple[int, ...] = (16, 32, 64), latent: int = 32) -> None:
+        super().__init__()
+        from sparsegen.models.components import SparseEncoder
+
+        self.body = SparseEncoder(npix, channels, out_dim=128)
+        self.fc = nn.Linear(128, latent)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.body(x))
+
+
+class ConvDecoder(nn.Module):
+    """Linear → (C, s, s) → [ConvTranspose(4, s=2) + LeakyReLU + `ConvBlock`]* → 3×3 conv: the output head's
+    *pre-activation* (1 channel; 3 for the hurdle output: occupancy logit, μ and log σ of log-intensity)."""
+
+    def __init__(self, npix: int = NPIX, channels: tuple[int, ...] = (64, 32, 16), latent: int = 32,
+                 skip: bool = False, out_channels: int = 1) -> None:
+        super().__init__()
+        self.side, self.c0 = npix // 2 ** len(channels), channels[0]
+        self.fc = nn.Linear(latent, channels[0] * self.side ** 2)
+        layers: list[nn.Module] = []
+        c_in = channels[0]
+        for c in channels:
+            layers += [nn.ConvTranspose2d(c_in, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+                       ConvBlock(c, skip)]
+            c_in = c
+        self.up = nn.Sequential(*layers)
+        self.head = nn.Conv2d(c_in, out_channels, 3, padding=1)
+        with torch.no_grad():  # every variant starts with a live output (positive pre-activations), not a
+            self.head.bias.fill_(0.1)  # random-sign bias that leaves some ReLU runs dead from step 0
+
+    @torch.no_grad()
+    def start_at(self, biases: Sequence[float]) -> None:
+        """Output biases per channel (`start_biases`: the training data's mean pixel, read by the head)."""
+        self.head.bias.copy_(torch.as_tensor(biases, dtype=self.head.bias.dtype))
+
+    def forward(self, z: Tensor) -> Tensor:
+        h = F.leaky_relu(self.fc(z), 0.2).view(-1, self.c0, self.side, self.side)
+        return self.head(self.up(h))
+
+
+class Autoencoder(nn.Module):
+    """Encoder → `ConvDecoder`; ``forward`` gives the head's pre-activation, `Autoencoder.reconstruct` the
+    image (scaled intensities) that output stands for."""
+
+    def __init__(self, encoder: nn.Module, decoder: ConvDecoder, output: str, space: Normalizer) -> None:
+        super().__init__()
+        self.encoder, self.decoder, self.output, self.space = encoder, decoder, output, space
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.decoder(self.encoder(x))
+
+    def activate(self, raw: Tensor) -> Tensor:
+        return F.relu(raw) if self.output == "relu" else F.softplus(raw)
+
+    def reconstruct(self, raw: Tensor) -> Tensor:
+        """Scaled intensities. The hurdle output: its expected number of active pixels k = round(Σ σ(logit))
+        per image, at the k most probable pixels, each at the inverse log transform of μ (a "most likely
+        image" thresholded at σ > ½ is empty whenever no single pixel is more likely on than off, which is
+        every pixel of an uncertain model at jet-image occupancies)."""
+        if self.output == "hurdle":
+            p = torch.sigmoid(raw[:, :1]).flatten(1)
+            k = p.sum(1, keepdim=True).round().long()
+            rank = p.argsort(1, descending=True).argsort(1)
+            keep = (rank < k).view_as(raw[:, :1])
+            return torch.where(keep, self.space.images_inverse(raw[:, 1:2]), torch.zeros_like(raw[:, 1:2]))
+        return self.activate(raw)

@@ -1,8 +1,8 @@
 """Markdown tables and the ``docs/results.md`` sections the studies write.
 
-Each study owns one section of the results file, between ``<!-- BEGIN study:NAME -->`` and
-``<!-- END study:NAME -->``; running a study replaces its section only (atomically: temp file, then
-rename), so the three studies can be rerun independently.
+Each study owns its sections of the results file (the generative study one per family), each between
+``<!-- BEGIN study:NAME -->`` and ``<!-- END study:NAME -->``; running a study replaces its own sections
+only (atomically: temp file, then rename), so the studies can be rerun independently.
 """
 
 from __future__ import annotations
@@ -46,14 +46,9 @@ def parse_table(text: str) -> tuple[list[str], list[list[str]]]:
     return cells[0], cells[2:]
 
 
-SECTIONS = ("generative", "sparse_input", "sparse_coding", "conditional", "convergence")
-"""The studies' sections of the results file, in order."""
-
-
-def update_section(
-    results_md: str | os.PathLike, name: str, body: str, order: Sequence[str] = SECTIONS
-) -> None:
-    """Replace (or add) the section of study ``name`` in ``results_md``; sections follow ``order``."""
+def update_section(results_md: str | os.PathLike, name: str, body: str, order: Sequence[str]) -> None:
+    """Replace (or add) the section of study ``name`` in ``results_md``; sections follow ``order`` (the
+    studies': `sparsegen.studies.harness.SECTIONS`)."""
     path = Path(results_md)
     text = path.read_text() if path.exists() else HEADER
     begin, end = f"<!-- BEGIN study:{name} -->", f"<!-- END study:{name} -->"
@@ -82,25 +77,3 @@ def section(text: str, name: str) -> str:
     if begin not in text or end not in text:
         raise KeyError(f"no section for study '{name}'")
     return text.split(begin, 1)[1].split(end, 1)[0].strip()
-
-
-def run_tasks(tasks: Sequence[Any], task: Any, jobs: int, desc: str, progress: bool = True) -> list[Any]:
-    """``[task(t) for t in tasks]`` in order: in this process (``jobs`` ≤ 1) or in ``jobs`` spawned worker
-    processes (``task`` must be a module-level function), with a progress bar of finished runs."""
-    import concurrent.futures as cf
-    import multiprocessing as mp
-
-    from tqdm.auto import tqdm
-
-    out: list[Any] = []
-    with tqdm(total=len(tasks), desc=desc, unit="run", disable=not progress) as bar:
-        if jobs <= 1:
-            for t in tasks:
-                out.append(task(t))
-                bar.update()
-        else:
-            with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-                for r in pool.map(task, tasks):
-                    out.append(r)
-                    bar.update()
-    return out

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -34,27 +34,14 @@ from sparsegen.nn.sparse_coding import (
     mutual_coherence,
     uniqueness_bound,
 )
+from sparsegen.studies import harness as H
 from sparsegen.studies import probes as P
 from sparsegen.studies import report as R
+from sparsegen.studies.settings import SparseCoding as Settings
 
-ORDER = ("generative", "sparse_input", "sparse_coding")
 CHANNELS = (1, 16, 32, 64)
 KERNEL, STRIDE = 3, 2
 TASKS = {"quark vs gluon": {0: ["g"], 1: ["q"]}, "top vs QCD": {0: ["g", "q"], 1: ["t"]}}
-
-
-@dataclass
-class Settings:
-    out: str = "runs/study_sparse_coding"
-    results: str = "docs/results.md"
-    epochs: int = 15
-    num_jets: int = 5_000  # per label
-    seed: int = 0
-    threads: int = 1
-    quick: bool = False
-    batch_size: int = 128
-    penalties: tuple[float, ...] = (0.0, 0.5, 2.0)  # weights of the l1 penalty on each layer's mean |Γ_i|
-    ista_iters: int = 2
 
 
 class Tagger(nn.Module):
@@ -230,8 +217,6 @@ def findings(rows: list[dict]) -> list[str]:
 def write_report(rows: list[dict], s: Settings) -> str:
     from sparsegen.plotting import line_panels
 
-    results = Path(s.results)
-    plot_dir = results.parent / "results"
     panels: dict[str, dict[str, list[float]]] = {}
     for r in rows:
         panels.setdefault(f"{r['task']}: validation AUC", {})[_name(r)] = [
@@ -242,26 +227,23 @@ def write_report(rows: list[dict], s: Settings) -> str:
             [x["zero_fraction"] for x in r["layers"]]
     n_tasks = len(panels) // 2
     line_panels(panels, xlabel={i: "epoch" if i < n_tasks else "layer" for i in range(len(panels))},
-                path=plot_dir / "sparse_coding.png")
-    head = P.command_and_budget("sparse-coding", s, "label", optimizer=", Adam 1e-3",
-                                extra_args=f" --penalties {' '.join(f'{p:g}' for p in s.penalties)}")
+                path=H.plot_dir(s) / "sparse_coding.png")
+    channels = "→".join(str(c) for c in CHANNELS)
+    split = "/".join(f"{100 * f:g}" for f in P.SPLIT) + " %"
     body = "\n".join(
         [
             "## 3. Deep sparse coding taggers\n",
             (
-                f"{head} Data: generated jets, "
-                f"32×32 images, {s.num_jets if not s.quick else min(s.num_jets, 200)} jets per label (QCD = "
-                "half gluon, "
-                "half quark), split 60/15/25 %. Encoder: 3 layers 1→16→32→64, 3×3 atoms, stride 2; layered "
-                "ISTA with "
-                f"{s.ista_iters} iterations per layer (initial λ 0.01, learned); l1 penalty weights "
+                f"{H.head(s, P.budget_scale(s, 'label', optimizer=', Adam 1e-3'))}. Data: generated jets, "
+                f"{NPIX}×{NPIX} images, {s.num_jets if not s.quick else min(s.num_jets, 200)} jets per label "
+                f"(QCD = half gluon, half quark), split {split}. Encoder: {len(CHANNELS) - 1} layers "
+                f"{channels}, {KERNEL}×{KERNEL} atoms, stride {STRIDE}; layered ISTA with {s.ista_iters} "
+                "iterations per layer (initial λ 0.01, learned); l1 penalty weights "
                 f"{', '.join(f'{p:g}' for p in s.penalties)} on each layer's mean |Γ_i| (summed over "
                 "layers). "
                 "Zeros: fraction of exactly-zero code coefficients on the test set. ‖Γ‖₀,∞: mean over test "
-                "jets of the "
-                "largest number of non-zeros in one stripe. μ: mutual coherence of the learned dictionary "
-                "over all shifts; "
-                "bound = ½(1+1/μ).\n"
+                "jets of the largest number of non-zeros in one stripe. μ: mutual coherence of the learned "
+                "dictionary over all shifts; bound = ½(1+1/μ).\n"
             ),
             table(rows),
             "",
@@ -269,5 +251,4 @@ def write_report(rows: list[dict], s: Settings) -> str:
             "![sparse_coding.png](results/sparse_coding.png)\n",
         ]
     )
-    R.update_section(results, "sparse_coding", body, order=ORDER)
-    return body
+    return H.write_section(s, "sparse_coding", body)

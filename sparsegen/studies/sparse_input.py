@@ -1,24 +1,24 @@
 """Sparse-input convergence: does a CNN with sparse input converge, and what helps?
 
 A small CNN autoencoder (reconstruct the jet image) and a CNN classifier (top vs gluon) are trained on
-the same ~95 %-empty 32×32 jet images (up to 150 constituents per jet) while one ingredient changes at a
-time from a plain baseline (dense CNN, raw input, MSE / BCE, no skips, Adam, an autoencoder output that
-cannot die):
+the same mostly empty jet images (`probes.load_image_splits`) while one ingredient changes at a time from a
+plain baseline (dense CNN, raw input, MSE / BCE, no skips, Adam, an autoencoder output that cannot die;
+the networks: `probes.ConvEncoder`, `probes.ConvDecoder`, `probes.Autoencoder`):
 
 - reconstruction loss: plain MSE, masked MSE (pixels active in target or output), weighted MSE
   (active and empty pixels balanced; `sparsegen.nn.losses`);
 - input: raw, kNN imputation or neighbourhood (normalized-convolution) imputation of the empty pixels
   (`sparsegen.nn.imputation`; the target stays the sparse image);
 - residual skip connections in every conv block, or none;
-- Adam (lr 1e-3) vs SGD with momentum (lr 1e-2);
-- a submanifold sparse-convolution encoder (`SparseEncoder`, only active pixels are touched);
+- Adam vs SGD with momentum (`probes.make_optimizer`);
+- a submanifold sparse-convolution encoder (the models' `SparseEncoder`, only active pixels are touched);
 - the autoencoder's output: softplus (the baseline: it cannot die), hurdle (occupancy logit + Gaussian
   log-intensity per pixel, `hurdle_loss`) or ReLU. A ReLU output whose pre-activations all turn negative
   has zero gradient and never recovers; the ReLU rows document that failure next to their
   softplus twins, with the share of non-positive output pre-activations as evidence.
 
-Reconstructions are read out like generated images: pixels below the read-out threshold (1e-5 of the jet
-pT, `sparsegen.data.normalization.IMAGE_THRESHOLD`) are empty.
+Reconstructions are read out like generated images: pixels below the read-out threshold
+(`sparsegen.data.normalization.IMAGE_THRESHOLD`, a fraction of the jet pT) are empty.
 
 Every autoencoder is scored with the same numbers whatever it was trained on: MSE over all pixels and over
 the target's active pixels, the share of predicted intensity leaked into empty pixels, predicted/true
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -43,23 +42,11 @@ from torch import Tensor, nn
 from sparsegen.core.defaults import NPIX
 from sparsegen.data.normalization import DEFAULT_FLOOR, IMAGE_THRESHOLD, Normalizer
 from sparsegen.nn import losses as L
+from sparsegen.studies import harness as H
 from sparsegen.studies import probes as P
 from sparsegen.studies import report as R
-
-ORDER = ("generative_images", "generative_points", "sparse_input", "sparse_coding")
-
-
-@dataclass
-class Settings:
-    out: str = "runs/study_sparse_input"
-    results: str = "docs/results.md"
-    epochs: int = 10
-    num_jets: int = 3_000  # per class (gluon and top)
-    seed: int = 0
-    threads: int = 1
-    quick: bool = False
-    batch_size: int = 128
-    num_particles: int = 150
+from sparsegen.studies.probes import Autoencoder, ConvDecoder, ConvEncoder, SparseConvEncoder
+from sparsegen.studies.settings import SparseInput as Settings
 
 
 @dataclass(frozen=True)
@@ -104,118 +91,12 @@ VARIANTS: tuple[Variant, ...] = (
 
 
 # ----------------------------------------------------------------------------- networks
-class ConvBlock(nn.Module):
-    """3×3 conv → LeakyReLU → 3×3 conv, added to its input when ``skip`` (a residual block), then
-    LeakyReLU."""
-
-    def __init__(self, channels: int, skip: bool) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(0.2),
-                                  nn.Conv2d(channels, channels, 3, padding=1))
-        self.skip = skip
-
-    def forward(self, h: Tensor) -> Tensor:
-        out = self.body(h)
-        return F.leaky_relu(h + out if self.skip else out, 0.2)
-
-
-class ConvEncoder(nn.Module):
-    """[Conv(4, s=2) + LeakyReLU + `ConvBlock`]* → flatten → Linear → (B, latent)."""
-
-    def __init__(self, npix: int = NPIX, channels: tuple[int, ...] = (16, 32, 64), latent: int = 32,
-                 skip: bool = False) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        c_in = 1
-        for c in channels:
-            layers += [nn.Conv2d(c_in, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2), ConvBlock(c, skip)]
-            c_in = c
-        self.conv = nn.Sequential(*layers)
-        side = npix // 2 ** len(channels)
-        self.fc = nn.Linear(c_in * side * side, latent)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.conv(x).flatten(1))
-
-
-class SparseConvEncoder(nn.Module):
-    """`sparsegen.models.components.SparseEncoder` (submanifold sparse convs) → Linear → (B, latent)."""
-
-    def __init__(self, npix: int = NPIX, channels: tuple[int, ...] = (16, 32, 64), latent: int = 32) -> None:
-        super().__init__()
-        from sparsegen.models.components import SparseEncoder
-
-        self.body = SparseEncoder(npix, channels, out_dim=128)
-        self.fc = nn.Linear(128, latent)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.body(x))
-
-
-class ConvDecoder(nn.Module):
-    """Linear → (C, s, s) → [ConvTranspose(4, s=2) + LeakyReLU + `ConvBlock`]* → 3×3 conv: the output head's
-    *pre-activation* (1 channel; 3 for the hurdle output: occupancy logit, μ and log σ of log-intensity)."""
-
-    def __init__(self, npix: int = NPIX, channels: tuple[int, ...] = (64, 32, 16), latent: int = 32,
-                 skip: bool = False, out_channels: int = 1) -> None:
-        super().__init__()
-        self.side, self.c0 = npix // 2 ** len(channels), channels[0]
-        self.fc = nn.Linear(latent, channels[0] * self.side ** 2)
-        layers: list[nn.Module] = []
-        c_in = channels[0]
-        for c in channels:
-            layers += [nn.ConvTranspose2d(c_in, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-                       ConvBlock(c, skip)]
-            c_in = c
-        self.up = nn.Sequential(*layers)
-        self.head = nn.Conv2d(c_in, out_channels, 3, padding=1)
-        with torch.no_grad():  # every variant starts with a live output (positive pre-activations), not a
-            self.head.bias.fill_(0.1)  # random-sign bias that leaves some ReLU runs dead from step 0
-
-    @torch.no_grad()
-    def start_at(self, biases: Sequence[float]) -> None:
-        """Output biases per channel (`start_biases`: the training data's mean pixel, read by the head)."""
-        self.head.bias.copy_(torch.as_tensor(biases, dtype=self.head.bias.dtype))
-
-    def forward(self, z: Tensor) -> Tensor:
-        h = F.leaky_relu(self.fc(z), 0.2).view(-1, self.c0, self.side, self.side)
-        return self.head(self.up(h))
-
-
-class Autoencoder(nn.Module):
-    """Encoder → `ConvDecoder`; ``forward`` gives the head's pre-activation, `Autoencoder.reconstruct` the
-    image (scaled intensities) that output stands for."""
-
-    def __init__(self, encoder: nn.Module, decoder: ConvDecoder, output: str, space: Normalizer) -> None:
-        super().__init__()
-        self.encoder, self.decoder, self.output, self.space = encoder, decoder, output, space
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.decoder(self.encoder(x))
-
-    def activate(self, raw: Tensor) -> Tensor:
-        return F.relu(raw) if self.output == "relu" else F.softplus(raw)
-
-    def reconstruct(self, raw: Tensor) -> Tensor:
-        """Scaled intensities. The hurdle output: its expected number of active pixels k = round(Σ σ(logit))
-        per image, at the k most probable pixels, each at the inverse log transform of μ (a "most likely
-        image" thresholded at σ > ½ is empty whenever no single pixel is more likely on than off, which is
-        every pixel of an uncertain model at 4 % occupancy)."""
-        if self.output == "hurdle":
-            p = torch.sigmoid(raw[:, :1]).flatten(1)
-            k = p.sum(1, keepdim=True).round().long()
-            rank = p.argsort(1, descending=True).argsort(1)
-            keep = (rank < k).view_as(raw[:, :1])
-            return torch.where(keep, self.space.images_inverse(raw[:, 1:2]), torch.zeros_like(raw[:, 1:2]))
-        return self.activate(raw)
-
-
 def start_biases(output: str, x: Tensor, space: Normalizer) -> list[float]:
     """Output biases that make an untrained decoder emit the training data's average pixel: softplus / ReLU:
     the mean scaled intensity over all pixels (softplus: its inverse); hurdle: the logit of the mean
     occupancy, the mean and log standard deviation of the active pixels' log-intensity value. (A softplus
     head started at an O(1) output everywhere is pushed to deeply negative pre-activations in the first
-    steps, where its slope σ(a) is ~1e-3: it then sits at "empty" as surely as a dead ReLU.)"""
+    steps, where its slope σ(a) is nearly zero: it then sits at "empty" as surely as a dead ReLU.)"""
     mean = float(x.mean())
     if output == "hurdle":
         active = x[x > 0]
@@ -413,8 +294,6 @@ def tables(rows: list[dict]) -> tuple[str, str]:
 def write_report(rows: list[dict], s: Settings, data: P.ImageSplits) -> str:
     from sparsegen.plotting import line_panels
 
-    results = Path(s.results)
-    plot_dir = results.parent / "results"
     t1, t2 = tables(rows)
     ae = [r for r in rows if r["variant"]["task"] == "autoencoder"]
     cls = [r for r in rows if r["variant"]["task"] == "classifier"]
@@ -429,40 +308,33 @@ def write_report(rows: list[dict], s: Settings, data: P.ImageSplits) -> str:
                  "taggers: validation AUC": {r["variant"]["name"][8:]: curve(r, "val_auc") for r in cls},
                  "taggers: training loss (BCE)":
                      {r["variant"]["name"][8:]: curve(r, "train_loss") for r in cls}},
-                xlabel="epoch", logy={0: True, 1: True, 3: True}, path=plot_dir / "sparse_input_curves.png")
+                xlabel="epoch", logy={0: True, 1: True, 3: True},
+                path=H.plot_dir(s) / "sparse_input_curves.png")
     n = {k: len(v) for k, v in data.y.items()}
     occ = float((data.x["train"] > 0).float().mean())
-    head = P.command_and_budget("sparse-input", s, "class")
     body = "\n".join([
         "## 2. Sparse-input convergence: does a CNN with sparse input converge?\n",
-        (f"{head} Data: generated gluon and top jets with up to {s.num_particles} constituents, "
-         f"{NPIX}×{NPIX} "
-         f"images over ±{data.extent:g} ({100 * occ:.1f} % of pixels active), "
-         f"{n['train']}/{n['val']}/{n['test']} "
-         "train/val/test images; intensities divided by the mean active-pixel intensity. One change at a "
-         "time from "
-         "the baseline (dense CNN with 3 stride-2 stages and a 3×3 conv block each, raw input, no skips, "
-         "Adam "
-         "1e-3, softplus output; SGD: momentum 0.9, lr 1e-2). Imputation fills the *input* only; the "
-         "target is "
-         "always the sparse image. All autoencoders are scored on the test set with the same numbers, "
-         "whatever "
-         "loss they trained on; reconstructed pixels below 1e-5 of the jet pT are empty (the read-out "
-         "threshold "
-         "of generated images). Every output head starts at the training data's average pixel (softplus, "
-         "ReLU: the mean scaled intensity; hurdle: mean occupancy, mean and spread of the log-intensity). "
-         "The hurdle output is read with its expected number of active pixels (round(Σ p)) at its most "
-         "probable pixels, each with the intensity exp(μ) of its log-intensity. Outcome: *collapsed to "
-         "empty* = no pixel above the threshold; *no progress* = an MSE-trained output whose validation "
-         f"MSE ended above {FLAT:g}× its first-epoch value (it settled on a near-constant image; the hurdle "
-         "output optimizes its likelihood, not this MSE).\n"),
+        (f"{H.head(s, P.budget_scale(s, 'class'))}. Data: generated gluon and top jets with up to "
+         f"{s.num_particles} constituents, {NPIX}×{NPIX} images over ±{data.extent:g} ({100 * occ:.1f} % of "
+         f"pixels active), {n['train']}/{n['val']}/{n['test']} train/val/test images; intensities divided by "
+         "the mean active-pixel intensity. One change at a time from the baseline (dense CNN with 3 stride-2 "
+         "stages and a 3×3 conv block each, raw input, no skips, Adam 1e-3, softplus output; SGD: momentum "
+         "0.9, lr 1e-2). Imputation fills the *input* only; the target is always the sparse image. All "
+         "autoencoders are scored on the test set with the same numbers, whatever loss they trained on; "
+         f"reconstructed pixels below {IMAGE_THRESHOLD:g} of the jet pT are empty (the read-out threshold of "
+         "generated images). Every output head starts at the training data's average pixel (softplus, ReLU: "
+         "the mean scaled intensity; hurdle: mean occupancy, mean and spread of the log-intensity). The "
+         "hurdle output is read with its expected number of active pixels (round(Σ p)) at its most probable "
+         "pixels, each with the intensity exp(μ) of its log-intensity. Outcome: *collapsed to empty* = no "
+         "pixel above the threshold; *no progress* = an MSE-trained output whose validation MSE ended above "
+         f"{FLAT:g}× its first-epoch value (it settled on a near-constant image; the hurdle output optimizes "
+         "its likelihood, not this MSE).\n"),
         "Autoencoders (reconstruct the image through a 32-d bottleneck):\n", t1, "",
         "Taggers (top vs gluon, same encoders, BCE):\n", t2, "",
         "Findings (computed from the tables): " + "; ".join(findings(rows)) + ".\n",
         "![sparse_input_curves.png](results/sparse_input_curves.png)\n",
     ])
-    R.update_section(results, "sparse_input", body, order=ORDER)
-    return body
+    return H.write_section(s, "sparse_input", body)
 
 
 def findings(rows: list[dict]) -> list[str]:
@@ -482,17 +354,16 @@ def findings(rows: list[dict]) -> list[str]:
                 + f", {len(stuck)} made no progress"
                 + (f" ({'; '.join(repr(c[4:]) for c in stuck)})" if stuck else ""))
         if output == "softplus" and stuck:
-            line += ("; their output pre-activations are all ≤ 0: a softplus head at the level of a few-%-"
-                     "occupied image (output ≈ 0.05) has slope σ(a) ≈ 0.05, a twentieth of a ReLU's, so the "
-                     "decoder does not leave the near-constant image in 10 epochs; the masked MSE is the MSE "
-                     "here (a softplus output is never exactly 0, so every pixel counts as active)")
+            line += ("; their output pre-activations are all ≤ 0: a softplus head at the level of a mostly "
+                     "empty image has a slope σ(a) that is a small fraction of a ReLU's, so the decoder does "
+                     "not leave the near-constant image within its epochs; the masked MSE is the MSE here (a "
+                     "softplus output is never exactly 0, so every pixel counts as active)")
         dead = [m.get("preactivation_nonpositive", math.nan) for k, m in group.items() if k in collapsed]
         if output == "relu" and collapsed:
-            line += (f"; their output pre-activations are ≤ 0 at {100 * min(dead):.3g}–{100 * max(dead):.3g} "
-                     "% of the "
-                     "test pixels: the MSE optimum of a mostly empty image pulls every output toward zero, "
-                     "a ReLU "
-                     "below zero passes no gradient, and a pixel that has gone dark can never light up again")
+            share = f"{100 * min(dead):.3g}–{100 * max(dead):.3g} %"
+            line += (f"; their output pre-activations are ≤ 0 at {share} of the test pixels: the MSE optimum "
+                     "of a mostly empty image pulls every output toward zero, a ReLU below zero passes no "
+                     "gradient, and a pixel that has gone dark can never light up again")
         lines.append(line)
     ok = {k: m for k, (v, m) in ae.items()
           if not m.get("collapsed") and math.isfinite(m.get("mass_rel_error", math.nan))}
