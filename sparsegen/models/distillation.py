@@ -31,7 +31,6 @@ from torch import Tensor, nn
 
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.models.base import LRSchedule, check_finite
-from sparsegen.models.components.point_parts import zero_padded
 from sparsegen.models.flow_matching import FlowMatching
 
 
@@ -111,8 +110,7 @@ class FlowDistillation(FlowMatching):
         if stage != "fit" or self._trainer is None or getattr(self.trainer, "datamodule", None) is None:
             return
         teacher = self.teacher_model()
-        for (_, mine), (_, theirs) in zip(self._maps(), teacher._maps()):
-            mine.load_state_dict(theirs.state_dict())
+        self.space.load_state_dict(teacher.space.state_dict())
         if self.hparams.init_from_teacher:
             self._init_from(teacher.velocity_ema or teacher.velocity)
 
@@ -177,8 +175,7 @@ class FlowDistillation(FlowMatching):
         t = torch.randint(0, k, (len(index),), generator=generator, device=x0.device).to(x0.dtype) / k
         tt = t[:, None, None]
         v = net((1 - tt) * x0 + tt * x1, mask, t, cond)
-        err = zero_padded((v - (x1 - x0)) ** 2, mask)
-        return err.sum() / (mask.sum().clamp_min(1) * x0.shape[-1])
+        return self.space.masked_mean((v - (x1 - x0)) ** 2, mask)
 
     def _batch_generator(self, step: int, salt: int) -> torch.Generator:
         seed = self.hparams.pair_seed * 1_000_003 + salt * 7919 + step

@@ -9,22 +9,19 @@ Training, per jet with real-particle mask m and multiplicity n:
 c the jet's normalized condition vector for a conditional model (the data's ``conditions``: class, pT, …,
 embedded by the velocity network), absent otherwise.
 
-Coupling (``coupling="ot"``, equivariant OT flow matching, Klein et al. 2023; Song et al. 2023): the source
-particles of each jet are re-assigned to the data particles by an optimal matching (Hungarian algorithm on
-‖x0_i − x1_j‖², ``scipy.optimize.linear_sum_assignment``). Permuting iid N(0, I) particles leaves their law
-unchanged and the network is permutation equivariant, so the flow still maps N(0, I) to the data, but the
-conditional paths cross far less: the field is straighter and a few ODE steps suffice. ``"independent"``
-keeps the original pairing (plain CFM).
+Everything particle-specific — the coordinates the flow models, the masks, the source on the real slots,
+the coupling of source and data particles (``coupling="ot"``: equivariant OT within each jet) — is the flow
+space's (`sparsegen.models.flow_space.ParticleSpace`, built from ``ptrel_space``, ``angle_space``,
+``angle_width`` and ``coupling``); this module is the representation-agnostic part (`FlowSpace`).
 
 Sampling: n = the jet's multiplicity (given as a condition, or drawn from the training multiplicity of its
 class by `GenerativeModel.sample`), x0 ~ N(0, I) on the first n slots, then dx/dt = v_θ(x, t) integrated
 from t = 0 to 1 with a fixed-step solver (``solver="midpoint"``, second order, 2 evaluations per step; or
 ``"euler"``, 1) over ``num_steps`` steps, using the EMA weights. The network (``velocity``) is injected
-(``sparsegen.models.components.EPiCVelocity`` / ``TransformerVelocity``).
-The flow runs in its own coordinates (`sparsegen.models.flow_space`): ``ptrel_space="log"`` models log
-ptrel (every sample 0 < ptrel ≤ 1), ``angle_space="asinh"`` models asinh(Δη / s), asinh(Δφ / s). With
-linear ptrel, `to_jets` clips un-normalized ptrel at 0 (how many particles land below: docs/point_models.md,
-"Results").
+(``sparsegen.models.components.EPiCVelocity`` / ``TransformerVelocity``). The flow runs in its space's
+coordinates: ``ptrel_space="log"`` models log ptrel (every sample 0 < ptrel ≤ 1), ``angle_space="asinh"``
+models asinh(Δη / s), asinh(Δφ / s). With linear ptrel, `to_jets` clips un-normalized ptrel at 0 (how many
+particles land below: docs/point_models.md, "Results").
 
 Classifier-free guidance (Ho & Salimans 2022) for a conditional model: trained with ``cond_dropout`` p (each
 jet's condition replaced by "no condition" with probability p, `drop_condition`), the one network learns
@@ -47,22 +44,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
-import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.models.base import GenerativeModel, LRSchedule, check_finite, check_schedule
 from sparsegen.models.components.conditioning import drop_condition
-from sparsegen.models.components.point_parts import PTREL, prefix_mask, zero_padded
-from sparsegen.models.flow_space import AsinhAngles, LogPtrel
-from sparsegen.nn.matching import hungarian_matching
+from sparsegen.models.flow_space import AngleSpace, FlowSpace, ParticleSpace, PtrelSpace
 
 Velocity = Callable[[Tensor, Tensor], Tensor]  # (x, t (B,)) -> dx/dt
 TimeSampling = Literal["uniform", "logit_normal", "late"]
-PtrelSpace = Literal["linear", "log"]
-AngleSpace = Literal["linear", "asinh"]
 
 
 def sample_time(n: int, kind: TimeSampling, generator: torch.Generator | None = None,
@@ -77,32 +68,6 @@ def sample_time(n: int, kind: TimeSampling, generator: torch.Generator | None = 
     if kind == "late":
         return 1.0 - (1.0 - torch.rand(n, generator=generator, device=device, dtype=dtype)) ** 2
     raise ValueError(f"time_sampling must be 'uniform', 'logit_normal' or 'late', got {kind!r}")
-
-
-def ot_permute_source(x0: Tensor, x1: Tensor, mask: Tensor) -> Tensor:
-    """x0 with each jet's real particles permuted to the minimum-cost matching onto x1's (cost ‖x0_i −
-    x1_j‖²).
-
-    (B, P, F), (B, P, F), (B, P) → (B, P, F); padded slots untouched. Solved per jet on the CPU
-    (``scipy.optimize.linear_sum_assignment``), no gradient. Prefix masks (the data module's) take a fast
-    path that hands each jet's leading n × n cost block to the solver directly.
-    """
-    with torch.no_grad():
-        cost = ((x0[:, :, None, :] - x1[:, None, :, :]) ** 2).sum(-1)
-        counts = mask.sum(1)
-        if not torch.equal(mask, prefix_mask(counts, mask.shape[1])):
-            jet, src, dst = hungarian_matching(cost, mask)
-            out = x0.clone()
-            out[jet, dst] = x0[jet, src]
-            return out
-        c = cost.cpu().numpy()
-        perm = np.tile(np.arange(mask.shape[1]), (mask.shape[0], 1))
-        for b, n in enumerate(counts.tolist()):
-            if n:
-                rows, cols = linear_sum_assignment(c[b, :n, :n])
-                perm[b, cols] = rows
-        index = torch.as_tensor(perm, device=x0.device)[..., None].expand_as(x0)
-        return torch.gather(x0, 1, index)
 
 
 def check_guidance(guidance: float, cond_dropout: float) -> None:
@@ -122,9 +87,6 @@ def guided_field(net: nn.Module, mask: Tensor, cond: Tensor | None, guidance: fl
     everyone = torch.ones(len(cond), dtype=torch.bool, device=cond.device)
     cond2 = torch.cat([cond, drop_condition(cond, everyone)])
     mask2 = torch.cat([mask, mask])
-    family = "flow"  # what the studies group models by
-    networks = ("velocity",)  # the injected network (init arg), whose `sparsity` the studies read
-
 
     def field(x: Tensor, t: Tensor) -> Tensor:
         v_c, v_u = net(torch.cat([x, x]), mask2, torch.cat([t, t]), cond2).chunk(2)
@@ -160,6 +122,9 @@ def odeint_fixed(f: Velocity, x0: Tensor, num_steps: int, method: Literal["midpo
 class FlowMatching(GenerativeModel):
     """Conditional flow matching LightningModule (see the module docstring for the math)."""
 
+    family = "flow"  # what the studies group models by
+    networks = ("velocity",)  # the injected network (init arg), whose `sparsity` the studies read
+
     def __init__(
         self,
         velocity: nn.Module,
@@ -188,13 +153,7 @@ class FlowMatching(GenerativeModel):
             raise ValueError(f"solver must be 'midpoint' or 'euler', got {solver!r}")
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-        if coupling not in ("independent", "ot"):
-            raise ValueError(f"coupling must be 'independent' or 'ot', got {coupling!r}")
         sample_time(1, time_sampling)  # validates the name
-        if ptrel_space not in ("linear", "log"):
-            raise ValueError(f"ptrel_space must be 'linear' or 'log', got {ptrel_space!r}")
-        if angle_space not in ("linear", "asinh"):
-            raise ValueError(f"angle_space must be 'linear' or 'asinh', got {angle_space!r}")
         check_schedule(lr_schedule, lr_min_factor)
         if not 0.0 <= cond_dropout < 1.0:
             raise ValueError(f"cond_dropout must be in [0, 1), got {cond_dropout}")
@@ -203,8 +162,13 @@ class FlowMatching(GenerativeModel):
         self.conserve_pt = conserve_pt
         self.velocity = velocity
         self.velocity_ema = self.ema_copy(velocity, ema_decay)
-        self.ptrel_log = LogPtrel() if ptrel_space == "log" else None
-        self.angles_asinh = AsinhAngles(angle_width) if angle_space == "asinh" else None
+        self.space = self.build_space(ptrel_space, angle_space, angle_width, coupling)
+
+    def build_space(self, ptrel_space: PtrelSpace, angle_space: AngleSpace, angle_width: float,
+                    coupling: str) -> FlowSpace:
+        """The flow's space from the model's settings (a flow on another representation returns its own;
+        a subclass's hparams need not hold these settings yet, so they come as arguments)."""
+        return ParticleSpace(ptrel_space, angle_space, angle_width, coupling)  # type: ignore[arg-type]
 
     def conditional_networks(self) -> dict[str, nn.Module]:
         return {"velocity": self.velocity}
@@ -216,9 +180,8 @@ class FlowMatching(GenerativeModel):
         net = net or self.velocity
         b = x1.shape[0]
         x1 = self.to_flow(x1, mask)
-        x0 = zero_padded(torch.randn(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype), mask)
-        if self.hparams.coupling == "ot":
-            x0 = ot_permute_source(x0, x1, mask)
+        x0 = self.space.source(mask, x1.shape[-1], generator, x1.dtype)
+        x0 = self.space.couple(x0, x1, mask)
         t = sample_time(b, self.hparams.time_sampling, generator, x1.device, x1.dtype)
         p_drop = float(self.hparams.cond_dropout)
         if cond is not None and p_drop > 0:
@@ -227,52 +190,24 @@ class FlowMatching(GenerativeModel):
         tt = t[:, None, None]
         xt = (1 - tt) * x0 + tt * x1
         v = net(xt, mask, t, cond)
-        err = zero_padded((v - (x1 - x0)) ** 2, mask)
-        return err.sum() / (mask.sum().clamp_min(1) * x1.shape[-1])
+        return self.space.masked_mean((v - (x1 - x0)) ** 2, mask)
 
     # ----------------------------------------------------------------------------- flow space
-    def _maps(self) -> list[tuple[slice, nn.Module]]:
-        """(feature columns, standardized map) of the flow's non-linear coordinates (`flow_space`)."""
-        maps = [(slice(0, PTREL), self.angles_asinh), (slice(PTREL, PTREL + 1), self.ptrel_log)]
-        return [(cols, m) for cols, m in maps if m is not None]
-
-    def _norm(self, cols: slice, like: Tensor) -> tuple[Tensor, Tensor]:
-        """(mean, std) of the data normalizer's columns ``cols`` (normalized = (x − mean) / std)."""
-        norm = self.data_info.normalizer
-        return (torch.as_tensor(np.asarray(norm["mean"])[cols], device=like.device, dtype=like.dtype),
-                torch.as_tensor(np.asarray(norm["std"])[cols], device=like.device, dtype=like.dtype))
-
     def to_flow(self, x: Tensor, mask: Tensor) -> Tensor:
-        """Normalized data (B, P, F) → the space the flow models (``ptrel_space``, ``angle_space``);
-        padded slots 0."""
-        x = zero_padded(x, mask)
-        for cols, m in self._maps():
-            mean, std = self._norm(cols, x)
-            z = m(x[..., cols] * std + mean)
-            x = torch.cat([x[..., :cols.start], z, x[..., cols.stop:]], dim=-1)
-        return zero_padded(x, mask)
+        """Normalized data → the space the flow models (`FlowSpace.to_flow`)."""
+        return self.space.to_flow(x, mask, self.data_info)
 
     def from_flow(self, z: Tensor, mask: Tensor) -> Tensor:
         """The inverse of `to_flow`: flow space → normalized data."""
-        for cols, m in self._maps():
-            mean, std = self._norm(cols, z)
-            raw = m.inverse(z[..., cols])
-            z = torch.cat([z[..., :cols.start], (raw - mean) / std, z[..., cols.stop:]], dim=-1)
-        return zero_padded(z, mask)
+        return self.space.from_flow(z, mask, self.data_info)
 
     def on_train_batch_start(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        """Fit the flow coordinates' standardization on the first batch of a fresh fit (rank 0's,
-        broadcast)."""
-        todo = [(cols, m) for cols, m in self._maps() if not bool(m.fitted)]
-        if not todo:
-            return
+        """Fit the flow space on the first batch of a fresh fit (rank 0's, broadcast; `FlowSpace.fit`)."""
         x, mask = self.real_from_batch(batch)
-        for cols, m in todo:
-            mean, std = self._norm(cols, x)
-            m.fit((x[..., cols] * std + mean)[mask])
-            if self._trainer is not None and self.trainer.world_size > 1:
-                for buf in (m.loc, m.scale):
-                    buf.copy_(self.trainer.strategy.broadcast(buf, src=0))
+        broadcast = None
+        if self._trainer is not None and self.trainer.world_size > 1:
+            broadcast = lambda buf: self.trainer.strategy.broadcast(buf, src=0)  # noqa: E731
+        self.space.fit(x, mask, self.data_info, broadcast)
 
     # ----------------------------------------------------------------------------- steps
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
@@ -305,19 +240,6 @@ class FlowMatching(GenerativeModel):
         return warm * self.schedule_factor(step)
 
     # ----------------------------------------------------------------------------- sampling
-    def multiplicity_probs(self) -> Tensor:
-        """(P+1,) training multiplicity histogram (n = 0 removed); all-P jets when unknown."""
-        p = int(self.data_info.num_particles)
-        hist = self.data_info.multiplicity
-        probs = torch.zeros(p + 1, dtype=torch.float64)
-        if hist is not None:
-            values = torch.as_tensor(hist, dtype=torch.float64)[: p + 1]
-            probs[: len(values)] = values
-            probs[0] = 0.0
-        if probs.sum() <= 0:
-            probs[-1] = 1.0
-        return (probs / probs.sum()).float()
-
     def generate(self, num: int, generator: torch.Generator | None = None, cond: Tensor | None = None,
                  counts: Tensor | None = None, num_steps: int | None = None,
                  solver: Literal["midpoint", "euler"] | None = None,
@@ -332,20 +254,14 @@ class FlowMatching(GenerativeModel):
         ~1000 jets (a few MB) stay in CPU cache where 10k do not (the gain: docs/point_models.md, "Sampling
         speed of every point config"; raise it on GPUs).
         """
-        p = int(self.data_info.num_particles)
-        if counts is None:
-            counts = torch.multinomial(self.multiplicity_probs().to(self.device), num, replacement=True,
-                                       generator=generator)
-        mask = prefix_mask(counts.to(self.device), p)
+        mask = self.space.support(num, counts, self.data_info, self.device, generator)
         x0 = self.source(mask, generator)
         x1 = self.integrate(x0, mask, cond, num_steps, solver, guidance)
         return self.from_flow(x1, mask), mask
 
     def source(self, mask: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """x0 ~ N(0, I) on the real slots of ``mask`` (B, P), zero elsewhere: (B, P, F)."""
-        features = getattr(self.velocity, "features", 3)
-        x0 = torch.randn(*mask.shape, features, device=mask.device, generator=generator)
-        return zero_padded(x0, mask)
+        """The source draw x0 on ``mask`` (`FlowSpace.source`), as many features as the network takes."""
+        return self.space.source(mask, getattr(self.velocity, "features", 3), generator)
 
     def integrate(self, x0: Tensor, mask: Tensor, cond: Tensor | None = None, num_steps: int | None = None,
                   solver: Literal["midpoint", "euler"] | None = None,

@@ -94,7 +94,17 @@ def to_format_2(ckpt: Checkpoint) -> None:
         info["jet_types"] = [JET_TYPES[int(info.pop("jet_type"))]]
 
 
-MIGRATIONS: list[Callable[[Checkpoint], None]] = [to_format_2]
+# ------------------------------------------------------------------------------ format 2 -> 3
+def to_format_3(ckpt: Checkpoint) -> None:
+    """Format 2 → 3: a flow's coordinate maps moved into its flow space (``ptrel_log.loc`` →
+    ``space.ptrel_log.loc``; `flow_space.ParticleSpace`)."""
+    state = ckpt.get("state_dict")
+    if isinstance(state, dict):
+        for key in [k for k in state if k.partition(".")[0] in FLOW_MAPS]:
+            state[f"space.{key}"] = state.pop(key)
+
+
+MIGRATIONS: list[Callable[[Checkpoint], None]] = [to_format_2, to_format_3]
 """``MIGRATIONS[k - 1]`` turns a format-k checkpoint into format k + 1 (in place)."""
 
 CHECKPOINT_FORMAT = len(MIGRATIONS) + 1

@@ -53,7 +53,7 @@ def test_a_student_starts_as_its_teacher_and_samples_without_it(teacher: Path, u
     shutil.move(teacher, moved)  # the student checkpoint needs no teacher to sample
     student, parent = load_model(ckpt), load_model(moved)
     assert isinstance(student, FlowDistillation) and student.hparams.num_steps == 1
-    assert torch.equal(student.ptrel_log.loc, parent.ptrel_log.loc)
+    assert torch.equal(student.space.ptrel_log.loc, parent.space.ptrel_log.loc)
     for name, value in parent.velocity_ema.state_dict().items():
         assert torch.equal(student.velocity_ema.state_dict()[name], value), name
     # one student step from x0 is the teacher's one Euler step from the same x0

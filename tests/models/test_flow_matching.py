@@ -18,7 +18,8 @@ from sparsegen.data.info import DataInfo
 from sparsegen.models import FlowMatching
 from sparsegen.models.components import EPiCVelocity
 from sparsegen.models.components.point_flow import nearest_offsets
-from sparsegen.models.flow_matching import ot_permute_source, sample_time
+from sparsegen.models.flow_matching import sample_time
+from sparsegen.models.flow_space import FlowSpace, ot_permute_source
 from sparsegen.models.migration import migrate
 from sparsegen.models.spec import instantiate
 from sparsegen.nn.matching import hungarian_matching
@@ -59,16 +60,16 @@ def test_log_ptrel_space_is_fitted_on_the_first_batch_and_inverts_exactly():
     model = model_for(batch, ptrel_space="log")
     model.on_train_batch_start(batch, 0)
     raw = (x[..., 2] * PT_STD + PT_MEAN)[mask]
-    assert float(model.ptrel_log.loc) == pytest.approx(float(raw.log().mean()), rel=1e-5)
-    assert float(model.ptrel_log.scale) == pytest.approx(float(raw.log().std()), rel=1e-5)
+    assert float(model.space.ptrel_log.loc) == pytest.approx(float(raw.log().mean()), rel=1e-5)
+    assert float(model.space.ptrel_log.scale) == pytest.approx(float(raw.log().std()), rel=1e-5)
     z = model.to_flow(x, mask)
     assert float(z[..., 2][mask].mean()) == pytest.approx(0.0, abs=1e-5)
     assert float(z[..., 2][mask].std()) == pytest.approx(1.0, abs=1e-4)
     assert torch.equal(z[..., :2], x[..., :2]) and torch.all(z[~mask] == 0)
     torch.testing.assert_close(model.from_flow(z, mask), x, atol=1e-5, rtol=1e-5)
-    loc = model.ptrel_log.loc.clone()
+    loc = model.space.ptrel_log.loc.clone()
     model.on_train_batch_start(physical_batch(seed=1), 1)  # fitted once, not per batch
-    assert torch.equal(model.ptrel_log.loc, loc)
+    assert torch.equal(model.space.ptrel_log.loc, loc)
     # any flow output maps to 0 < ptrel <= 1 (a particle never carries more than its jet's pT)
     wild = torch.tensor([-80.0, -3.0, 0.0, 3.0, 80.0])[:, None, None].expand(5, P, 3)
     ptrel = model.from_flow(wild, torch.ones(5, P, dtype=torch.bool))[..., 2] * PT_STD + PT_MEAN
@@ -116,8 +117,8 @@ def test_asinh_angle_space_is_fitted_on_raw_angles_inverts_exactly_and_stays_in_
     model.data_info = replace(model.data_info, normalizer={"mean": mean, "std": std, "image_scale": 1.0})
     model.on_train_batch_start(batch, 0)
     raw = x[..., :2][mask] * torch.tensor(std[:2]) + torch.tensor(mean[:2])
-    torch.testing.assert_close(model.angles_asinh.loc, torch.asinh(raw / 0.05).mean(0))
-    torch.testing.assert_close(model.angles_asinh.scale, torch.asinh(raw / 0.05).std(0))
+    torch.testing.assert_close(model.space.angles_asinh.loc, torch.asinh(raw / 0.05).mean(0))
+    torch.testing.assert_close(model.space.angles_asinh.scale, torch.asinh(raw / 0.05).std(0))
     z = model.to_flow(x, mask)
     torch.testing.assert_close(z[..., :2][mask].mean(0), torch.zeros(2), atol=1e-5, rtol=0)
     torch.testing.assert_close(z[..., :2][mask].std(0), torch.ones(2), atol=1e-4, rtol=0)
@@ -142,10 +143,11 @@ def test_flow_space_loads_checkpoints_with_scalar_buffers():
     """Checkpoints written before the per-column buffers stored LogPtrel's loc / scale as 0-d tensors (format
     1, brought to the current format by `migration.migrate`)."""
     model = model_for(physical_batch(), ptrel_space="log")
-    state = model.state_dict()
-    state["ptrel_log.loc"], state["ptrel_log.scale"] = torch.tensor(-4.0), torch.tensor(1.5)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("space.")}
+    state["ptrel_log.loc"], state["ptrel_log.scale"] = torch.tensor(-4.0), torch.tensor(1.5)  # format 1
+    state["ptrel_log.fitted"] = torch.tensor(True)
     model.load_state_dict(migrate({"state_dict": state})["state_dict"])
-    assert model.ptrel_log.loc.tolist() == [-4.0] and model.ptrel_log.scale.tolist() == [1.5]
+    assert model.space.ptrel_log.loc.tolist() == [-4.0] and model.space.ptrel_log.scale.tolist() == [1.5]
 
 
 def test_time_sampling():
@@ -265,3 +267,59 @@ def test_conserve_pt_makes_every_generated_jet_sum_to_its_pt_and_needs_uncut_dat
     cut = model_for(batch, conserve_pt=True)  # this batch has a sixth of its jets at P particles
     with pytest.raises(SparsegenInputError, match="conserve_pt needs every constituent"):
         cut.on_data_info()
+
+
+class _Vectors(FlowSpace):
+    """A toy representation: K fixed slots of F features, all present, no coordinate change."""
+
+    def support(self, num, counts, info, device, generator=None):
+        return torch.ones(num, 4, dtype=torch.bool, device=device)
+
+    def to_flow(self, x, support, info):
+        return x
+
+    def from_flow(self, z, support, info):
+        return z
+
+    def source(self, support, features, generator=None, dtype=None):
+        return torch.randn(*support.shape, features, generator=generator, dtype=dtype)
+
+    def masked_mean(self, err, support):
+        return err.mean()
+
+
+class _VectorVelocity(torch.nn.Module):
+    features = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = torch.nn.Linear(3, 2)
+
+    def forward(self, x, support, t, cond=None):
+        return self.net(torch.cat([x, t[:, None, None].expand(*x.shape[:2], 1)], -1))
+
+
+class _VectorFlow(FlowMatching):
+    def build_space(self, *settings):
+        return _Vectors()
+
+
+def test_a_flow_on_another_representation_is_a_space_and_a_velocity_network():
+    """Nothing of the flow itself is particle-specific: a new `FlowSpace` and a network for it train (the
+    loss falls on a fixed target) and integrate."""
+    torch.manual_seed(0)
+    model = _VectorFlow(_VectorVelocity(), num_steps=4, ema_decay=None)
+    target = torch.tensor([2.0, -1.0]).expand(64, 4, 2)
+    support = torch.ones(64, 4, dtype=torch.bool)
+    opt = torch.optim.Adam(model.velocity.parameters(), lr=0.05)
+    losses = []
+    for step in range(150):
+        loss = model.flow_matching_loss(target, support, generator=torch.Generator().manual_seed(step))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20])
+    x, mask = model.generate(32, generator=torch.Generator().manual_seed(1))
+    assert x.shape == (32, 4, 2) and bool(mask.all())
+    assert float((x.mean((0, 1)) - torch.tensor([2.0, -1.0])).abs().max()) < 0.5

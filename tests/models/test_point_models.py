@@ -23,7 +23,8 @@ from sparsegen.models.components import (
     PointNetSetEncoder,
     PointSetDecoder,
 )
-from sparsegen.models.flow_matching import odeint_fixed, ot_permute_source
+from sparsegen.models.flow_matching import odeint_fixed
+from sparsegen.models.flow_space import ot_permute_source
 from sparsegen.models.spec import instantiate
 from sparsegen.nn.losses import chamfer_loss, hungarian_loss, point_set_loss
 
