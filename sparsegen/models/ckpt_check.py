@@ -19,6 +19,7 @@ from typing import Any
 
 from sparsegen.core.compose import load_config
 from sparsegen.core.errors import SparsegenInputError
+from sparsegen.models.migration import migrate
 from sparsegen.models.spec import load_checkpoint
 
 SPECIAL_CKPT_PATHS = ("last", "best", "hpc")
@@ -38,6 +39,7 @@ def check_ckpt_path(argv: Sequence[str]) -> None:
     spec = ckpt.get("sparsegen_model") if isinstance(ckpt, dict) else None
     if not isinstance(spec, dict) or "class_path" not in spec:
         raise SparsegenInputError(ckpt_path, "not a sparsegen model checkpoint (no 'sparsegen_model' spec)")
+    spec = migrate(ckpt, ckpt_path)["sparsegen_model"]  # a later format is refused; moved classes resolve
     if model.get("class_path") is None:
         return
     stored = {name: arg["class_path"] for name, arg in (spec.get("init_args") or {}).items()

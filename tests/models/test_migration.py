@@ -93,3 +93,15 @@ def test_a_checkpoint_of_an_unknown_format_is_one_line(tmp_path, capsys, version
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert len(err) == 1 and needle in err[0] and str(path) in err[0], err
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_resuming_from_a_later_format_is_one_line_before_lightning(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ckpt = legacy("flow_matching")
+    ckpt[FORMAT_KEY] = CHECKPOINT_FORMAT + 1
+    torch.save(ckpt, tmp_path / "future.ckpt")
+    config = Path(__file__).resolve().parents[2] / "configs" / "points" / "flow_matching.yaml"
+    assert main(["fit", "--config", str(config), "--ckpt_path", str(tmp_path / "future.ckpt")]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and "is newer than this sparsegen reads" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["future.ckpt"], "nothing written"
