@@ -3,8 +3,9 @@
 Every component derives from `Component`, which records its class path and init arguments (JSON-able
 values only). `GenerativeModel` writes ``{"class_path", "init_args"}`` of itself — with nested
 component specs — into each checkpoint (``checkpoint["sparsegen_model"]``). `load_model` reads the
-checkpoint with ``torch.load(weights_only=True)`` (no arbitrary code runs), rebuilds the model from the
-spec (only classes under ``sparsegen.`` are allowed) and loads the weights.
+checkpoint with ``torch.load(weights_only=True)`` (no arbitrary code runs), brings an older checkpoint to
+the current format (`sparsegen.models.migration`), rebuilds the model from the spec (only classes under
+``sparsegen.`` are allowed) and loads the weights.
 """
 
 from __future__ import annotations
