@@ -17,6 +17,8 @@
   ``lr_min_factor`` over the run): the run's progress is the largest of step / ``max_steps`` and the
   fraction used of any time budget (Lightning's ``max_time`` or `CPUTimeBudget`), so a budgeted run ends at
   its lowest learning rate whatever its step count.
+* **Checkpoints** carry the data info, the model spec (`spec.py`), the RNG state and the checkpoint format;
+  an older format is migrated on load, before anything reads it (`migration.py`).
 * **Divergence**: `check_finite` stops training at the first non-finite loss (the last checkpoint on
   disk is still the last good one; the CLI exits 3).
 """
