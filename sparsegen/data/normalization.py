@@ -19,8 +19,8 @@ Threshold: pixels below ``threshold`` (ptrel) are empty. `Normalizer.images` zer
 before transforming, and `Normalizer.images_inverse` zeroes generated pixels below it after the exact
 inverse, so a generator's near-zero outputs become exact zeros and ``images_inverse(images(x))`` equals x
 with its sub-threshold pixels removed (float32 round-off aside). The default, `IMAGE_THRESHOLD` = 1e-5
-(10 MeV in a 1 TeV jet), is the metrics' read-out threshold; it removes ~0.2 % of the active pixels of
-generated Pythia jets (very soft photons), none of which an occupancy metric counts.
+(10 MeV in a 1 TeV jet), is the metrics' read-out threshold; the few pixels it removes from generated
+Pythia jets are very soft photons, none of which an occupancy metric counts.
 """
 
 from __future__ import annotations

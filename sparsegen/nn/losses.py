@@ -88,7 +88,7 @@ def mse(pred: Tensor, target: Tensor) -> Tensor:
 def masked_mse(pred: Tensor, target: Tensor) -> Tensor:
     """MSE over the pixels where the target *or* the prediction is non-zero.
 
-    Pixels that both leave empty do not count, so the ~95 % empty pixels no longer dilute the signal,
+    Pixels that both leave empty do not count, so the mostly empty image no longer dilutes the signal,
     yet spurious predicted intensity is still penalized.
     """
     sites = (target != 0) | (pred.detach() != 0)

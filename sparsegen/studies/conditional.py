@@ -21,13 +21,12 @@ from typing import Any
 import numpy as np
 
 from sparsegen.core.defaults import JET_CLASS_NAMES
+from sparsegen.metrics.registry import badness, columns, get
 from sparsegen.studies import harness as H
 from sparsegen.studies import report as R
 from sparsegen.studies.settings import Conditional as Settings
 
-COLUMNS = (("w1m", "W1M ×10³", 1e3), ("w1p", "W1P ×10³", 1e3), ("w1efp", "W1EFP ×10⁵", 1e5),
-           ("fpd", "FPD ×10³", 1e3), ("w1_multiplicity", "mult. W1", 1.0), ("w1_tau21", "τ21 W1 ×10³", 1e3),
-           ("classifier_auc", "AUC", 1.0))
+COLUMNS = columns("conditional")
 
 
 def _runs(s: Settings) -> list[tuple[str, list[str]]]:
@@ -194,8 +193,7 @@ def write_report(rows: list[dict], s: Settings) -> str:
 
 def _rank_score(entry: dict, key: str) -> float:
     """Lower is better: value + 1σ (AUC: distance from 0.5 + 1σ)."""
-    value = abs(entry["value"] - 0.5) if key == "classifier_auc" else entry["value"]
-    return value + (entry.get("error") or 0.0)
+    return badness(entry, get(key), sigmas=1.0)
 
 
 def findings(rows: list[dict], s: Settings) -> list[str]:

@@ -26,14 +26,16 @@ from typing import Any
 import numpy as np
 
 from sparsegen.core.defaults import JET_CLASS_NAMES, PRESET
+from sparsegen.metrics.registry import columns, get, names, ratio_to_floor, select
 from sparsegen.models.callbacks import CPUTimeBudget as _CPUTimeBudget
 from sparsegen.studies import harness as H
 from sparsegen.studies import report as R
 from sparsegen.studies.settings import Convergence as Settings
 
-COLUMNS = (("w1m", "W1M ×10³", 1e3), ("w1p", "W1P ×10³", 1e3), ("w1efp", "W1EFP ×10⁵", 1e5),
-           ("fpd", "FPD ×10³", 1e3), ("w1_tau21", "τ21 W1 ×10³", 1e3), ("classifier_auc", "AUC", 1.0))
-TARGETS = {"w1m": 2.5, "w1p": 2.5, "w1efp": 2.5, "fpd": 5.0, "w1_tau21": 5.0}
+COLUMNS = columns("convergence")
+TARGETS = {**dict.fromkeys(names(tag="convergence_target_2.5"), 2.5),
+           **dict.fromkeys(names(tag="convergence_target_5"), 5.0)}
+AUC = next(m.name for m in select(tag="convergence") if m.better == "half")
 """Issue 17's targets: the generated-vs-real value at most this many times the truth floor (AUC ≤ 0.80)."""
 AUC_TARGET = 0.80
 
@@ -120,16 +122,12 @@ def _ode_steps(config: Path) -> int | None:
 # ----------------------------------------------------------------------------- report
 def ratio(metrics: dict, key: str) -> float | None:
     """Generated-vs-real value over the truth floor (None when either is missing or the floor is 0)."""
-    value = (metrics.get(key) or {}).get("value")
-    floor = (metrics.get("truth_floor", {}).get(key) or {}).get("value")
-    if value is None or not floor:
-        return None
-    return value / floor
+    return ratio_to_floor(metrics, get(key))
 
 
 def _cell(metrics: dict, key: str, scale: float) -> str:
     text = R.fmt(metrics.get(key), scale)
-    if key == "classifier_auc":
+    if get(key).better == "half":
         value = (metrics.get(key) or {}).get("value")
         return f"**{text}**" if value is not None and value <= AUC_TARGET else text
     r = ratio(metrics, key)
@@ -160,7 +158,7 @@ def findings(rows: list[dict]) -> list[str]:
     last = rows[-1]
     met = [label for key, label, _ in COLUMNS if key in TARGETS and (ratio(last["metrics"], key) or np.inf)
            <= TARGETS[key]]
-    auc = (last["metrics"].get("classifier_auc") or {}).get("value")
+    auc = (last["metrics"].get(AUC) or {}).get("value")
     lines.append(f"at {last['minutes']:g} CPU-min within target: {', '.join(met) or 'none'}; AUC {auc:.3f} "
                  f"({'≤' if auc is not None and auc <= AUC_TARGET else '>'} {AUC_TARGET})" if auc is not None
                  else f"at {last['minutes']:g} CPU-min within target: {', '.join(met) or 'none'}")

@@ -35,6 +35,7 @@ import numpy as np
 from sparsegen.core.defaults import JET_CLASS_NAMES
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.io import atomic_write
+from sparsegen.metrics.registry import badness, columns, get, names, ratio_to_floor
 from sparsegen.studies import harness as H
 from sparsegen.studies import report as R
 from sparsegen.studies.settings import Generative as Settings
@@ -46,10 +47,7 @@ DENSE_LEVELS = {"dense", "mse"}
 LABELS = {("decoder", "dense"): "mse"}
 """How the tables name a part's level where it differs from the component's ``sparsity`` (a dense decoder
 output by its MSE-family loss)."""
-COLUMNS = (("w1m", "W1M ×10³", 1e3), ("w1p", "W1P ×10³", 1e3), ("w1efp", "W1EFP ×10⁵", 1e5),
-           ("fpd", "FPD ×10³", 1e3), ("kpd", "KPD ×10³", 1e3), ("w1_multiplicity", "mult. W1", 1.0),
-           ("w1_occupancy", "occ. W1 ×10³", 1e3), ("w1_pixel_intensity", "pixel-spectrum W1 ×10³", 1e3),
-           ("w1_tau21", "τ21 W1 ×10³", 1e3), ("w1_tau32", "τ32 W1 ×10³", 1e3), ("classifier_auc", "AUC", 1.0))
+COLUMNS = columns("table")
 
 
 IMAGE_COLUMNS = (("occupancy_ratio", "occupancy gen/real", 1.0),
@@ -130,12 +128,11 @@ def describe(config: Path) -> str:
 def _plot_arrays(real, gen, npix: int, extent: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Mass, multiplicity, active-pixel intensities and the mean image of both samples, as the metrics see
     them."""
-    from sparsegen.core.jets import Jets
+    from sparsegen.metrics import pixel_readout
 
     real_img = real.to_images(npix, extent)
     if gen.images is not None:  # image model: real jets read out of their own pixels, like the generated ones
-        gen_img, real = gen.images, Jets.from_images(real_img, pt=real.pt, extent=extent,
-                                                     jet_type=real.labels)
+        gen_img, real = gen.images, pixel_readout(real, real_img, extent)
     else:
         gen_img = gen.to_images(npix, extent)
     out: dict[str, np.ndarray] = {}
@@ -283,11 +280,7 @@ def _score(r: dict, key: str) -> float | None:
     Adding the error keeps an unstable estimate from winning: FPD's extrapolation to infinite sample size
     is bounded below by 0 (as in JetNet), so a heavy-tailed sample can get FPD = 0 ± (large).
     """
-    m = r["metrics"].get(key) or {}
-    v = m.get("value")
-    if v is None:
-        return None
-    return (abs(v - 0.5) if key == "classifier_auc" else v) + (m.get("error") or 0.0)
+    return badness(r["metrics"].get(key), get(key), sigmas=1.0)
 
 
 def _cell(r: dict, key: str, scale: float) -> str:
@@ -347,9 +340,7 @@ def compare(a: dict, b: dict, key: str, scale: float) -> str:
     return f"{R.fmt(ea, scale)} vs {R.fmt(eb, scale)} ({verdict})"
 
 
-SPARSITY_METRICS = (("w1_occupancy", "occupancy W1 ×10³", 1e3),
-                    ("w1_pixel_intensity", "pixel-spectrum W1 ×10³", 1e3),
-                    ("w1m", "W1M ×10³", 1e3))
+SPARSITY_METRICS = columns("sparse_vs_dense", short=False) + columns("sparse_vs_dense_reference", short=False)
 
 
 def sparse_vs_dense(rows: list[dict]) -> list[str]:
@@ -380,15 +371,13 @@ def findings(rows: list[dict]) -> list[str]:
     """Plain statements computed from the results: winners, distances to the floor and, for image models,
     the sparse-aware vs dense comparison of every twin pair."""
     lines = []
-    for key, label, scale in (c for c in COLUMNS if c[0] in ("w1m", "w1p", "fpd", "w1_occupancy",
-                                                               "w1_pixel_intensity", "classifier_auc")):
+    for key, label, scale in (c for c in COLUMNS if c[0] in names(tag="findings")):
         scored = [(_score(r, key), r) for r in rows if _score(r, key) is not None]
         if scored:
             _, r = min(scored, key=lambda x: x[0])
             floor = r["metrics"]["truth_floor"].get(key) or {}
-            times = ""
-            if key != "classifier_auc" and floor.get("value"):
-                times = f", {r['metrics'][key]['value'] / floor['value']:.1f}× the floor"
+            ratio = ratio_to_floor(r["metrics"], get(key))
+            times = f", {ratio:.1f}× the floor" if ratio is not None else ""
             lines.append(f"best {label} (value + 1σ): `{r['config']}` {R.fmt(r['metrics'][key], scale)} "
                          f"(floor {R.fmt(floor, scale)}{times})")
     lines += sparse_vs_dense(rows)
