@@ -75,7 +75,7 @@ def set_guidance(model, guidance: float) -> None:
     if "guidance" not in model.hparams:
         raise SparsegenInputError("--guidance", f"only for flow-matching models, not {type(model).__name__}")
     try:
-        check_guidance(guidance, float(model.hparams.get("cond_dropout", 0.0)))
+        check_guidance(guidance, float(model.hparams["cond_dropout"]))
     except SparsegenInputError as err:
         raise SparsegenInputError("--guidance", err.problem) from None
     model.hparams.guidance = guidance

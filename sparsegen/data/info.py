@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sparsegen.core.defaults import EXTENT, JET_TYPE_INDEX, JET_TYPES, NPIX, NUM_PARTICLES
+from sparsegen.core.defaults import EXTENT, JET_TYPE_INDEX, NPIX, NUM_PARTICLES
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.data.conditions import ConditionSpec
 from sparsegen.data.normalization import Normalizer
@@ -60,11 +60,9 @@ class DataInfo:
 
     @classmethod
     def from_dict(cls, state: dict[str, Any] | None) -> DataInfo:
-        """From a checkpoint entry (also the plain dicts of older checkpoints, which had one ``jet_type`` and
-        no condition spec: their jets get the nominal pT of 1 TeV)."""
+        """From a checkpoint entry, already brought to the current format (`sparsegen.models.migration`);
+        an older checkpoint without a condition spec samples its jets at the nominal pT of 1 TeV."""
         state = dict(state or {})
-        if "jet_types" not in state and "jet_type" in state:
-            state["jet_types"] = [JET_TYPES[int(state["jet_type"])]]
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in state.items() if k in known})
 
