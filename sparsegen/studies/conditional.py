@@ -26,7 +26,10 @@ from sparsegen.studies import harness as H
 from sparsegen.studies import report as R
 from sparsegen.studies.settings import Conditional as Settings
 
-COLUMNS = columns("conditional")
+
+def _cols() -> tuple[tuple[str, str, float], ...]:
+    """The table's metric columns (name, label, scale), from the registry at call time."""
+    return columns("conditional")
 
 
 def _runs(s: Settings) -> list[tuple[str, list[str]]]:
@@ -155,7 +158,7 @@ def write_report(rows: list[dict], s: Settings) -> str:
         f"({s.heldout} jets per class, seed {s.seed + 1}), generated with the conditions of the held-out "
         "jets one by one; quick JetNet sample sizes, truth floor real vs real at the same size.\n",
     ]
-    header = ["class", "model", *[label for _, label, _ in COLUMNS], "train s (CPU s)"]
+    header = ["class", "model", *[label for _, label, _ in _cols()], "train s (CPU s)"]
     body = []
     for t in s.jet_types:
         for label, r in (("conditional (all classes)", cond), ("per-class", per_class.get(t))):
@@ -166,13 +169,13 @@ def write_report(rows: list[dict], s: Settings) -> str:
                 [
                     JET_CLASS_NAMES[t],
                     label,
-                    *[R.fmt(m.get(k), sc) for k, _, sc in COLUMNS],
+                    *[R.fmt(m.get(k), sc) for k, _, sc in _cols()],
                     f"{r['train_s']:.0f} ({r.get('train_cpu_s', float('nan')):.0f})",
                 ]
             )
         floor = cond["metrics"][t].get("truth_floor", {})
         body.append(
-            [JET_CLASS_NAMES[t], "*truth floor*", *[R.fmt(floor.get(k), sc) for k, _, sc in COLUMNS], ""]
+            [JET_CLASS_NAMES[t], "*truth floor*", *[R.fmt(floor.get(k), sc) for k, _, sc in _cols()], ""]
         )
     parts.append(R.markdown_table(header, body) + "\n")
     parts.append("Findings (computed): " + "; ".join(findings(rows, s)) + ".\n")
@@ -201,7 +204,7 @@ def findings(rows: list[dict], s: Settings) -> list[str]:
     model."""
     cond, per_class = rows[0], {r["classes"][0]: r for r in rows[1:]}
     lines = []
-    for key, label, _ in COLUMNS:
+    for key, label, _ in _cols():
         wins = 0
         compared = 0
         for t in s.jet_types:

@@ -32,12 +32,20 @@ from sparsegen.studies import harness as H
 from sparsegen.studies import report as R
 from sparsegen.studies.settings import Convergence as Settings
 
-COLUMNS = columns("convergence")
-TARGETS = {**dict.fromkeys(names(tag="convergence_target_2.5"), 2.5),
-           **dict.fromkeys(names(tag="convergence_target_5"), 5.0)}
 AUC = next(m.name for m in select(tag="convergence") if m.better == "half")
-"""Issue 17's targets: the generated-vs-real value at most this many times the truth floor (AUC ≤ 0.80)."""
 AUC_TARGET = 0.80
+"""Issue 17's AUC target (the other targets: `_targets`)."""
+
+
+def _cols() -> tuple[tuple[str, str, float], ...]:
+    """The table's metric columns (name, label, scale), from the registry at call time."""
+    return columns("convergence")
+
+
+def _targets() -> dict[str, float]:
+    """Issue 17's targets: the generated-vs-real value at most this many times the truth floor."""
+    return {**dict.fromkeys(names(tag="convergence_target_2.5"), 2.5),
+            **dict.fromkeys(names(tag="convergence_target_5"), 5.0)}
 
 
 # the budget callback of every run (its class path is in each run's config.yaml; kept importable from here)
@@ -133,22 +141,22 @@ def _cell(metrics: dict, key: str, scale: float) -> str:
     r = ratio(metrics, key)
     if r is None:
         return text
-    mark = "**" if r <= TARGETS[key] else ""
+    mark = "**" if r <= _targets()[key] else ""
     return f"{text} ({mark}{r:.2g}×{mark})"
 
 
 def table(rows: list[dict]) -> str:
     """A row per budget: every metric with its ratio to the truth floor (bold: within issue 17's target)."""
-    header = ["CPU-min", *[label for _, label, _ in COLUMNS], "steps", "wall min", "load", "ODE steps",
+    header = ["CPU-min", *[label for _, label, _ in _cols()], "steps", "wall min", "load", "ODE steps",
               "sample jets/s"]
     body = []
     for r in rows:
         m = r["metrics"]
-        body.append([f"{r['minutes']:g}", *[_cell(m, k, sc) for k, _, sc in COLUMNS], r["steps"],
+        body.append([f"{r['minutes']:g}", *[_cell(m, k, sc) for k, _, sc in _cols()], r["steps"],
                      f"{r['train_wall_s'] / 60:.1f}", f"{r['load_average']:.1f}", r.get("ode_steps") or "?",
                      f"{r['sample_jets_per_s']:.3g}"])
     floor = rows[-1]["metrics"].get("truth_floor", {}) if rows else {}
-    body.append(["*truth floor*", *[R.fmt(floor.get(k), sc) for k, _, sc in COLUMNS], "", "", "", "", ""])
+    body.append(["*truth floor*", *[R.fmt(floor.get(k), sc) for k, _, sc in _cols()], "", "", "", "", ""])
     return R.markdown_table(header, body)
 
 
@@ -156,15 +164,15 @@ def findings(rows: list[dict]) -> list[str]:
     """Computed statements: which targets the largest budget meets, and whether the last doubling helped."""
     lines = []
     last = rows[-1]
-    met = [label for key, label, _ in COLUMNS if key in TARGETS and (ratio(last["metrics"], key) or np.inf)
-           <= TARGETS[key]]
+    met = [label for key, label, _ in _cols() if key in _targets() and (ratio(last["metrics"], key) or np.inf)
+           <= _targets()[key]]
     auc = (last["metrics"].get(AUC) or {}).get("value")
     lines.append(f"at {last['minutes']:g} CPU-min within target: {', '.join(met) or 'none'}; AUC {auc:.3f} "
                  f"({'≤' if auc is not None and auc <= AUC_TARGET else '>'} {AUC_TARGET})" if auc is not None
                  else f"at {last['minutes']:g} CPU-min within target: {', '.join(met) or 'none'}")
     if len(rows) >= 2:
         prev = rows[-2]
-        better = [label for key, label, _ in COLUMNS if key in TARGETS and _improved(prev, last, key)]
+        better = [label for key, label, _ in _cols() if key in _targets() and _improved(prev, last, key)]
         lines.append(f"{prev['minutes']:g} → {last['minutes']:g} CPU-min improved beyond 1σ: "
                      f"{', '.join(better) or 'none'}")
     return lines
@@ -187,10 +195,10 @@ def plot(rows: list[dict], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
     x = [r["minutes"] for r in rows]
-    for i, (key, label, _) in enumerate(c for c in COLUMNS if c[0] in TARGETS):
+    for i, (key, label, _) in enumerate(c for c in _cols() if c[0] in _targets()):
         y = [ratio(r["metrics"], key) or np.nan for r in rows]
         ax.plot(x, y, marker="o", label=label.split(" ×")[0], color=f"C{i}")
-    for target in sorted(set(TARGETS.values())):
+    for target in sorted(set(_targets().values())):
         ax.axhline(target, color="0.4", linestyle=":", linewidth=0.9)
         ax.annotate(f"target {target:g}×", (1.0, target), xycoords=("axes fraction", "data"), ha="right",
                     va="bottom", fontsize=7, color="0.3")
@@ -212,8 +220,8 @@ def write_report(rows: list[dict], s: Settings) -> str:
     """Table, findings and the convergence plot into the ``convergence`` section of the results file."""
     scale = ("quick (one short epoch per run and quick metric sizes, for the tests)" if s.quick else
              "each budget's minutes of CPU time of the training process (validation and callbacks included)")
-    targets = ", ".join(f"{label.split(' ×')[0]} ≤ {TARGETS[key]:g}×" for key, label, _ in COLUMNS
-                        if key in TARGETS)
+    targets = ", ".join(f"{label.split(' ×')[0]} ≤ {_targets()[key]:g}×" for key, label, _ in _cols()
+                        if key in _targets())
     parts = [
         "## 5. Convergence: quality per CPU-minute of the demo's model\n",
         (f"{H.head(s, scale)}. Each budget is a fresh run of `{s.config}`; its learning-rate schedule "

@@ -35,7 +35,7 @@ import numpy as np
 from sparsegen.core.defaults import JET_CLASS_NAMES
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.io import atomic_write
-from sparsegen.metrics.registry import badness, columns, get, names, ratio_to_floor
+from sparsegen.metrics.registry import badness, columns, get, ratio_to_floor
 from sparsegen.studies import harness as H
 from sparsegen.studies import report as R
 from sparsegen.studies.settings import Generative as Settings
@@ -47,7 +47,6 @@ DENSE_LEVELS = {"dense", "mse"}
 LABELS = {("decoder", "dense"): "mse"}
 """How the tables name a part's level where it differs from the component's ``sparsity`` (a dense decoder
 output by its MSE-family loss)."""
-COLUMNS = columns("table")
 
 
 IMAGE_COLUMNS = (("occupancy_ratio", "occupancy gen/real", 1.0),
@@ -304,18 +303,19 @@ def _parts_cell(r: dict) -> str:
 def class_table(rows: list[dict]) -> str:
     """One class and family: a row per config, the best value per metric in bold, the truth floor last."""
     images = any(r["family"] == "images" for r in rows)
-    columns = COLUMNS + (IMAGE_COLUMNS if images else ())
+    metric_columns = columns("table")
+    shown = metric_columns + (IMAGE_COLUMNS if images else ())
     best = {}
-    for key, _, _ in COLUMNS:
+    for key, _, _ in metric_columns:
         vals = [(_score(r, key), i) for i, r in enumerate(rows) if _score(r, key) is not None]
         if vals:
             best[key] = min(vals)[1]
-    header = ["config", "sparse-aware", *[label for _, label, _ in columns], "parts", "epochs", "steps",
+    header = ["config", "sparse-aware", *[label for _, label, _ in shown], "parts", "epochs", "steps",
               "train s", "load avg", "sample jets/s"]
     body = []
     for i, r in enumerate(rows):
         cells = [f"`{r['config']}`", "yes" if r["sparse_aware"] else "**no**"]
-        for key, _, scale in columns:
+        for key, _, scale in shown:
             cell = _cell(r, key, scale)
             cells.append(f"**{cell}**" if best.get(key) == i else cell)
         cells += [_parts_cell(r), r["epochs"], r.get("steps", ""), f"{r['train_s']:.0f}",
@@ -323,7 +323,7 @@ def class_table(rows: list[dict]) -> str:
         body.append(cells)
     tf = rows[0]["metrics"].get("truth_floor", {}) if rows else {}
     body.append(["*truth floor (real vs real)*", "",
-                 *[R.fmt(tf.get(k), sc) if k in tf else "1" for k, _, sc in columns],
+                 *[R.fmt(tf.get(k), sc) if k in tf else "1" for k, _, sc in shown],
                  "", "", "", "", "", ""])
     return R.markdown_table(header, body)
 
@@ -340,7 +340,11 @@ def compare(a: dict, b: dict, key: str, scale: float) -> str:
     return f"{R.fmt(ea, scale)} vs {R.fmt(eb, scale)} ({verdict})"
 
 
-SPARSITY_METRICS = columns("sparse_vs_dense", short=False) + columns("sparse_vs_dense_reference", short=False)
+
+
+def _sparsity_columns() -> tuple[tuple[str, str, float], ...]:
+    """The metrics of the sparse-vs-dense comparison, those that read sparsity first."""
+    return columns("sparse_vs_dense", short=False) + columns("sparse_vs_dense_reference", short=False)
 
 
 def sparse_vs_dense(rows: list[dict]) -> list[str]:
@@ -361,7 +365,7 @@ def sparse_vs_dense(rows: list[dict]) -> list[str]:
                 for b in twins:
                     rest = ", ".join(f"{k} {v}" for k, v in pa.items() if k not in ("kind", part))
                     cmp = "; ".join(f"{label} {compare(a, b, key, sc)}"
-                                    for key, label, sc in SPARSITY_METRICS)
+                                    for key, label, sc in _sparsity_columns())
                     lines.append(f"{kind.upper()} {part} {pa[part]} (`{a['config']}`) vs "
                                  f"{part} {b['parts'][part]} (`{b['config']}`), {rest}: {cmp}")
     return lines
@@ -371,7 +375,7 @@ def findings(rows: list[dict]) -> list[str]:
     """Plain statements computed from the results: winners, distances to the floor and, for image models,
     the sparse-aware vs dense comparison of every twin pair."""
     lines = []
-    for key, label, scale in (c for c in COLUMNS if c[0] in names(tag="findings")):
+    for key, label, scale in columns("findings"):
         scored = [(_score(r, key), r) for r in rows if _score(r, key) is not None]
         if scored:
             _, r = min(scored, key=lambda x: x[0])

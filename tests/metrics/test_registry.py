@@ -1,5 +1,5 @@
 """The metric registry: selections, ranking, labels, and a metric registered at run time reaching every
-consumer (evaluate and its truth floor, PeriodicMetrics, the report table)."""
+consumer (evaluate and its truth floor, PeriodicMetrics, the report table, a study table)."""
 
 from __future__ import annotations
 
@@ -107,6 +107,13 @@ def test_a_registered_metric_reaches_evaluate_periodic_metrics_and_the_report(ma
 
         Console(file=console_text, width=200).print(metrics_table(result))
         assert "w1_jet_pt" in console_text.getvalue()
+
+        from sparsegen.studies.generative import class_table
+
+        row = {"config": "points/x", "sparse_aware": True, "family": "points", "metrics": result, "parts": {},
+               "epochs": 1, "steps": 1, "train_s": 1.0, "load_average": 0.0, "sample_jets_per_s": 1.0}
+        header = class_table([row]).splitlines()[0]
+        assert "jet pT W1" in header  # the generative study's table has its column
 
         callback = PeriodicMetrics(seed=0)
         assert callback.keys() == ("w1m", "w1_occupancy", "w1_pixel_intensity", "w1_jet_pt")
