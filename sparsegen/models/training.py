@@ -200,7 +200,9 @@ def run_lightning(argv: Sequence[str]) -> int:
             raise
         errors = [ln.strip()[2:] for ln in str(exc).splitlines()
                   if ln.strip().startswith("- ") and "NoneType" not in ln]
-        raise SparsegenInputError("config", errors[0] if errors else str(exc).splitlines()[0]) from exc
+        problem = errors[0] if errors else str(exc).splitlines()[0]
+        problem = problem.removeprefix("config: ")  # a component's own config error, wrapped: "config" once
+        raise SparsegenInputError("config", problem) from exc
     return 0
 
 

@@ -149,7 +149,8 @@ def test_evaluator_rejects_malformed_generated_files(tmp_path_factory, capsys, p
         (["fit", "--config", str(ROOT / "configs/images/vae_hurdle.yaml"), "--data.init_args.floor", "0"],
          "floor"),
         (["fit", "--config", str(ROOT / "configs/images/wgan_gp_dense.yaml"),
-          "--model.init_args.generator.init_args.head", "relu"], "energy_conserving needs head 'linear'"),
+          "--model.init_args.generator.init_args.output.init_args.floor.init_args.mode", "lift"],
+         "floor mode 'lift' needs an occupancy mask"),
         (["data", "generate", "--jet-type", "g", "--num-jets", "-3", "--out", "x.h5"], "num-jets"),
         (
             [
