@@ -36,13 +36,11 @@ from sparsegen.core.defaults import PRESET
 from sparsegen.data.cache import load_or_generate
 from sparsegen.data.generate import simulation_speed
 from sparsegen.data.presets import preset_config
-from sparsegen.demo import RATIO_KEYS
 from sparsegen.metrics.evaluation import evaluate
+from sparsegen.metrics.registry import ratio_to_floor, select
 from sparsegen.models import FlowDistillation, FlowMatching, GenerativeModel
 from sparsegen.models.spec import load_model
 from sparsegen.models.speed import network_evaluations, timed_sample
-
-QUALITY = ("w1m", "w1p", "w1efp", "fpd", "w1_tau21")
 
 
 def settings(model: GenerativeModel, nfe: list[int]) -> list[dict]:
@@ -62,9 +60,13 @@ def settings(model: GenerativeModel, nfe: list[int]) -> list[dict]:
 
 
 def ratios(metrics: dict) -> dict[str, float]:
-    out = {k: metrics[k]["value"] / metrics["truth_floor"][k]["value"] for k in QUALITY
-           if metrics.get(k) and metrics["truth_floor"].get(k, {}).get("value")}
-    out["classifier_auc"] = metrics["classifier_auc"]["value"]
+    """The demo's selection: each distance as a multiple of its truth floor, the AUC as its value."""
+    out = {}
+    for m in select(tag="demo"):
+        entry = metrics.get(m.name) or {}
+        value = ratio_to_floor(metrics, m) if m.better == "lower" else entry.get("value")
+        if value is not None:
+            out[m.name] = value
     return out
 
 
@@ -105,15 +107,16 @@ def main() -> None:
                    "quality": {k: round(v, 3) for k, v in ratios(metrics).items()}}
             rows.append(row)
             print(json.dumps(row), flush=True)
-    labels = dict(RATIO_KEYS)
-    head = " | ".join(labels[k] for k in QUALITY)
-    print(f"\n| model | evaluations / jet | jets/s | × Pythia8+FastJet | {head} | AUC |\n|"
-          + "---|" * (6 + len(QUALITY)))
+    chosen = select(tag="demo")
+    head = " | ".join(m.label for m in chosen)
+    print(f"\n| model | evaluations / jet | jets/s | × Pythia8+FastJet | {head} |\n|"
+          + "---|" * (4 + len(chosen)))
     for r in rows:
         q = r["quality"]
-        cells = " | ".join(f"{q[k]:.2g}×" if k in q else "–" for k in QUALITY)
+        cells = " | ".join("–" if m.name not in q else f"{q[m.name]:.2g}×" if m.better == "lower"
+                           else f"{q[m.name]:.3f}" for m in chosen)
         print(f"| {Path(r['ckpt']).name} ({r['model']}) | {r['nfe']} | {r['jets_per_s']:.0f} | "
-              f"{r['vs_pythia']:.1f} | {cells} | {q['classifier_auc']:.3f} |")
+              f"{r['vs_pythia']:.1f} | {cells} |")
     print(json.dumps({"bench": "sampling_speed", "threads": args.threads, "cpu_count": os.cpu_count(),
                       "num_jets": args.num_jets, "jet_type": jet_type, "pythia_jets_per_s": round(pythia, 1),
                       "rows": rows}))
