@@ -145,6 +145,23 @@ def nsubjettiness(particles: Any, mask: Any = None, n_max: int = 3, beta: float 
     return taus
 
 
+def subjet_axes(particles: Any, mask: Any = None, n_max: int = 3) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """{N: (rapidity, phi) of the N-subjettiness axes, each (B, N)} for N = 1..``n_max``, as `nsubjettiness`
+    takes them (N = 1: the jet; N >= 2: exclusive kT). Rows of jets with <= N particles are zero."""
+    x, m = as_particles(particles, mask)
+    x = x.astype(np.float64)
+    p4 = _four_vectors(x, m)
+    out = {1: _rapidity_phi(p4.sum(1, keepdims=True))}
+    clustered = np.flatnonzero(m.sum(1) > 2)
+    axes_of = _exclusive_kt_axes(p4[clustered], m[clustered], range(2, n_max + 1)) if clustered.size else {}
+    for n in range(2, n_max + 1):
+        axes = np.zeros((len(x), n, 4))
+        if clustered.size:
+            axes[clustered] = axes_of[n]
+        out[n] = _rapidity_phi(axes)
+    return out
+
+
 def tau_ratios(
     particles: Any, mask: Any = None, beta: float = 1.0, r0: float = NSUBJETTINESS_R0
 ) -> tuple[np.ndarray, np.ndarray]:

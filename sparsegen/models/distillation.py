@@ -16,6 +16,22 @@ student is an ordinary checkpoint for ``sparsegen sample``, ``evaluate`` and con
 classifier-free guidance is part of the pairs; the student samples without guidance, at one evaluation per
 step.
 
+The regression alone cannot follow a teacher map that changes fast in x0 (which collinear splitting a draw
+lands on) and averages it: the jets' two- and three-prong structure washes out (τ21, τ32 drift up). Two
+optional terms act on the student's k-step samples x̂1 of bank draws, next to the regression that keeps it on
+the teacher's map:
+
+* ``substructure`` = μ > 0: μ·[W1(τ21) + W1(τ32)] between the student's batch and the data batch, on
+  un-normalized particles, differentiable with the N-subjettiness axes held fixed
+  (`sparsegen.nn.losses.nsubjettiness_ratio`) — matching a physics observable the network learns last, as
+  the MMD on resonance masses of Butter, Plehn & Winterhalder (2019) does for event GANs;
+* ``critic`` and ``adversarial`` = λ > 0: a GAN against the training jets (adversarial distillation): the
+  critic, a point-set discriminator in the flow's coordinates, tells data from x̂1 (non-saturating logistic
+  loss) and the student adds λ·softplus(−D(x̂1)). Manual optimization then (two optimizers; Lightning's
+  ``global_step`` counts both).
+
+What each does to which metric: docs/point_models.md, "Few-step generation".
+
 The bank is made on first use in a fit (``pairs`` jets, seeded: a resumed run rebuilds the same bank) and
 is not stored in checkpoints; a student network of the teacher's shape (or sharing some of its layers) starts
 from the teacher's weights (``init_from_teacher``). Cost and quality per network evaluation:
@@ -27,15 +43,19 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.models.base import LRSchedule, check_finite
 from sparsegen.models.flow_matching import FlowMatching
+from sparsegen.nn.losses import nsubjettiness_ratio, quantile_w1
 
 
 class FlowDistillation(FlowMatching):
     """Few-step student of a `FlowMatching` teacher checkpoint (see the module docstring for the math)."""
+
+    networks = ("velocity", "critic")  # injected; the critic only with the adversarial term
 
     def __init__(
         self,
@@ -58,7 +78,19 @@ class FlowDistillation(FlowMatching):
         angle_space: Literal["linear", "asinh"] = "linear",
         angle_width: float = 0.02,
         conserve_pt: bool = False,
+        critic: nn.Module | None = None,
+        adversarial: float = 0.0,
+        critic_lr: float = 1e-4,
+        substructure: float = 0.0,
+        betas: tuple[float, float] = (0.5, 0.9),
     ) -> None:
+        if not adversarial >= 0:
+            raise SparsegenInputError("config", f"adversarial must be >= 0, got {adversarial}")
+        if not substructure >= 0:
+            raise SparsegenInputError("config", f"substructure must be >= 0, got {substructure}")
+        if adversarial > 0 and critic is None:
+            raise SparsegenInputError("config", "adversarial > 0 needs model.init_args.critic (a point "
+                                                "critic, e.g. sparsegen.models.components.EPiCCritic)")
         if pairs < 1 or val_pairs < 1:
             raise SparsegenInputError("config", f"pairs and val_pairs must be >= 1, got {pairs}, {val_pairs}")
         if teacher_steps is not None and teacher_steps < 1:
@@ -70,6 +102,8 @@ class FlowDistillation(FlowMatching):
         # the FlowMatching settings a student does not take (hparams hold only this class's arguments)
         self.hparams.update(solver="euler", coupling="independent", time_sampling="uniform", guidance=0.0,
                             cond_dropout=0.0)
+        self.critic = critic if adversarial > 0 else None
+        self.automatic_optimization = self.critic is None  # a GAN step is two optimizers: manual
         self._bank: dict[str, dict[str, Tensor | None]] = {}
         object.__setattr__(self, "_teacher", None)  # not a submodule: the teacher stays out of checkpoints
 
@@ -167,29 +201,110 @@ class FlowDistillation(FlowMatching):
 
     # ----------------------------------------------------------------------------- training
     def distillation_loss(self, pairs: dict[str, Tensor | None], index: Tensor, generator: torch.Generator,
-                          net: nn.Module) -> Tensor:
-        """Masked MSE between the student's velocity on the straight path and x1 − x0 (module docstring)."""
+                          net: nn.Module, with_sample: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Masked MSE between the student's velocity on the straight path and x1 − x0 (module docstring);
+        ``with_sample``: also the student's sample of the pairs' x0 (`student_sample`; for one step the
+        regression's own evaluation)."""
         x0, x1, mask = pairs["x0"][index], pairs["x1"][index], pairs["mask"][index]
         cond = None if pairs["cond"] is None else pairs["cond"][index]
         k = int(self.hparams.num_steps)
         t = torch.randint(0, k, (len(index),), generator=generator, device=x0.device).to(x0.dtype) / k
         tt = t[:, None, None]
         v = net((1 - tt) * x0 + tt * x1, mask, t, cond)
-        return self.space.masked_mean((v - (x1 - x0)) ** 2, mask)
+        loss = self.space.masked_mean((v - (x1 - x0)) ** 2, mask)
+        if not with_sample:
+            return loss
+        return loss, (x0 + v if k == 1 else self.student_sample(x0, mask, cond, net))
 
     def _batch_generator(self, step: int, salt: int) -> torch.Generator:
         seed = self.hparams.pair_seed * 1_000_003 + salt * 7919 + step
         return torch.Generator(device=self.device).manual_seed(seed)
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        """A minibatch of pairs the size of the data batch, drawn from the bank (seeded by the step)."""
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
+        """A minibatch of pairs the size of the data batch, drawn from the bank (seeded by the step): the
+        regression, plus the substructure and adversarial terms when they are on (the latter after one
+        critic step on this data batch and the bank's student samples)."""
         pairs = self.pairs("train")
         gen = self._batch_generator(int(self.global_step), 1 + self.global_rank)
         index = torch.randint(0, len(pairs["x0"]), (len(batch["mask"]),), generator=gen, device=self.device)
-        loss = self.distillation_loss(pairs, index, gen, self.velocity)
+        x0, mask = pairs["x0"][index], pairs["mask"][index]
+        cond = None if pairs["cond"] is None else pairs["cond"][index]
+        n, logs = len(index), {}
+        if self.critic is not None:
+            logs["critic_loss"] = self._critic_step(batch, x0, mask, cond)
+        lam, mu = float(self.hparams.adversarial), float(self.hparams.substructure)
+        if lam > 0 or mu > 0:
+            regression, fake = self.distillation_loss(pairs, index, gen, self.velocity, with_sample=True)
+            loss = regression
+            if lam > 0:
+                self.critic.requires_grad_(False)  # the student's step moves the student only
+                logs["adversarial"] = F.softplus(-self._critic(fake, mask, cond)).mean()
+                self.critic.requires_grad_(True)
+                loss = loss + lam * logs["adversarial"]
+            if mu > 0:
+                logs["substructure"] = self.substructure_distance(batch, fake, mask)
+                loss = loss + mu * logs["substructure"]
+        else:
+            regression = loss = self.distillation_loss(pairs, index, gen, self.velocity)
         check_finite(loss, "distillation loss", self.global_step)
-        self.log("train/loss", loss.detach(), prog_bar=True, batch_size=len(index))
-        return loss
+        self.log("train/loss", regression.detach(), prog_bar=True, batch_size=n)
+        if logs:
+            self.log_dict({f"train/{k}": v.detach() for k, v in logs.items()}, batch_size=n)
+        if self.automatic_optimization:
+            return loss
+        opt_v = self.optimizers()[0]
+        opt_v.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        opt_v.step()
+        self.lr_schedulers().step()
+        return None
+
+    def student_sample(self, x0: Tensor, mask: Tensor, cond: Tensor | None, net: nn.Module) -> Tensor:
+        """The student's k Euler steps from x0 (flow space), differentiable (the sampler is `integrate`)."""
+        k = int(self.hparams.num_steps)
+        x = x0
+        for i in range(k):
+            t = torch.full((len(x0),), i / k, device=x0.device, dtype=x0.dtype)
+            x = x + net(x, mask, t, cond) / k
+        return x
+
+    def substructure_distance(self, batch: dict[str, Tensor], fake: Tensor, mask: Tensor) -> Tensor:
+        """W1(τ21) + W1(τ32) between the student's jets (flow space ``fake`` on ``mask``) and the data batch,
+        on un-normalized particles (`nsubjettiness_ratio`, differentiable with fixed axes)."""
+        norm = self.normalizer
+        x_real, m_real = self.real_from_batch(batch)
+        with torch.no_grad():
+            real = norm.points_inverse(x_real, m_real)
+        ours = norm.points_inverse(self.from_flow(fake, mask), mask)
+        return sum(quantile_w1(nsubjettiness_ratio(real, m_real, k), nsubjettiness_ratio(ours, mask, k))
+                   for k in (2, 3))
+
+    def _critic(self, x: Tensor, mask: Tensor, cond: Tensor | None) -> Tensor:
+        return self.critic((x, mask)) if cond is None else self.critic((x, mask), cond)
+
+    def _critic_step(self, batch: dict[str, Tensor], x0: Tensor, mask: Tensor, cond: Tensor | None) -> Tensor:
+        """One step of the critic: this data batch (flow space) against the student's samples of x0."""
+        opt_c = self.optimizers()[1]
+        x_real, m_real = self.real_from_batch(batch)
+        with torch.no_grad():
+            fake = self.student_sample(x0, mask, cond, self.velocity)
+        loss_c = (F.softplus(-self._critic(self.to_flow(x_real, m_real), m_real, batch.get("cond"))).mean()
+                  + F.softplus(self._critic(fake, mask, cond)).mean())
+        check_finite(loss_c, "critic loss", self.global_step)
+        opt_c.zero_grad(set_to_none=True)
+        self.manual_backward(loss_c)
+        opt_c.step()
+        return loss_c
+
+    def configure_optimizers(self) -> dict | tuple[list, list]:
+        """The student's optimizer and schedule (`FlowMatching`'s); with the adversarial term also the
+        critic's Adam at a constant ``critic_lr``."""
+        student = super().configure_optimizers()
+        if self.critic is None:
+            return student
+        hp = self.hparams
+        opt_c = torch.optim.Adam(self.critic.parameters(), lr=hp.critic_lr, betas=tuple(hp.betas))
+        return [student["optimizer"], opt_c], [student["lr_scheduler"]]
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         if batch_idx:

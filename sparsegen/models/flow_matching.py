@@ -158,7 +158,7 @@ class FlowMatching(GenerativeModel):
         if not 0.0 <= cond_dropout < 1.0:
             raise ValueError(f"cond_dropout must be in [0, 1), got {cond_dropout}")
         check_guidance(guidance, cond_dropout)
-        self.save_hyperparameters(ignore=["velocity"])
+        self.save_hyperparameters(ignore=list(self.networks))  # networks are weights, not hparams
         self.conserve_pt = conserve_pt
         self.velocity = velocity
         self.velocity_ema = self.ema_copy(velocity, ema_decay)

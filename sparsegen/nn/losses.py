@@ -140,6 +140,34 @@ def spectrum_distance(real: Tensor, fake: Tensor, threshold: float = 0.0, levels
     return (torch.quantile(f, q) - torch.quantile(r.to(fake.dtype), q)).abs().mean()
 
 
+def nsubjettiness_ratio(particles: Tensor, mask: Tensor, n: int = 2) -> Tensor:
+    """τ_n / τ_{n−1} per jet (B,), β = 1, of (etarel, phirel, ptrel) particles, differentiable in the
+    particles with the axes held fixed: the axes are `sparsegen.core.kinematics.subjet_axes` of the detached
+    particles (the jet for τ1, exclusive kT above), so the value equals `tau_ratios`' and its gradient moves
+    particles towards or away from the axes they belong to. 0 for jets with ≤ n particles."""
+    from sparsegen.core.kinematics import subjet_axes
+
+    axes = subjet_axes(particles.detach().double().cpu().numpy(), mask.cpu().numpy(), n_max=n)
+    eta, phi, pt = particles[..., 0], particles[..., 1], torch.where(mask, particles[..., 2], 0.0)
+
+    def tau(k: int) -> Tensor:
+        y_ax, phi_ax = (torch.as_tensor(a, dtype=particles.dtype, device=particles.device) for a in axes[k])
+        dphi = torch.remainder(phi[:, :, None] - phi_ax[:, None, :] + torch.pi, 2 * torch.pi) - torch.pi
+        dr = ((eta[:, :, None] - y_ax[:, None, :]) ** 2 + dphi**2 + 1e-12).sqrt().amin(-1)
+        return (pt * dr).sum(1)
+
+    num, den = tau(n), tau(n - 1)
+    ok = (mask.sum(1) > n) & (den > 0)
+    return torch.where(ok, num / den.clamp_min(1e-12), torch.zeros_like(num))
+
+
+def quantile_w1(real: Tensor, fake: Tensor, levels: int = 64) -> Tensor:
+    """1-D W1 between two samples of a scalar from their quantiles at ``levels`` probabilities
+    (differentiable in ``fake``)."""
+    q = torch.linspace(0.5 / levels, 1 - 0.5 / levels, levels, device=fake.device, dtype=fake.dtype)
+    return (torch.quantile(fake, q) - torch.quantile(real.to(fake.dtype), q)).abs().mean()
+
+
 def _set_distances(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     """Squared distances d_ij = ‖x̂_i − x_j‖² (B, P, P), +inf where slot i or j is padded."""
     d = (pred[:, :, None, :] - target[:, None, :, :]).pow(2).sum(-1)
