@@ -124,20 +124,14 @@ def nsubjettiness(particles: Any, mask: Any = None, n_max: int = 3, beta: float 
     eta, phi, pt = x[..., 0], x[..., 1], np.where(m, x[..., 2], 0.0)
     n_jets = len(x)
     counts = m.sum(1)
-    p4 = _four_vectors(x, m)
     norm = pt.sum(1) * r0**beta
     taus = np.zeros((n_jets, n_max))
-    clustered = np.flatnonzero(counts > 2)  # every jet that needs axes for N >= 2: clustered once
-    axes_of = _exclusive_kt_axes(p4[clustered], m[clustered], range(2, n_max + 1)) if clustered.size else {}
+    axes_of = subjet_axes(x, m, n_max)
     for n in range(1, n_max + 1):
         idx = np.flatnonzero(counts > n)
         if idx.size == 0:
             continue
-        if n == 1:
-            axes = p4[idx].sum(1, keepdims=True)
-        else:
-            axes = axes_of[n][np.searchsorted(clustered, idx)]
-        y_ax, phi_ax = _rapidity_phi(axes)
+        y_ax, phi_ax = (a[idx] for a in axes_of[n])
         dphi = wrap_angle(phi[idx, :, None] - phi_ax[:, None, :])
         dr2 = (eta[idx, :, None] - y_ax[:, None, :]) ** 2 + dphi**2
         dmin = np.min(dr2, axis=-1) ** (beta / 2)
@@ -152,7 +146,7 @@ def subjet_axes(particles: Any, mask: Any = None, n_max: int = 3) -> dict[int, t
     x = x.astype(np.float64)
     p4 = _four_vectors(x, m)
     out = {1: _rapidity_phi(p4.sum(1, keepdims=True))}
-    clustered = np.flatnonzero(m.sum(1) > 2)
+    clustered = np.flatnonzero(m.sum(1) > 2)  # every jet that needs axes for N >= 2: clustered once
     axes_of = _exclusive_kt_axes(p4[clustered], m[clustered], range(2, n_max + 1)) if clustered.size else {}
     for n in range(2, n_max + 1):
         axes = np.zeros((len(x), n, 4))

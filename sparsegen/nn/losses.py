@@ -136,8 +136,7 @@ def spectrum_distance(real: Tensor, fake: Tensor, threshold: float = 0.0, levels
     r, f = real[real > threshold], fake[fake > threshold]
     if r.numel() == 0 or f.numel() == 0:
         return fake.sum() * 0.0
-    q = torch.linspace(0.5 / levels, 1 - 0.5 / levels, levels, device=fake.device, dtype=fake.dtype)
-    return (torch.quantile(f, q) - torch.quantile(r.to(fake.dtype), q)).abs().mean()
+    return quantile_w1(r, f, levels)
 
 
 def nsubjettiness_ratio(particles: Tensor, mask: Tensor, n: int = 2) -> Tensor:
