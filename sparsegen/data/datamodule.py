@@ -62,6 +62,25 @@ def image_info(images: torch.Tensor, normalizer: Normalizer) -> dict:
             "pixel_value_quantiles": quantiles(normalizer.images_inverse(v[v > 0]).numpy())}
 
 
+def pooled_image_info(images: torch.Tensor, normalizer: Normalizer, smallest: int = 8,
+                      chunk: int = 2048) -> dict[str, dict]:
+    """`image_info` of the normalized training images (N, 1, H, W) sum-pooled in ptrel to every coarser grid
+    H / 2, H / 4, ... down to ``smallest`` (keyed by that grid's npix; `DataInfo.pooled`)."""
+    npix = images.shape[-1]
+    levels = []
+    while npix % 2 == 0 and npix // 2 >= smallest:
+        npix //= 2
+        levels.append(npix)
+    out = {}
+    for n in levels:
+        k = images.shape[-1] // n
+        parts = [normalizer.images(normalizer.images_inverse(images[i:i + chunk, 0]).unflatten(-1, (n, k))
+                                   .unflatten(-3, (n, k)).sum((-1, -3)))
+                 for i in range(0, len(images), chunk)]
+        out[str(n)] = image_info(torch.cat(parts)[:, None], normalizer)
+    return out
+
+
 class EpochSeededSampler(Sampler[int]):
     """Random permutation from ``seed + epoch`` (Lightning calls ``set_epoch``), so a resumed run sees
     exactly the batches an uninterrupted one would."""
@@ -270,8 +289,11 @@ class JetDataModule(pl.LightningDataModule):
         assert self.normalizer is not None and self.condition_spec is not None
         train = self.splits["train"]
         counts = np.bincount(train.num_particles, minlength=self.num_particles + 1)[: self.num_particles + 1]
-        stats = image_info(self.datasets["train"].tensors["images"], self.normalizer) \
-            if self.representation == "images" else {}
+        stats = {}
+        if self.representation == "images":
+            train_images = self.datasets["train"].tensors["images"]
+            stats = {**image_info(train_images, self.normalizer),
+                     "pooled": pooled_image_info(train_images, self.normalizer)}
         return DataInfo(
             representation=self.representation, num_particles=self.num_particles, npix=self.npix,
             extent=self.extent, jet_types=list(self.jet_types), normalizer=self.normalizer.state_dict(),

@@ -10,7 +10,7 @@ distributions that give every generated jet its class, multiplicity and GeV scal
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -57,6 +57,10 @@ class DataInfo:
     pixel spectrum, where an occupancy-masked generator's intensity floor sits (``floor_quantile``)."""
     conditions: dict[str, Any] | None = None
     """`ConditionSpec` state: the model's conditions and the per-class training distributions."""
+    pooled: dict[str, dict[str, Any]] | None = None
+    """Image statistics (the fields from ``occupancy`` to ``pixel_value_quantiles``) of the training images
+    sum-pooled in ptrel to each coarser grid npix / 2, npix / 4, ... down to 8², keyed by that npix (images
+    only): what a network working at a coarser grid than the data starts from (`at_npix`)."""
 
     @classmethod
     def from_dict(cls, state: dict[str, Any] | None) -> DataInfo:
@@ -89,6 +93,16 @@ class DataInfo:
     def jet_type(self) -> int:
         """Integer label of the (first) training class."""
         return JET_TYPE_INDEX[self.jet_types[0]]
+
+    def at_npix(self, npix: int) -> DataInfo:
+        """This data as seen on an ``npix`` grid: itself, or the statistics of its images sum-pooled there."""
+        if npix == self.npix:
+            return self
+        if not self.pooled or str(npix) not in self.pooled:
+            raise SparsegenInputError(
+                "data", f"no image statistics at npix {npix}: the data has npix {self.npix} and pooled grids "
+                f"{sorted(int(k) for k in self.pooled or {})}")
+        return replace(self, npix=npix, pooled=None, **self.pooled[str(npix)])
 
     def get_normalizer(self) -> Normalizer:
         return Normalizer.from_state_dict(self.normalizer)

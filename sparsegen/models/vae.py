@@ -88,6 +88,9 @@ class VAE(GenerativeModel):
         kwargs = {}
         if self.hparams.recon == "weighted_mse":
             kwargs["empty_weight"] = self.hparams.empty_weight
+        own = getattr(self.decoder, "reconstruction_loss", None)  # a decoder that factorizes its loss
+        if own is not None:
+            return own(out, x, self.hparams.recon, **kwargs)
         return reconstruction_loss(self.hparams.recon, out, x, **kwargs)
 
     def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:

@@ -150,6 +150,25 @@ def test_image_config_fits_and_its_checkpoint_samples_images(config, use_model_d
     check_gev(jets, info)
 
 
+@pytest.mark.parametrize("config", IMAGE_CONFIGS, ids=lambda p: p.stem)
+def test_image_config_fits_and_samples_at_detector_granularity(config, use_model_data):
+    """npix 128 (0.4 % of the pixels lit): every image config trains, samples and keeps exact zeros; one that
+    states ``trunk_npix`` has its trunk on that grid and refines the active cells."""
+    ckpt, jets = fit_and_sample(config, use_model_data, "--data.init_args.npix", "128", num_jets=24)
+    info = ckpt["sparsegen_data_info"]
+    assert info["npix"] == 128 and sorted(map(int, info["pooled"])) == [8, 16, 32, 64]
+    assert jets.images.shape == (24, 128, 128) and np.all(jets.images >= 0)
+    assert np.array_equal(jets.num_particles, (jets.images > 0).sum((1, 2)))
+    check_gev(jets, info)
+    model = resolved_config(config)["model"]["init_args"]
+    nets = {k: v for k, v in model.items() if isinstance(v, dict) and "trunk_npix" in v.get("init_args", {})}
+    for name, net in nets.items():
+        trunk = net["init_args"]["trunk_npix"]
+        assert ckpt["state_dict"][f"{name}.pixel_bias.bias"].shape[-1] == trunk
+        assert f"{name}.refiner.mlp.0.weight" in ckpt["state_dict"]
+        assert 0 < (jets.images > 0).mean() < 0.05
+
+
 @pytest.mark.parametrize("config", POINT_CONFIGS, ids=lambda p: p.stem)
 def test_point_config_fits_and_its_checkpoint_samples_particles(config, use_model_data):
     ckpt, jets = fit_and_sample(config, use_model_data)

@@ -12,6 +12,10 @@ stage (`image_output.head_from_flags`), so configs and checkpoints that state th
 channel (StyleGAN's noise inputs; started at the training spread of each pixel's intensity), so the
 intensity spectrum has its width from the first step instead of waiting for the trunk to learn it.
 
+``trunk_npix`` (below the data's npix) makes a generator's cost follow the pixels it lights: the trunk and
+output stage run on that coarser grid and `CellRefiner` (`image_refine`) splits each active coarse cell over
+its fine pixels, so nothing dense grows with npix but the final scatter.
+
 Critics see the image through a conv stack (dense, or submanifold sparse convs that touch active pixels
 only plus a coarse density path), CaloGAN-style global features (soft occupancy, total intensity) and
 ProGAN's minibatch standard deviation.
@@ -40,13 +44,16 @@ from sparsegen.models.components.image_parts import (
     DataSpaceMixin,
     DenseConvStack,
     GlobalFeatures,
+    ImageSpace,
     PixelBias,
     SparseConvStack,
     UpsamplingTrunk,
     logit,
     minibatch_std,
 )
+from sparsegen.models.components.image_refine import CellRefiner
 from sparsegen.models.spec import Component
+from sparsegen.nn import SparseImage
 
 
 def one_form(owner: str, part: str, component: Any, flags: dict[str, Any]) -> None:
@@ -83,16 +90,23 @@ class ImageGenerator(DataSpaceMixin, Component):
 
     def _build(self, latent_dim: int, npix: int | None, channels: Sequence[int], output: ImageHead,
                out_channels: int, pixel_bias: bool, pixel_noise: bool, cond_dim: int | None,
-               cond_embed: int) -> None:
+               cond_embed: int, trunk_npix: int | None = None, refine_hidden: int = 64) -> None:
         self.npix = int(linked_setting("npix", npix))
+        # the grid the trunk and output stage work on; a finer data grid is reached by `CellRefiner`
+        self.trunk_npix = min(int(trunk_npix), self.npix) if trunk_npix else self.npix
+        if self.npix % self.trunk_npix:
+            raise SparsegenInputError(
+                "config", f"{type(self).__name__}: trunk_npix {self.trunk_npix} must divide npix {self.npix}")
         self.latent_dim = latent_dim
         self.output = output
         self.cond_dim = int(linked_setting("cond_dim", cond_dim))
         self.cond = ConditionEmbedding(self.cond_dim, cond_embed)  # joins the noise: [z ‖ e(c)]
-        self.trunk = UpsamplingTrunk(latent_dim + self.cond.dim, self.npix, channels)
+        self.trunk = UpsamplingTrunk(latent_dim + self.cond.dim, self.trunk_npix, channels)
         self.head = nn.Conv2d(self.trunk.out_channels, out_channels, 3, padding=1)
-        self.pixel_bias = PixelBias(self.npix, out_channels) if pixel_bias else None
-        self.pixel_noise = PixelBias(self.npix, 1) if pixel_noise else None  # log σ of the intensity noise
+        self.pixel_bias = PixelBias(self.trunk_npix, out_channels) if pixel_bias else None
+        self.pixel_noise = PixelBias(self.trunk_npix, 1) if pixel_noise else None  # log σ of the noise
+        factor = self.npix // self.trunk_npix
+        self.refiner = (CellRefiner(factor, self.trunk.out_channels, refine_hidden) if factor > 1 else None)
         if self.pixel_noise is not None:
             nn.init.constant_(self.pixel_noise.bias, -1.0)
         self.total = nn.Linear(self.trunk.flat_dim, 1) if output.learned_total else None
@@ -102,10 +116,19 @@ class ImageGenerator(DataSpaceMixin, Component):
                      generator: torch.Generator | None = None) -> Tensor:
         return torch.randn(n, self.latent_dim, device=device, generator=generator)
 
+    def set_data_info(self, info: DataInfo) -> None:
+        """The data as seen on the trunk's grid (its pooled statistics when that is coarser)."""
+        self.space = ImageSpace(info.at_npix(self.trunk_npix))
+
+    def refine(self, image: Tensor, h: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The trunk-grid image on the data's grid (`CellRefiner`; itself when the two grids agree)."""
+        return image if self.refiner is None else self.refiner(image, h, self.space, generator)
+
     def heads(self, z: Tensor, generator: torch.Generator | None = None,
-              cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
+              cond: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """(head output + per-pixel bias (+ per-pixel noise on the intensity channel) (B, C, H, W), the
-        trunk's flat 4×4 start for the total); a conditional generator reads [z ‖ e(cond)]."""
+        trunk's flat 4×4 start for the total, the trunk's feature map); a conditional generator reads
+        [z ‖ e(cond)]."""
         h, h0 = self.trunk(with_condition(z, self.cond(cond, len(z), z)))
         out = self.head(h)
         if self.pixel_bias is not None:
@@ -113,12 +136,12 @@ class ImageGenerator(DataSpaceMixin, Component):
         if self.pixel_noise is not None:
             eps = torch.randn(out[:, -1:].shape, device=out.device, dtype=out.dtype, generator=generator)
             out = torch.cat([out[:, :-1], out[:, -1:] + torch.exp(self.pixel_noise.bias) * eps], 1)
-        return out, h0
+        return out, h0, h
 
     @torch.no_grad()
     def init_from_data(self, info: DataInfo) -> None:
         """Energy conservation: start the generated pixel sum at the training median; per-pixel biases:
-        start at the training maps (`start_maps`)."""
+        start at the training maps (`start_maps`) of the trunk's grid."""
         self.set_data_info(info)
         if self.total is not None:
             self.total.bias.fill_(logit(self.space.sum_median / self.max_total()))
@@ -178,10 +201,12 @@ class DCGANGenerator(ImageGenerator):
                  pixel_bias: bool = True, pixel_noise: bool = False, cond_dim: int | None = None,
                  cond_embed: int = 16, head: str | None = None, energy_conserving: bool | None = None,
                  total: str | None = None, floor_quantile: float | None = None,
-                 floor_mode: str | None = None) -> None:
+                 floor_mode: str | None = None, trunk_npix: int | None = None,
+                 refine_hidden: int = 64) -> None:
         super().__init__()
         stage = self._output(output, head, energy_conserving, total, floor_quantile, floor_mode)
-        self._build(latent_dim, npix, channels, stage, 1, pixel_bias, pixel_noise, cond_dim, cond_embed)
+        self._build(latent_dim, npix, channels, stage, 1, pixel_bias, pixel_noise, cond_dim, cond_embed,
+                    trunk_npix, refine_hidden)
 
     def start_maps(self, occupancy: Tensor, value: Tensor) -> list[Tensor]:
         """The average training image: in network space, or its log intensity (energy conservation)."""
@@ -191,8 +216,8 @@ class DCGANGenerator(ImageGenerator):
 
     def forward(self, z: Tensor, generator: torch.Generator | None = None,
                 cond: Tensor | None = None) -> Tensor:
-        a, h0 = self.heads(z, generator, cond)
-        return self.output_image(a, z, h0)
+        a, h0, h = self.heads(z, generator, cond)
+        return self.refine(self.output_image(a, z, h0), h, generator)
 
 
 class SparseAwareGenerator(ImageGenerator):
@@ -216,7 +241,8 @@ class SparseAwareGenerator(ImageGenerator):
                  cond_dim: int | None = None, cond_embed: int = 16, head: str | None = None,
                  energy_conserving: bool | None = None, total: str | None = None,
                  floor_quantile: float | None = None, floor_mode: str | None = None,
-                 temperature: float | None = None, occupancy_bias: float | None = None) -> None:
+                 temperature: float | None = None, occupancy_bias: float | None = None,
+                 trunk_npix: int | None = None, refine_hidden: int = 64) -> None:
         super().__init__()
         stage = self._output(output, head, energy_conserving, total, floor_quantile, floor_mode)
         one_form(type(self).__name__, "mask", mask, {"temperature": temperature,
@@ -224,7 +250,8 @@ class SparseAwareGenerator(ImageGenerator):
         if mask is None:
             mask = OccupancyMask(1.0 if temperature is None else temperature,
                                  -3.0 if occupancy_bias is None else occupancy_bias)
-        self._build(latent_dim, npix, channels, stage, 2, pixel_bias, pixel_noise, cond_dim, cond_embed)
+        self._build(latent_dim, npix, channels, stage, 2, pixel_bias, pixel_noise, cond_dim, cond_embed,
+                    trunk_npix, refine_hidden)
         self.mask = mask
         with torch.no_grad():
             self.head.bias[0] = mask.bias
@@ -232,8 +259,9 @@ class SparseAwareGenerator(ImageGenerator):
     @torch.no_grad()
     def init_from_data(self, info: DataInfo) -> None:
         super().init_from_data(info)
-        if self.pixel_bias is None and info.occupancy:
-            self.head.bias[0] = logit(min(max(float(info.occupancy), 1e-4), 0.5))
+        occupancy = info.at_npix(self.trunk_npix).occupancy
+        if self.pixel_bias is None and occupancy:
+            self.head.bias[0] = logit(min(max(float(occupancy), 1e-4), 0.5))
 
     def start_maps(self, occupancy: Tensor, value: Tensor) -> list[Tensor]:
         occ = torch.log(occupancy.clamp(1e-4, 1 - 1e-4) / (1 - occupancy.clamp(1e-4, 1 - 1e-4)))
@@ -244,9 +272,9 @@ class SparseAwareGenerator(ImageGenerator):
 
     def forward(self, z: Tensor, generator: torch.Generator | None = None,
                 cond: Tensor | None = None) -> Tensor:
-        a, h0 = self.heads(z, generator, cond)
+        a, h0, h = self.heads(z, generator, cond)
         mask = self.mask(a[:, :1], generator)
-        return self.output_image(a[:, 1:], z, h0, mask)
+        return self.refine(self.output_image(a[:, 1:], z, h0, mask), h, generator)
 
 
 class CriticHead(nn.Module):
@@ -262,10 +290,12 @@ class CriticHead(nn.Module):
                 + self.cond.dim + int(minibatch))
         self.fc = nn.Sequential(nn.Linear(n_in, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
 
-    def forward(self, parts: list[Tensor], images: Tensor, space, cond: Tensor | None = None) -> Tensor:
+    def forward(self, parts: list[Tensor], images: Tensor | SparseImage, space,
+                cond: Tensor | None = None) -> Tensor:
         if self.globals is not None:
             parts = [*parts, self.globals(images, space)]
-        h = with_condition(torch.cat(parts, 1), self.cond(cond, len(images), images))
+        h = torch.cat(parts, 1)
+        h = with_condition(h, self.cond(cond, len(h), h))
         if self.minibatch:
             h = torch.cat([h, minibatch_std(h)], 1)
         return self.fc(h).squeeze(1)
@@ -298,19 +328,23 @@ class SparseCritic(DataSpaceMixin, Component):
     dim or remove pixels but never *where to add* them (measured: a sparse-conv-only critic does not
     train the GAN). ``density_cells`` > 0 adds a coarse differentiable density path — the image
     average-pooled to ``density_cells``² cells — whose gradient reaches every pixel (and, through the
-    straight-through mask, the generator's occupancy head). The conv path still touches only active
-    pixels; the density path costs one pooling of the dense image.
+    straight-through mask, the generator's occupancy head).
+
+    Its cost follows the active pixels: the image becomes a `SparseImage` once, and the convs, the global
+    features and the fixed ``grid``² last level (`SparseConvStack`) are computed from the active sites, so
+    only that scan of the dense input and the density pooling grow with npix.
     """
 
     sparsity = "sparse"  # as the studies record this part: sparse-aware
 
     def __init__(self, npix: int | None = None, channels: Sequence[int] = (16, 32, 64),
                  global_features: bool = True, minibatch_std: bool = True, density_cells: int = 8,
-                 top_pixels: int = 0, cond_dim: int | None = None, cond_embed: int = 16) -> None:
+                 top_pixels: int = 0, cond_dim: int | None = None, cond_embed: int = 16,
+                 grid: int | None = 4) -> None:
         super().__init__()
         self.npix = int(linked_setting("npix", npix))
         self.cond_dim = int(linked_setting("cond_dim", cond_dim))
-        self.stack = SparseConvStack(self.npix, channels, bias=False)
+        self.stack = SparseConvStack(self.npix, channels, bias=False, grid=grid)
         if density_cells and self.npix % density_cells:
             raise ValueError(f"density_cells ({density_cells}) must divide npix ({self.npix})")
         self.density_cells = density_cells
@@ -320,8 +354,10 @@ class SparseCritic(DataSpaceMixin, Component):
         self.init_space()
 
     def forward(self, images: Tensor, cond: Tensor | None = None) -> Tensor:
-        parts = [self.stack(images)]
+        sites = SparseImage.from_dense(images, threshold=0.0)
+        parts = [self.stack(sites)]
         if self.density_cells:
-            # cell means × cell side: a cell with a few active pixels gives O(1)
+            # cell means × cell side: a cell with a few active pixels gives O(1); pooled from the dense image
+            # so that its gradient reaches the empty pixels too (one pass over the grid, the only other one)
             parts.append(F.avg_pool2d(images, self.density_pool).flatten(1) * self.density_pool)
-        return self.head(parts, images, self.space, cond)
+        return self.head(parts, sites, self.space, cond)

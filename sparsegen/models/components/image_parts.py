@@ -177,6 +177,9 @@ class GlobalFeatures(nn.Module):
     All are continuous in v: a critic feature without a gradient (such as the hard fraction of non-zero
     pixels) is invisible to the gradient penalty, so a WGAN critic can weight it without bound — its
     Wasserstein estimate then explodes. Returns (B, 2 + K).
+
+    Every feature is zero at an empty pixel, so a `SparseImage` gives the same features from its active
+    sites alone (`site_values`): a sparse network never pays for the empty grid here.
     """
 
     def __init__(self, top_pixels: int = 0) -> None:
@@ -184,15 +187,32 @@ class GlobalFeatures(nn.Module):
         self.top_pixels = top_pixels
         self.num_features = 2 + top_pixels
 
-    def forward(self, images: Tensor, space: ImageSpace) -> Tensor:
-        v = F.relu(images.flatten(1))
+    def forward(self, images: Tensor | SparseImage, space: ImageSpace) -> Tensor:
+        if isinstance(images, SparseImage):
+            v, num_pixels = F.relu(site_values(images)), images.spatial_shape[1] * images.spatial_shape[2]
+        else:
+            v = F.relu(images.flatten(1))
+            num_pixels = v.shape[1]
         scale = space.v_threshold if space.v_threshold > 0 else 1e-3
-        soft_occ = torch.tanh(v / scale).mean(1, keepdim=True)
+        soft_occ = torch.tanh(v / scale).sum(1, keepdim=True) / num_pixels
         total = space.to_ptrel(v).sum(1, keepdim=True)
         parts = [soft_occ / space.occupancy - 1.0, (total - space.sum_median) / (4 * space.sum_spread)]
         if self.top_pixels:
-            parts.append(v.topk(min(self.top_pixels, v.shape[1]), dim=1).values)
+            top = v.topk(min(self.top_pixels, v.shape[1]), dim=1).values
+            parts.append(F.pad(top, (0, self.top_pixels - top.shape[1])))
         return torch.cat(parts, 1)
+
+
+def site_values(x: SparseImage) -> Tensor:
+    """(B, K) the first channel of each image's active sites, zero-padded to the batch's largest count K."""
+    b = x.batch_size
+    idx = x.batch_index
+    counts = torch.bincount(idx, minlength=b)
+    k = max(int(counts.max()) if len(idx) else 0, 1)
+    start = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(len(idx), device=idx.device) - start[idx]
+    out = x.features.new_zeros(b * k).index_put((idx * k + slot,), x.features[:, 0])
+    return out.view(b, k)
 
 
 def minibatch_std(h: Tensor) -> Tensor:
@@ -212,10 +232,14 @@ def flat_dim(npix: int, channels: Sequence[int]) -> int:
 
 class SparseConvStack(nn.Module):
     """images → SparseImage → [SubmanifoldConv(3) + LeakyReLU + SparseConv(2, s=2) + LeakyReLU]* → dense
-    (B, C_last, npix/2^n, npix/2^n) → flatten.
+    (B, C_last, G, G) → flatten.
 
     Only active pixels (v ≠ 0) are ever touched; the coarse last grid is made dense so the head still knows
-    *where* activity sits (a jet's core is at the centre). ``bias=False`` (critics): with biases a site's
+    *where* activity sits (a jet's core is at the centre). ``grid`` = G fixes that last grid whatever the
+    image size: the last level's sites are summed into G×G equal cells (nothing is pooled when npix / 2^n ≤ G,
+    as at 32² with three levels and G = 4), so the head's width — and the cost of everything after the convs —
+    does not grow with npix; ``grid=None`` keeps npix / 2^n. A sum, not a mean: it stays continuous when a
+    site turns on. ``bias=False`` (critics): with biases a site's
     features jump from 0 to the bias the moment it turns active, so the output depends on *which* pixels
     are active with no gradient for the penalty to see; without them (LeakyReLU is positively homogeneous)
     the stack is continuous at v → 0. Gradients w.r.t. the dense input flow through
@@ -224,7 +248,7 @@ class SparseConvStack(nn.Module):
     """
 
     def __init__(self, npix: int, channels: Sequence[int] = (16, 32, 64), in_channels: int = 1,
-                 bias: bool = True) -> None:
+                 bias: bool = True, grid: int | None = None) -> None:
         super().__init__()
         blocks: list[nn.Module] = []
         c_in = in_channels
@@ -233,10 +257,23 @@ class SparseConvStack(nn.Module):
                        SparseConv2d(c, c, 2, stride=2, bias=bias), SparseLeakyReLU(0.2)]
             c_in = c
         self.blocks = nn.Sequential(*blocks)
-        self.out_dim = flat_dim(npix, channels)
+        side = npix // 2 ** len(channels)
+        self.grid = grid if grid is not None and side > grid else None  # coarser already: nothing to pool
+        if self.grid is not None and (grid < 1 or side % grid):
+            raise ValueError(f"grid ({grid}) must divide the last level's side npix / 2^{len(channels)} = "
+                             f"{side}")
+        self.out_dim = flat_dim(npix, channels) if self.grid is None else channels[-1] * self.grid**2
 
-    def forward(self, images: Tensor) -> Tensor:
-        return self.blocks(SparseImage.from_dense(images, threshold=0.0)).to_dense().flatten(1)
+    def forward(self, images: Tensor | SparseImage) -> Tensor:
+        x = images if isinstance(images, SparseImage) else SparseImage.from_dense(images, threshold=0.0)
+        h = self.blocks(x)
+        if self.grid is None:
+            return h.to_dense().flatten(1)
+        b, side, _ = h.spatial_shape
+        g = self.grid
+        cell = (h.batch_index * g + h.coords[:, 1] * g // side) * g + h.coords[:, 2] * g // side
+        pooled = h.features.new_zeros(b * g * g, h.num_channels).index_add(0, cell, h.features)
+        return pooled.view(b, g, g, -1).permute(0, 3, 1, 2).flatten(1)
 
 
 class DenseConvStack(nn.Module):

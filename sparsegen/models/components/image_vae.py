@@ -21,6 +21,7 @@ jet — and with it its mass — wander: a log-normal core pixel alone moves it 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -33,14 +34,17 @@ from sparsegen.models.components.image_parts import (
     DataSpaceMixin,
     DenseConvStack,
     GlobalFeatures,
+    ImageSpace,
     PixelBias,
     SparseConvStack,
     UpsamplingTrunk,
     inverse_softplus,
     logit,
 )
+from sparsegen.models.components.image_refine import CellRefiner
 from sparsegen.models.spec import Component
-from sparsegen.nn import LayeredISTA
+from sparsegen.nn import LayeredISTA, SparseImage
+from sparsegen.nn.losses import reconstruction_loss
 
 OUTPUTS = ("relu", "softplus", "linear", "hurdle")
 
@@ -62,10 +66,15 @@ class ImageEncoder(DataSpaceMixin, Component):
     def features(self, images: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def inputs(self, images: Tensor) -> Tensor | SparseImage:
+        """What the feature stack and the global features read (a sparse encoder: the active sites)."""
+        return images
+
     def forward(self, images: Tensor, cond: Tensor | None = None) -> Tensor:
-        h = [self.features(images)]
+        x = self.inputs(images)
+        h = [self.features(x)]
         if self.globals is not None:
-            h.append(self.globals(images, self.space))
+            h.append(self.globals(x, self.space))
         return self.fc(with_condition(torch.cat(h, 1), self.cond(cond, len(images), images)))
 
 
@@ -91,13 +100,17 @@ class SparseEncoder(ImageEncoder):
     sparsity = "sparse"  # as the studies record this part: sparse-aware
 
     def __init__(self, npix: int | None = None, channels: Sequence[int] = (16, 32, 64), out_dim: int = 256,
-                 global_features: bool = True, cond_dim: int | None = None, cond_embed: int = 16) -> None:
+                 global_features: bool = True, cond_dim: int | None = None, cond_embed: int = 16,
+                 grid: int | None = 4) -> None:
         super().__init__()
         npix = int(linked_setting("npix", npix))
-        self.stack = SparseConvStack(npix, channels)
+        self.stack = SparseConvStack(npix, channels, grid=grid)  # a fixed last grid: cost follows the sites
         self._finish(npix, self.stack.out_dim, out_dim, global_features, cond_dim, cond_embed)
 
-    def features(self, images: Tensor) -> Tensor:
+    def inputs(self, images: Tensor) -> SparseImage:
+        return SparseImage.from_dense(images, threshold=0.0)
+
+    def features(self, images: SparseImage) -> Tensor:
         return self.stack(images)
 
 
@@ -123,9 +136,22 @@ class ISTAEncoder(ImageEncoder):
         return self.ista(images).flatten(1)
 
 
+class Refinable(NamedTuple):
+    """A refining decoder's output: the raw output on the trunk's grid and the trunk's feature map."""
+
+    raw: Tensor
+    features: Tensor
+
+
 class DenseDecoder(DataSpaceMixin, Component):
     """z → `UpsamplingTrunk` → output head (+ a per-pixel bias started at the training maps, `PixelBias`);
-    see the module docstring for ``output``."""
+    see the module docstring for ``output``.
+
+    ``trunk_npix`` below the data's npix: the trunk and head work on that coarser grid and a `CellRefiner`
+    splits each active coarse cell over its fine pixels, so the decoder's cost follows the active pixels.
+    The reconstruction loss is then factorized, −log p(x) = −log p(coarse x) − log p(split | coarse x): the
+    ``recon`` loss of the sum-pooled target plus the refiner's split loss at the target's active cells
+    (`reconstruction_loss`); ``forward`` returns a `Refinable`."""
 
     sparsity = "dense"  # as the studies record this part: not sparse-aware
     output_sparsity = {"hurdle": "hurdle"}  # the ``output`` that makes it sparse-aware (the studies' record)
@@ -133,10 +159,15 @@ class DenseDecoder(DataSpaceMixin, Component):
     def __init__(self, latent_dim: int = 32, npix: int | None = None,
                  channels: Sequence[int] = (128, 64, 32, 16), output: str = "softplus",
                  pixel_bias: bool = True, energy_conserving: bool = False,
-                 cond_dim: int | None = None, cond_embed: int = 16) -> None:
+                 cond_dim: int | None = None, cond_embed: int = 16, trunk_npix: int | None = None,
+                 refine_hidden: int = 64) -> None:
         super().__init__()
         npix = int(linked_setting("npix", npix))
         self.npix = npix
+        self.trunk_npix = min(int(trunk_npix), npix) if trunk_npix else npix
+        if npix % self.trunk_npix:
+            raise SparsegenInputError(
+                "config", f"DenseDecoder: trunk_npix {self.trunk_npix} must divide npix {npix}")
         if output not in OUTPUTS:
             raise SparsegenInputError(
                 "config", f"DenseDecoder: unknown output '{output}' (one of {', '.join(OUTPUTS)})"
@@ -146,9 +177,12 @@ class DenseDecoder(DataSpaceMixin, Component):
         channels_out = 3 if output == "hurdle" else 1
         self.cond_dim = int(linked_setting("cond_dim", cond_dim))
         self.cond = ConditionEmbedding(self.cond_dim, cond_embed)  # joins the latent code: [z ‖ e(c)]
-        self.trunk = UpsamplingTrunk(latent_dim + self.cond.dim, npix, channels)
+        self.trunk = UpsamplingTrunk(latent_dim + self.cond.dim, self.trunk_npix, channels)
         self.head = nn.Conv2d(self.trunk.out_channels, channels_out, 3, padding=1)
-        self.pixel_bias = PixelBias(npix, channels_out) if pixel_bias else None
+        self.pixel_bias = PixelBias(self.trunk_npix, channels_out) if pixel_bias else None
+        factor = npix // self.trunk_npix
+        self.refiner = (CellRefiner(factor, self.trunk.out_channels, refine_hidden, noise_dim=0)
+                        if factor > 1 else None)
         if output == "hurdle":
             with torch.no_grad():
                 self.head.bias[0] = -3.0  # start sparse
@@ -156,11 +190,16 @@ class DenseDecoder(DataSpaceMixin, Component):
                 self.head.bias[2] = -2.0  # log σ
         self.init_space()
 
+    def set_data_info(self, info: DataInfo) -> None:
+        """The data as seen on the trunk's grid (its pooled statistics when that is coarser)."""
+        self.space = ImageSpace(info.at_npix(self.trunk_npix))
+
     @torch.no_grad()
     def init_from_data(self, info: DataInfo) -> None:
-        """Start at the training data: per-pixel biases from the occupancy and value maps (or, without them,
-        the hurdle occupancy logit at the mean training occupancy)."""
+        """Start at the training data of the trunk's grid: per-pixel biases from the occupancy and value maps
+        (or, without them, the hurdle occupancy logit at the mean training occupancy)."""
         self.set_data_info(info)
+        info = info.at_npix(self.trunk_npix)
         occ_map, value_map = self.space.occupancy_map, self.space.value_map
         if self.pixel_bias is not None and occ_map is not None:
             self.head.bias.zero_()
@@ -177,17 +216,30 @@ class DenseDecoder(DataSpaceMixin, Component):
         elif self.output == "hurdle" and info.occupancy:
             self.head.bias[0] = logit(min(max(float(info.occupancy), 1e-4), 0.5))
 
-    def forward(self, z: Tensor, cond: Tensor | None = None) -> Tensor:
-        out = self.head(self.trunk(with_condition(z, self.cond(cond, len(z), z)))[0])
+    def forward(self, z: Tensor, cond: Tensor | None = None) -> Tensor | Refinable:
+        h = self.trunk(with_condition(z, self.cond(cond, len(z), z)))[0]
+        out = self.head(h)
         if self.pixel_bias is not None:
             out = self.pixel_bias(out)
         if self.output == "relu":
-            return F.relu(out)
-        if self.output == "softplus":
-            return F.softplus(out)
-        return out
+            out = F.relu(out)
+        elif self.output == "softplus":
+            out = F.softplus(out)
+        return out if self.refiner is None else Refinable(out, h)
 
-    def to_sample(self, raw: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def reconstruction_loss(self, out: Tensor | Refinable, x: Tensor, recon: str, **kwargs) -> Tensor:
+        """The ``recon`` loss of ``out`` against the images ``x``; refining: factorized (class docstring)."""
+        if self.refiner is None:
+            return reconstruction_loss(recon, out, x, **kwargs)
+        coarse, cells, fine = self.refiner.coarsen(x, self.space)
+        bi, yi, xi = cells.unbind(1)
+        split = self.refiner.nll(out.features[bi, :, yi, xi], cells, fine, coarse.shape[-2:])
+        return reconstruction_loss(recon, out.raw, coarse, **kwargs) + split
+
+    def to_sample(self, raw: Tensor | Refinable, generator: torch.Generator | None = None) -> Tensor:
+        if isinstance(raw, Refinable):
+            coarse = self.to_sample(raw.raw, generator)
+            return self.refiner(coarse, raw.features, self.space, generator)
         if self.output == "hurdle":
             logits, mu, log_sigma = raw[:, :1], raw[:, 1:2], raw[:, 2:3].clamp(-6.0, 2.0)
             occ = (torch.rand(logits.shape, device=raw.device, generator=generator) < torch.sigmoid(logits))
