@@ -57,7 +57,9 @@ class BatchClock(pl.Callback):
             self.end, self.timed = now, self.timed + 1
 
 
-def throughput(config: Path, extra: list[str], batches: int, warmup: int, batch_size: int, seed: int) -> dict:
+def throughput(config: Path, extra: list[str], batches: int, warmup: int, batch_size: int, seed: int,
+               model_out: list | None = None) -> dict:
+    """Timed training batches of ``config`` (``model_out``: a list the trained model is appended to)."""
     cli = build_cli(["--config", str(config), "--seed_everything", str(seed), "--data.init_args.batch_size",
                      str(batch_size), "--trainer.logger", "false", *extra], run=False)
     clock = BatchClock(warmup)
@@ -75,6 +77,8 @@ def throughput(config: Path, extra: list[str], batches: int, warmup: int, batch_
         callbacks=[clock],
     )
     trainer.fit(cli.model, datamodule=cli.datamodule)
+    if model_out is not None:
+        model_out.append(cli.model)
     seconds = clock.end - clock.start
     return {"jets_per_s": batch_size * clock.timed / seconds, "seconds_per_batch": seconds / clock.timed,
             "timed_batches": clock.timed}

@@ -150,7 +150,14 @@ def _overrides(jet_type: str, s: Settings) -> list[str]:
     from sparsegen.models.training import QUICK_TRAINER
 
     extra = ["--data.init_args.jet_types", jet_type, "--data.init_args.seed", str(s.seed)]
+    if s.npix:
+        extra += ["--data.init_args.npix", str(s.npix)]
     return extra + (list(QUICK_TRAINER) if s.quick else [])
+
+
+def run_dir(s: Settings, jet_type: str, config: str) -> Path:
+    """A run's folder: OUT/[npixN/]CLASS/CONFIG (``--npix``: one tree per grid)."""
+    return Path(s.out) / (f"npix{s.npix}" if s.npix else "") / jet_type / Path(config).stem
 
 
 def run_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
@@ -158,9 +165,9 @@ def run_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
     from sparsegen.models.training import fit, held_out
 
     path = Path(config)
-    run_dir = Path(s.out) / jet_type / path.stem
+    folder = run_dir(s, jet_type, config)
     parts = model_parts(path)
-    res = fit(path, run_dir, seed=s.seed, minutes=s.minutes, num_jets=s.num_jets,
+    res = fit(path, folder, seed=s.seed, minutes=s.minutes, num_jets=s.num_jets,
               overrides=_overrides(jet_type, s), clock=s.clock)
     model = res.model
     record = {
@@ -170,7 +177,7 @@ def run_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
         "steps": res.steps, "load_average": res.load, "best_checkpoint": Path(res.checkpoint).name,
         "num_params": sum(p.numel() for p in model.parameters()),
     }
-    return _sample_and_score(model, held_out(res.datamodule), run_dir, record, s, time_sampling=True)
+    return _sample_and_score(model, held_out(res.datamodule), folder, record, s, time_sampling=True)
 
 
 def rescore_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
@@ -182,19 +189,19 @@ def rescore_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
     from sparsegen.models.training import build_cli, held_out, max_time
 
     path = Path(config)
-    run_dir = Path(s.out) / jet_type / path.stem
-    record = json.loads((run_dir / "result.json").read_text())
-    best = run_dir / "checkpoints" / record.get("best_checkpoint", "")
+    folder = run_dir(s, jet_type, config)
+    record = json.loads((folder / "result.json").read_text())
+    best = folder / "checkpoints" / record.get("best_checkpoint", "")
     if not record.get("best_checkpoint") or not best.is_file():
-        raise SparsegenInputError(str(run_dir),
+        raise SparsegenInputError(str(folder),
                                   "no best checkpoint to rescore from; delete the folder to rerun")
     cli = build_cli(["--config", str(path), "--seed_everything", str(s.seed),
                      "--trainer.max_time", max_time(s.minutes),
-                     "--trainer.default_root_dir", str(run_dir), "--data.init_args.num_jets", str(s.num_jets),
+                     "--trainer.default_root_dir", str(folder), "--data.init_args.num_jets", str(s.num_jets),
                      *_overrides(jet_type, s)], run=False)
     real = held_out(cli.datamodule)
     record.pop("metrics", None)
-    return _sample_and_score(load_model(best), real, run_dir, record, s, time_sampling=False)
+    return _sample_and_score(load_model(best), real, folder, record, s, time_sampling=False)
 
 
 def eval_settings(n: int, quick: bool):
@@ -432,6 +439,9 @@ def write_family(family: str, rows: list[dict], s: Settings) -> str:
     cmd = H.command(s, family=family, configs=configs if s.configs else None)
     title = {"images": "1a. Generative study: image models",
              "points": "1b. Generative study: point models"}[family]
+    grid = f"_npix{s.npix}" if s.npix else ""  # a run at another grid has its own section and figures
+    if s.npix:
+        title += f" at {s.npix}×{s.npix}"
     parts = [f"## {title} (same data, same budget)\n",
              f"Command: `{cmd}` (results file `{s.results}`). {_budget(rows, s)}"
              + (" Image models are scored in the image representation (real jets read out of their own "
@@ -445,23 +455,23 @@ def write_family(family: str, rows: list[dict], s: Settings) -> str:
         parts.append("Findings (computed from the table): " + "; ".join(findings(sub)) + ".\n")
         panels = {}
         for r in sub:
-            d = np.load(Path(s.out) / t / r["config"] / "plot_data.npz")
+            d = np.load(run_dir(s, t, r["config"]) / "plot_data.npz")
             panels[r["config"]] = {k: d[k] for k in d.files}
         figs = []
         for key, xlabel, kw in (("mass", "jet mass [GeV]", {}),
                                 ("mult", "multiplicity (particles / active pixels)", {"integer": True}),
                                 ("pix", r"active pixel intensity ($p_T^{rel}$)",
                                  {"logx": True, "logy": True})):
-            fname = f"generative_{family}_{t}_{key}.png"
+            fname = f"generative_{family}{grid}_{t}_{key}.png"
             comparison_grid({c: {"real": p[f"{key}_real"], "generated": p[f"{key}_gen"]}
                              for c, p in panels.items()},
                             xlabel=xlabel, path=plot_dir / fname, title=f"{name} jets, {family}", **kw)
             figs.append(fname)
-        fname = f"generative_{family}_{t}_average_images.png"
+        fname = f"generative_{family}{grid}_{t}_average_images.png"
         first = next(iter(panels.values()))
         average_image_grid({"real (points pixelized)": first["avg_real"]}
                            | {c: p["avg_gen"] for c, p in panels.items()},
                            path=plot_dir / fname, title=f"{name} jets: average images (log scale)")
         figs.append(fname)
         parts.append(" ".join(f"![{f}](results/{f})" for f in figs) + "\n")
-    return H.write_section(s, SECTIONS[family], "\n".join(parts))
+    return H.write_section(s, SECTIONS[family] + grid, "\n".join(parts))

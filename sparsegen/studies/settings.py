@@ -107,11 +107,18 @@ class Generative:
     threads: int = _threads()
     configs: list[str] | None = option(None, "config stems (default: every image and point config)",
                                        nargs="+")
+    npix: int | None = option(None, "image grid of every run, over the configs' extent (default: the "
+                                    "configs' own, 32); its own section and run folder", type=COUNT)
     quick: bool = _quick()
     rescore: bool = option(False, "sample and score finished runs again from their checkpoints (after a "
                                   "metrics change)", reproduce=False)
     out: str = _out("runs/study_generative")
     results: str = _results()
+
+    def check(self) -> None:
+        n = self.npix
+        if n is not None and (n < 8 or n % 4 or (n // 4) & (n // 4 - 1)):
+            raise SparsegenInputError("--npix", f"must be 4 times a power of two, at least 8, got {n}")
 
 
 @dataclasses.dataclass

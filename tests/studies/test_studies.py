@@ -182,7 +182,24 @@ def test_sparse_coding_quick(tmp_path: Path):
     assert (tmp_path / "results" / "sparse_coding.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
+def test_generative_at_a_finer_grid_has_its_own_runs_section_and_figures(tmp_path: Path):
+    out, results = tmp_path / "gen", tmp_path / "results.md"
+    results.write_text(R.HEADER + "\n<!-- BEGIN study:generative_images -->\nkept\n"
+                       "<!-- END study:generative_images -->\n")
+    assert main(["study", "generative", "--quick", "--configs", "wgan_gp_sparse", "--jet-types", "g",
+                 "--npix", "64", "--out", str(out), "--results", str(results), "--no-progress"]) == 0
+    record = json.loads((out / "npix64" / "g" / "wgan_gp_sparse" / "result.json").read_text())
+    assert record["data"]["npix"] == 64
+    text = results.read_text()
+    assert R.section(text, "generative_images") == "kept"  # the 32×32 section is another grid's
+    body = R.section(text, "generative_images_npix64")
+    assert "at 64×64" in body and "--npix 64" in body and "images 64×64" in body
+    assert (tmp_path / "results" / "generative_images_npix64_g_average_images.png").is_file()
+
+
 @pytest.mark.parametrize("args, needle", [
+    (["generative", "--npix", "48"], "--npix"),
     (["generative", "--minutes", "-1"], "--minutes"),
     (["generative", "--configs", "no_such_config", "--quick"], "no_such_config"),
     (["sparse-coding", "--penalties", "-1"], "--penalties"),
