@@ -92,14 +92,18 @@ def _w1_tau32(ref: Sample, other: Sample, cfg: EvalSettings, seed: int) -> Pair:
     return D.w1(ref.tau32, other.tau32, **cfg.w1_kwargs(seed))
 
 
-def _jet_features(s: Sample) -> np.ndarray:
-    """The classifier's jet-level inputs: relative mass and pT, multiplicity, tau21, tau32."""
+CLASSIFIER_JET_FEATURES = ("relative mass", "relative pT", "multiplicity", "tau21", "tau32")
+"""The classifier's jet-level inputs, in the column order of `classifier_jet_features`."""
+
+
+def classifier_jet_features(s: Sample) -> np.ndarray:
+    """(N, 5) the classifier's jet-level inputs (`CLASSIFIER_JET_FEATURES`)."""
     return np.stack([s.mass, s.pt, s.jets.num_particles, s.tau21, s.tau32], axis=1)
 
 
 def _classifier_auc(ref: Sample, other: Sample, cfg: EvalSettings, seed: int) -> Pair:
-    return classifier_auc(ref.jets, other.jets, jet_features_real=_jet_features(ref),
-                          jet_features_gen=_jet_features(other), max_jets=cfg.classifier_max_jets,
+    return classifier_auc(ref.jets, other.jets, jet_features_real=classifier_jet_features(ref),
+                          jet_features_gen=classifier_jet_features(other), max_jets=cfg.classifier_max_jets,
                           epochs=cfg.classifier_epochs, seed=seed)
 
 
