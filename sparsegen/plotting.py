@@ -28,10 +28,16 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 110) -> Non
     plt.close(fig)
 
 
-def _finish(fig: plt.Figure, path: str | os.PathLike | None) -> plt.Figure:
+def _finish(fig: plt.Figure, path: str | os.PathLike | None, dpi: int = 110) -> plt.Figure:
     if path is not None:
-        save_figure(fig, path)
+        save_figure(fig, path, dpi)
     return fig
+
+
+def pixel_dpi(npix: int, panel_inches: float) -> int:
+    """A resolution that gives every image pixel at least three screen pixels in a panel of that size, so a
+    lone active pixel of a fine grid (128²) is drawn, not averaged away."""
+    return max(110, int(np.ceil(3 * npix / panel_inches)))
 
 
 def image_grid(images: np.ndarray, extent: float = EXTENT, nrows: int = 3, ncols: int = 4, title: str = "",
@@ -52,12 +58,12 @@ def image_grid(images: np.ndarray, extent: float = EXTENT, nrows: int = 3, ncols
         if i < n:
             img = np.ma.masked_where(images[i] <= 0, images[i])
             im = ax.imshow(img, origin="lower", extent=(-extent, extent, -extent, extent), cmap="viridis",
-                           norm=norm)
+                           norm=norm, interpolation="nearest")
     if im is not None:
         fig.colorbar(im, ax=axes, shrink=0.6, pad=0.02, label=r"$p_T^{rel}$ per pixel")
     if title:
         fig.suptitle(title)
-    return _finish(fig, path)
+    return _finish(fig, path, pixel_dpi(images.shape[-1], 2.1))
 
 
 def average_images(panels: dict[str, np.ndarray], extent: float = EXTENT, difference: bool = False,
