@@ -272,7 +272,8 @@ def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
         counts = {int(H.read_config(c)["data"]["init_args"].get("num_particles", 30)) for c in configs}
         H.prepare_jets(s.jet_types, s.num_jets, counts, s.seed)
 
-    runs = [(f"{t}/{c.stem}", (str(c), t)) for t in s.jet_types for c in configs]
+    grid = f"npix{s.npix}/" if s.npix else ""  # the run folders of `run_dir`
+    runs = [(f"{grid}{t}/{c.stem}", (str(c), t)) for t in s.jet_types for c in configs]
     rows = H.run_all(s, runs, run_one, prepare=prepare, desc="generative study", progress=progress,
                      rescore=rescore_one if s.rescore else None)
     write_report(rows, s)

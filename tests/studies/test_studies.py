@@ -187,10 +187,14 @@ def test_generative_at_a_finer_grid_has_its_own_runs_section_and_figures(tmp_pat
     out, results = tmp_path / "gen", tmp_path / "results.md"
     results.write_text(R.HEADER + "\n<!-- BEGIN study:generative_images -->\nkept\n"
                        "<!-- END study:generative_images -->\n")
-    assert main(["study", "generative", "--quick", "--configs", "wgan_gp_sparse", "--jet-types", "g",
-                 "--npix", "64", "--out", str(out), "--results", str(results), "--no-progress"]) == 0
-    record = json.loads((out / "npix64" / "g" / "wgan_gp_sparse" / "result.json").read_text())
+    args = ["study", "generative", "--quick", "--configs", "wgan_gp_sparse", "--jet-types", "g",
+            "--npix", "64", "--out", str(out), "--results", str(results), "--no-progress"]
+    assert main(args) == 0
+    done = out / "npix64" / "g" / "wgan_gp_sparse" / "result.json"
+    record = json.loads(done.read_text())
     assert record["data"]["npix"] == 64
+    stamp = done.stat().st_mtime_ns
+    assert main(args) == 0 and done.stat().st_mtime_ns == stamp  # a finished run at that grid is not redone
     text = results.read_text()
     assert R.section(text, "generative_images") == "kept"  # the 32×32 section is another grid's
     body = R.section(text, "generative_images_npix64")
