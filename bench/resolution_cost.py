@@ -10,7 +10,7 @@ whole path to `Jets` with their images, after a warm-up). The point flow (``--fl
 ``quickstart``) trains on particles, whatever the grid, and its sampled jets are pixelized at each npix
 (`Jets.to_images`, timed with the sampling).
 
-Growth = cost at the largest npix over cost at the smallest. Sparse-aware configs state ``trunk_npix``, so
+Growth = cost at the largest npix over cost at the smallest. Sparse-aware configs state ``trunk_pixels``, so
 their generators and decoders refine active cells instead of growing with the grid, and their sparse critics
 and encoders read the active sites only (`sparsegen.models.components.image_refine`). Last line: JSON.
 

@@ -153,7 +153,7 @@ def test_image_config_fits_and_its_checkpoint_samples_images(config, use_model_d
 @pytest.mark.parametrize("config", IMAGE_CONFIGS, ids=lambda p: p.stem)
 def test_image_config_fits_and_samples_at_detector_granularity(config, use_model_data):
     """npix 128 (0.4 % of the pixels lit): every image config trains, samples and keeps exact zeros; one that
-    states ``trunk_npix`` has its trunk on that grid and refines the active cells."""
+    states ``trunk_pixels`` has its trunk on that grid and refines the active cells."""
     ckpt, jets = fit_and_sample(config, use_model_data, "--data.init_args.npix", "128", num_jets=24)
     info = ckpt["sparsegen_data_info"]
     assert info["npix"] == 128 and sorted(map(int, info["pooled"])) == [8, 16, 32, 64]
@@ -161,9 +161,10 @@ def test_image_config_fits_and_samples_at_detector_granularity(config, use_model
     assert np.array_equal(jets.num_particles, (jets.images > 0).sum((1, 2)))
     check_gev(jets, info)
     model = resolved_config(config)["model"]["init_args"]
-    nets = {k: v for k, v in model.items() if isinstance(v, dict) and "trunk_npix" in v.get("init_args", {})}
+    nets = {k: v for k, v in model.items()
+            if isinstance(v, dict) and "trunk_pixels" in v.get("init_args", {})}
     for name, net in nets.items():
-        trunk = net["init_args"]["trunk_npix"]
+        trunk = net["init_args"]["trunk_pixels"]
         assert ckpt["state_dict"][f"{name}.pixel_bias.bias"].shape[-1] == trunk
         assert f"{name}.refiner.mlp.0.weight" in ckpt["state_dict"]
         assert 0 < (jets.images > 0).mean() < 0.05
@@ -220,6 +221,7 @@ def test_a_python_built_network_for_other_data_is_refused(use_model_data):
     from sparsegen.models.components import DCGANGenerator, DenseCritic
 
     dm = JetDataModule(num_jets=60, representation="images", npix=16, generation_workers=1)
+    dm.prepare_data()  # what Lightning runs first: the jets exist whichever test ran before this one
     model = WGANGP(DCGANGenerator(channels=(32, 16, 8)), DenseCritic(npix=32))
     trainer = type("T", (), {"datamodule": dm})()
     model._trainer = trainer  # what Lightning sets before calling setup

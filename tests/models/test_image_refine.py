@@ -108,7 +108,7 @@ def test_refiner_coarsen_is_the_sum_pooling_and_its_split_loss_learns_the_fine_p
 def test_refining_generator_has_the_coarse_trunk_and_writes_exact_zeros_on_the_fine_grid():
     torch.manual_seed(0)
     v, info = fine_jets(npix=64)
-    gen = SparseAwareGenerator(npix=64, trunk_npix=16, channels=(32, 16, 8), pixel_noise=True,
+    gen = SparseAwareGenerator(npix=64, trunk_pixels=16, channels=(32, 16, 8), pixel_noise=True,
                                output=EnergyConservingHead(floor=PixelFloor(0.05)))
     gen.init_from_data(info)
     assert gen.pixel_bias.bias.shape[-1] == 16 and gen.refiner.factor == 4
@@ -120,14 +120,14 @@ def test_refining_generator_has_the_coarse_trunk_and_writes_exact_zeros_on_the_f
     assert 0.2 * info.occupancy < occupancy < 5 * info.occupancy, (occupancy, info.occupancy)
     (-out.sum()).backward()
     assert gen.refiner.mlp[0].weight.grad.abs().sum() > 0 and gen.trunk.fc.weight.grad.abs().sum() > 0
-    same = SparseAwareGenerator(npix=64, trunk_npix=64, channels=(32, 16, 8))
+    same = SparseAwareGenerator(npix=64, trunk_pixels=64, channels=(32, 16, 8))
     assert same.refiner is None and same.pixel_bias.bias.shape[-1] == 64
 
 
 def test_refining_vae_decoder_trains_on_the_factorized_loss_and_samples_the_fine_grid():
     torch.manual_seed(0)
     v, info = fine_jets(n=32, npix=64)
-    decoder = DenseDecoder(latent_dim=8, npix=64, trunk_npix=16, channels=(32, 16, 8), output="hurdle",
+    decoder = DenseDecoder(latent_dim=8, npix=64, trunk_pixels=16, channels=(32, 16, 8), output="hurdle",
                            energy_conserving=True)
     model = VAE(SparseEncoder(npix=64, channels=(8, 16, 16), out_dim=32), decoder, latent_dim=8,
                 recon="hurdle", beta=1e-4, warmup_steps=1)

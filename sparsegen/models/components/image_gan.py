@@ -12,7 +12,7 @@ stage (`image_output.head_from_flags`), so configs and checkpoints that state th
 channel (StyleGAN's noise inputs; started at the training spread of each pixel's intensity), so the
 intensity spectrum has its width from the first step instead of waiting for the trunk to learn it.
 
-``trunk_npix`` (below the data's npix) makes a generator's cost follow the pixels it lights: the trunk and
+``trunk_pixels`` (below the data's npix) makes a generator's cost follow the pixels it lights: the trunk and
 output stage run on that coarser grid and `CellRefiner` (`image_refine`) splits each active coarse cell over
 its fine pixels, so nothing dense grows with npix but the final scatter.
 
@@ -50,6 +50,7 @@ from sparsegen.models.components.image_parts import (
     UpsamplingTrunk,
     logit,
     minibatch_std,
+    trunk_grid,
 )
 from sparsegen.models.components.image_refine import CellRefiner
 from sparsegen.models.spec import Component
@@ -90,22 +91,18 @@ class ImageGenerator(DataSpaceMixin, Component):
 
     def _build(self, latent_dim: int, npix: int | None, channels: Sequence[int], output: ImageHead,
                out_channels: int, pixel_bias: bool, pixel_noise: bool, cond_dim: int | None,
-               cond_embed: int, trunk_npix: int | None = None, refine_hidden: int = 64) -> None:
+               cond_embed: int, trunk_pixels: int | None = None, refine_hidden: int = 64) -> None:
         self.npix = int(linked_setting("npix", npix))
-        # the grid the trunk and output stage work on; a finer data grid is reached by `CellRefiner`
-        self.trunk_npix = min(int(trunk_npix), self.npix) if trunk_npix else self.npix
-        if self.npix % self.trunk_npix:
-            raise SparsegenInputError(
-                "config", f"{type(self).__name__}: trunk_npix {self.trunk_npix} must divide npix {self.npix}")
+        self.trunk_pixels = trunk_grid(type(self).__name__, self.npix, trunk_pixels)
         self.latent_dim = latent_dim
         self.output = output
         self.cond_dim = int(linked_setting("cond_dim", cond_dim))
         self.cond = ConditionEmbedding(self.cond_dim, cond_embed)  # joins the noise: [z ‖ e(c)]
-        self.trunk = UpsamplingTrunk(latent_dim + self.cond.dim, self.trunk_npix, channels)
+        self.trunk = UpsamplingTrunk(latent_dim + self.cond.dim, self.trunk_pixels, channels)
         self.head = nn.Conv2d(self.trunk.out_channels, out_channels, 3, padding=1)
-        self.pixel_bias = PixelBias(self.trunk_npix, out_channels) if pixel_bias else None
-        self.pixel_noise = PixelBias(self.trunk_npix, 1) if pixel_noise else None  # log σ of the noise
-        factor = self.npix // self.trunk_npix
+        self.pixel_bias = PixelBias(self.trunk_pixels, out_channels) if pixel_bias else None
+        self.pixel_noise = PixelBias(self.trunk_pixels, 1) if pixel_noise else None  # log σ of the noise
+        factor = self.npix // self.trunk_pixels
         self.refiner = (CellRefiner(factor, self.trunk.out_channels, refine_hidden) if factor > 1 else None)
         if self.pixel_noise is not None:
             nn.init.constant_(self.pixel_noise.bias, -1.0)
@@ -118,7 +115,7 @@ class ImageGenerator(DataSpaceMixin, Component):
 
     def set_data_info(self, info: DataInfo) -> None:
         """The data as seen on the trunk's grid (its pooled statistics when that is coarser)."""
-        self.space = ImageSpace(info.at_npix(self.trunk_npix))
+        self.space = ImageSpace(info.at_npix(self.trunk_pixels))
 
     def refine(self, image: Tensor, h: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """The trunk-grid image on the data's grid (`CellRefiner`; itself when the two grids agree)."""
@@ -201,12 +198,12 @@ class DCGANGenerator(ImageGenerator):
                  pixel_bias: bool = True, pixel_noise: bool = False, cond_dim: int | None = None,
                  cond_embed: int = 16, head: str | None = None, energy_conserving: bool | None = None,
                  total: str | None = None, floor_quantile: float | None = None,
-                 floor_mode: str | None = None, trunk_npix: int | None = None,
+                 floor_mode: str | None = None, trunk_pixels: int | None = None,
                  refine_hidden: int = 64) -> None:
         super().__init__()
         stage = self._output(output, head, energy_conserving, total, floor_quantile, floor_mode)
         self._build(latent_dim, npix, channels, stage, 1, pixel_bias, pixel_noise, cond_dim, cond_embed,
-                    trunk_npix, refine_hidden)
+                    trunk_pixels, refine_hidden)
 
     def start_maps(self, occupancy: Tensor, value: Tensor) -> list[Tensor]:
         """The average training image: in network space, or its log intensity (energy conservation)."""
@@ -242,7 +239,7 @@ class SparseAwareGenerator(ImageGenerator):
                  energy_conserving: bool | None = None, total: str | None = None,
                  floor_quantile: float | None = None, floor_mode: str | None = None,
                  temperature: float | None = None, occupancy_bias: float | None = None,
-                 trunk_npix: int | None = None, refine_hidden: int = 64) -> None:
+                 trunk_pixels: int | None = None, refine_hidden: int = 64) -> None:
         super().__init__()
         stage = self._output(output, head, energy_conserving, total, floor_quantile, floor_mode)
         one_form(type(self).__name__, "mask", mask, {"temperature": temperature,
@@ -251,7 +248,7 @@ class SparseAwareGenerator(ImageGenerator):
             mask = OccupancyMask(1.0 if temperature is None else temperature,
                                  -3.0 if occupancy_bias is None else occupancy_bias)
         self._build(latent_dim, npix, channels, stage, 2, pixel_bias, pixel_noise, cond_dim, cond_embed,
-                    trunk_npix, refine_hidden)
+                    trunk_pixels, refine_hidden)
         self.mask = mask
         with torch.no_grad():
             self.head.bias[0] = mask.bias
@@ -259,7 +256,7 @@ class SparseAwareGenerator(ImageGenerator):
     @torch.no_grad()
     def init_from_data(self, info: DataInfo) -> None:
         super().init_from_data(info)
-        occupancy = info.at_npix(self.trunk_npix).occupancy
+        occupancy = info.at_npix(self.trunk_pixels).occupancy
         if self.pixel_bias is None and occupancy:
             self.head.bias[0] = logit(min(max(float(occupancy), 1e-4), 0.5))
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sparsegen.core.errors import SparsegenInputError
 from sparsegen.data.info import DataInfo
 from sparsegen.data.normalization import Normalizer
 from sparsegen.nn import SparseConv2d, SparseImage, SparseLeakyReLU, SubmanifoldConv2d
@@ -27,6 +28,15 @@ def num_upsamplings(npix: int, start: int = 4) -> int:
     if n < 0 or n != int(n):
         raise ValueError(f"npix must be {start} times a power of two, got {npix}")
     return int(n)
+
+
+def trunk_grid(owner: str, npix: int, trunk_pixels: int | None) -> int:
+    """The grid side a generator's or decoder's trunk works on: ``trunk_pixels`` (at most npix, dividing it)
+    or npix; a finer data grid is reached by `image_refine.CellRefiner`."""
+    grid = min(int(trunk_pixels), npix) if trunk_pixels else npix
+    if npix % grid:
+        raise SparsegenInputError("config", f"{owner}: trunk_pixels {grid} must divide npix {npix}")
+    return grid
 
 
 def logit(p: float) -> float:

@@ -1,7 +1,7 @@
 """`CellRefiner`: a generator's coarse image made fine at the cost of its active pixels, not of the grid.
 
-A generator with ``trunk_npix`` < ``npix`` runs its trunk and output stage at ``trunk_npix`` (its coarse
-image: every statistic of the data summed over r×r blocks, r = npix / trunk_npix) and hands the coarse image
+A generator with ``trunk_pixels`` < ``npix`` runs its trunk and output stage at ``trunk_pixels`` (its coarse
+image: every statistic of the data summed over r×r blocks, r = npix / trunk_pixels) and hands the coarse image
 to a `CellRefiner`, which splits each *active* coarse cell's intensity over its r² fine pixels:
 
 * per active cell, an MLP reads the trunk's features at that cell, the cell's log intensity, its position on

@@ -40,6 +40,7 @@ from sparsegen.models.components.image_parts import (
     UpsamplingTrunk,
     inverse_softplus,
     logit,
+    trunk_grid,
 )
 from sparsegen.models.components.image_refine import CellRefiner
 from sparsegen.models.spec import Component
@@ -147,7 +148,7 @@ class DenseDecoder(DataSpaceMixin, Component):
     """z → `UpsamplingTrunk` → output head (+ a per-pixel bias started at the training maps, `PixelBias`);
     see the module docstring for ``output``.
 
-    ``trunk_npix`` below the data's npix: the trunk and head work on that coarser grid and a `CellRefiner`
+    ``trunk_pixels`` below the data's npix: the trunk and head work on that coarser grid and a `CellRefiner`
     splits each active coarse cell over its fine pixels, so the decoder's cost follows the active pixels.
     The reconstruction loss is then factorized, −log p(x) = −log p(coarse x) − log p(split | coarse x): the
     ``recon`` loss of the sum-pooled target plus the refiner's split loss at the target's active cells
@@ -159,15 +160,12 @@ class DenseDecoder(DataSpaceMixin, Component):
     def __init__(self, latent_dim: int = 32, npix: int | None = None,
                  channels: Sequence[int] = (128, 64, 32, 16), output: str = "softplus",
                  pixel_bias: bool = True, energy_conserving: bool = False,
-                 cond_dim: int | None = None, cond_embed: int = 16, trunk_npix: int | None = None,
+                 cond_dim: int | None = None, cond_embed: int = 16, trunk_pixels: int | None = None,
                  refine_hidden: int = 64) -> None:
         super().__init__()
         npix = int(linked_setting("npix", npix))
         self.npix = npix
-        self.trunk_npix = min(int(trunk_npix), npix) if trunk_npix else npix
-        if npix % self.trunk_npix:
-            raise SparsegenInputError(
-                "config", f"DenseDecoder: trunk_npix {self.trunk_npix} must divide npix {npix}")
+        self.trunk_pixels = trunk_grid("DenseDecoder", npix, trunk_pixels)
         if output not in OUTPUTS:
             raise SparsegenInputError(
                 "config", f"DenseDecoder: unknown output '{output}' (one of {', '.join(OUTPUTS)})"
@@ -177,10 +175,10 @@ class DenseDecoder(DataSpaceMixin, Component):
         channels_out = 3 if output == "hurdle" else 1
         self.cond_dim = int(linked_setting("cond_dim", cond_dim))
         self.cond = ConditionEmbedding(self.cond_dim, cond_embed)  # joins the latent code: [z ‖ e(c)]
-        self.trunk = UpsamplingTrunk(latent_dim + self.cond.dim, self.trunk_npix, channels)
+        self.trunk = UpsamplingTrunk(latent_dim + self.cond.dim, self.trunk_pixels, channels)
         self.head = nn.Conv2d(self.trunk.out_channels, channels_out, 3, padding=1)
-        self.pixel_bias = PixelBias(self.trunk_npix, channels_out) if pixel_bias else None
-        factor = npix // self.trunk_npix
+        self.pixel_bias = PixelBias(self.trunk_pixels, channels_out) if pixel_bias else None
+        factor = npix // self.trunk_pixels
         self.refiner = (CellRefiner(factor, self.trunk.out_channels, refine_hidden, noise_dim=0)
                         if factor > 1 else None)
         if output == "hurdle":
@@ -192,14 +190,14 @@ class DenseDecoder(DataSpaceMixin, Component):
 
     def set_data_info(self, info: DataInfo) -> None:
         """The data as seen on the trunk's grid (its pooled statistics when that is coarser)."""
-        self.space = ImageSpace(info.at_npix(self.trunk_npix))
+        self.space = ImageSpace(info.at_npix(self.trunk_pixels))
 
     @torch.no_grad()
     def init_from_data(self, info: DataInfo) -> None:
         """Start at the training data of the trunk's grid: per-pixel biases from the occupancy and value maps
         (or, without them, the hurdle occupancy logit at the mean training occupancy)."""
         self.set_data_info(info)
-        info = info.at_npix(self.trunk_npix)
+        info = info.at_npix(self.trunk_pixels)
         occ_map, value_map = self.space.occupancy_map, self.space.value_map
         if self.pixel_bias is not None and occ_map is not None:
             self.head.bias.zero_()
