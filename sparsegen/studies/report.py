@@ -57,9 +57,10 @@ def update_section(results_md: str | os.PathLike, name: str, body: str, order: S
         head, rest = text.split(begin, 1)
         text = head + block + rest.split(end, 1)[1]
     else:
+        base = name.split("_npix")[0]  # a study's section at another grid follows the study's own
         later = (
-            [o for o in order[order.index(name) + 1 :] if f"<!-- BEGIN study:{o} -->" in text]
-            if name in order
+            [o for o in order[order.index(base) + 1 :] if f"<!-- BEGIN study:{o} -->" in text]
+            if base in order
             else []
         )
         if later:

@@ -90,6 +90,17 @@ def _clock() -> Any:
                          "clock", choices=("cpu", "wall"))
 
 
+def _npix() -> Any:
+    return option(None, "image grid of every run, over the same extent (default: the configs' own, 32); its "
+                        "own section, figures and run folder", type=COUNT)
+
+
+def check_npix(n: int | None) -> None:
+    """A grid the stride-2 networks can halve down to 4×4 (or None: the default grid)."""
+    if n is not None and (n < 8 or n % 4 or (n // 4) & (n // 4 - 1)):
+        raise SparsegenInputError("--npix", f"must be 4 times a power of two, at least 8, got {n}")
+
+
 @dataclasses.dataclass
 class Generative:
     """every image and point config, same budget"""
@@ -107,8 +118,7 @@ class Generative:
     threads: int = _threads()
     configs: list[str] | None = option(None, "config stems (default: every image and point config)",
                                        nargs="+")
-    npix: int | None = option(None, "image grid of every run, over the configs' extent (default: the "
-                                    "configs' own, 32); its own section and run folder", type=COUNT)
+    npix: int | None = _npix()
     quick: bool = _quick()
     rescore: bool = option(False, "sample and score finished runs again from their checkpoints (after a "
                                   "metrics change)", reproduce=False)
@@ -116,9 +126,7 @@ class Generative:
     results: str = _results()
 
     def check(self) -> None:
-        n = self.npix
-        if n is not None and (n < 8 or n % 4 or (n // 4) & (n // 4 - 1)):
-            raise SparsegenInputError("--npix", f"must be 4 times a power of two, at least 8, got {n}")
+        check_npix(self.npix)
 
 
 @dataclasses.dataclass
@@ -130,11 +138,18 @@ class SparseInput:
     num_jets: int = option(3_000, "jets per class (gluon, top)", type=COUNT, least=40)
     seed: int = _seed()
     threads: int = _threads()
+    npix: int | None = _npix()
+    variants: list[str] | None = option(None, "only these variants, by key: the table's name in lower case, "
+                                              "every other character run a '-' (ae-mse-baseline, "
+                                              "tagger-cnn-baseline, ...; default: all)", nargs="+")
     quick: bool = _quick()
     out: str = _out("runs/study_sparse_input")
     results: str = _results()
     batch_size: int = 128
     num_particles: int = 150
+
+    def check(self) -> None:
+        check_npix(self.npix)
 
 
 @dataclasses.dataclass

@@ -29,6 +29,7 @@ the epoch at which the validation AUC reaches 98 % of its final value.
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sparsegen.core.defaults import NPIX
+from sparsegen.core.errors import SparsegenInputError
 from sparsegen.data.normalization import DEFAULT_FLOOR, IMAGE_THRESHOLD, Normalizer
 from sparsegen.nn import losses as L
 from sparsegen.studies import harness as H
@@ -88,6 +90,23 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("tagger: CNN + skips, SGD", "classifier", loss="bce", skip=True, optimizer="sgd"),
     Variant("tagger: sparse-conv encoder", "classifier", loss="bce", encoder="sparse"),
 )
+
+
+def key(v: Variant) -> str:
+    """A variant's ``--variants`` key: its name in lower case, every run of other characters one '-'."""
+    return re.sub(r"[^a-z0-9]+", "-", v.name.lower()).strip("-")
+
+
+def selected(s: Settings) -> tuple[Variant, ...]:
+    """The variants ``--variants`` names (all by default); an unknown key is a one-line error."""
+    if not s.variants:
+        return VARIANTS
+    keys = {key(v): v for v in VARIANTS}
+    unknown = [k for k in s.variants if k not in keys]
+    if unknown:
+        raise SparsegenInputError("--variants", f"unknown variant {', '.join(unknown)} (one of "
+                                                f"{', '.join(keys)})")
+    return tuple(v for k, v in keys.items() if k in s.variants)
 
 
 # ----------------------------------------------------------------------------- networks
@@ -165,7 +184,7 @@ def run_variant(v: Variant, data: P.ImageSplits, inputs: dict[str, dict[str, Ten
                 s: Settings) -> dict[str, Any]:
     """Train one variant; returns its history and test metrics."""
     torch.manual_seed(s.seed)
-    model = build(v, scale=data.scale)
+    model = build(v, npix=grid(s), scale=data.scale)
     if v.task == "autoencoder":
         model.decoder.start_at(start_biases(v.output, data.x["train"], model.space))
     opt = P.make_optimizer(v.optimizer, model.parameters())
@@ -227,16 +246,17 @@ def run(s: Settings, progress: bool = True) -> list[dict[str, Any]]:
     """Train every variant, write ``OUT/results.json``, the table and the curves into the results file."""
     from tqdm.auto import tqdm
 
+    variants = selected(s)
     torch.set_num_threads(s.threads)
     per_class = min(s.num_jets, 200) if s.quick else s.num_jets
     data = P.load_image_splits({0: ["g"], 1: ["t"]}, per_class, s.seed, s.quick, progress=progress,
-                               num_particles=s.num_particles)
+                               num_particles=s.num_particles, npix=grid(s))
     inputs = {k: {split: impute(k, x) for split, x in data.x.items()}
               for k in ("none", "knn", "neighbourhood")}
     rows = []
-    for v in tqdm(VARIANTS, desc="sparse-input study", unit="variant", disable=not progress):
+    for v in tqdm(variants, desc="sparse-input study", unit="variant", disable=not progress):
         rows.append(run_variant(v, data, inputs, s))
-    out = Path(s.out)
+    out = Path(s.out) / (f"npix{s.npix}" if s.npix else "")
     R.write_json(out / "results.json", {"settings": asdict(s), "scale": data.scale, "rows": rows})
     write_report(rows, s, data)
     return rows
@@ -309,17 +329,19 @@ def write_report(rows: list[dict], s: Settings, data: P.ImageSplits) -> str:
                  "taggers: training loss (BCE)":
                      {r["variant"]["name"][8:]: curve(r, "train_loss") for r in cls}},
                 xlabel="epoch", logy={0: True, 1: True, 3: True},
-                path=H.plot_dir(s) / "sparse_input_curves.png")
+                path=H.plot_dir(s) / f"{section_name(s)}_curves.png")
     n = {k: len(v) for k, v in data.y.items()}
     occ = float((data.x["train"] > 0).float().mean())
     body = "\n".join([
-        "## 2. Sparse-input convergence: does a CNN with sparse input converge?\n",
+        "## 2. Sparse-input convergence: does a CNN with sparse input converge?"
+        + (f" ({grid(s)}×{grid(s)})" if s.npix else "") + "\n",
         (f"{H.head(s, P.budget_scale(s, 'class'))}. Data: generated gluon and top jets with up to "
-         f"{s.num_particles} constituents, {NPIX}×{NPIX} images over ±{data.extent:g} ({100 * occ:.1f} % of "
-         f"pixels active), {n['train']}/{n['val']}/{n['test']} train/val/test images; intensities divided by "
-         "the mean active-pixel intensity. One change at a time from the baseline (dense CNN with 3 stride-2 "
-         "stages and a 3×3 conv block each, raw input, no skips, Adam 1e-3, softplus output; SGD: momentum "
-         "0.9, lr 1e-2). Imputation fills the *input* only; the target is always the sparse image. All "
+         f"{s.num_particles} constituents, {grid(s)}×{grid(s)} images over ±{data.extent:g} "
+         f"({100 * occ:.2g} % of pixels active), {n['train']}/{n['val']}/{n['test']} train/val/test images; "
+         "intensities divided by the mean active-pixel intensity. One change at a time from the baseline "
+         "(dense CNN with 3 stride-2 stages and a 3×3 conv block each, raw input, no skips, Adam 1e-3, "
+         "softplus output; SGD: momentum 0.9, lr 1e-2). Imputation fills the *input* only; the target is "
+         "always the sparse image. All "
          "autoencoders are scored on the test set with the same numbers, whatever loss they trained on; "
          f"reconstructed pixels below {IMAGE_THRESHOLD:g} of the jet pT are empty (the read-out threshold of "
          "generated images). Every output head starts at the training data's average pixel (softplus, ReLU: "
@@ -332,9 +354,19 @@ def write_report(rows: list[dict], s: Settings, data: P.ImageSplits) -> str:
         "Autoencoders (reconstruct the image through a 32-d bottleneck):\n", t1, "",
         "Taggers (top vs gluon, same encoders, BCE):\n", t2, "",
         "Findings (computed from the tables): " + "; ".join(findings(rows)) + ".\n",
-        "![sparse_input_curves.png](results/sparse_input_curves.png)\n",
+        f"![{section_name(s)}_curves.png](results/{section_name(s)}_curves.png)\n",
     ])
-    return H.write_section(s, "sparse_input", body)
+    return H.write_section(s, section_name(s), body)
+
+
+def grid(s: Settings) -> int:
+    """The study's image grid (``--npix``, default the library's)."""
+    return s.npix or NPIX
+
+
+def section_name(s: Settings) -> str:
+    """``sparse_input``; at another grid its own section (and figure) ``sparse_input_npixN``."""
+    return "sparse_input" + (f"_npix{s.npix}" if s.npix else "")
 
 
 def findings(rows: list[dict]) -> list[str]:

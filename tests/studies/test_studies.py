@@ -134,6 +134,33 @@ def test_sparse_input_quick(tmp_path: Path):
     assert (tmp_path / "results" / "sparse_input_curves.png").stat().st_size > 10_000
 
 
+def test_sparse_input_variants_work_at_a_finer_grid_with_their_own_section(tmp_path: Path):
+    import torch
+
+    from sparsegen.studies import sparse_input as S
+
+    s = S.Settings(npix=64, out=str(tmp_path / "si"), results=str(tmp_path / "results.md"))
+    assert S.grid(s) == 64 and S.section_name(s) == "sparse_input_npix64"
+    assert len({S.key(v) for v in S.VARIANTS}) == len(S.VARIANTS)  # every variant has its own key
+    picked = S.selected(S.Settings(variants=["tagger-cnn-baseline", "ae-hurdle-output"]))
+    assert [v.name for v in picked] == ["AE: hurdle output", "tagger: CNN (baseline)"]  # in table order
+    x = torch.zeros(3, 1, 64, 64)
+    x[:, 0, 30:33, 31] = 1.0  # a few active pixels, as a jet lights them
+    for v in S.VARIANTS:
+        out = S.build(v, npix=S.grid(s))(x)
+        want = (3, 3 if v.output == "hurdle" else 1, 64, 64) if v.task == "autoencoder" else (3, 1)
+        assert tuple(out.shape) == want, v.name
+    # the section at another grid follows the study's own, before the next study's
+    results = Path(s.results)
+    results.write_text(R.HEADER + "\n<!-- BEGIN study:sparse_input -->\na\n<!-- END study:sparse_input -->\n"
+                       "\n<!-- BEGIN study:sparse_coding -->\nb\n<!-- END study:sparse_coding -->\n")
+    S.H.write_section(s, S.section_name(s), "c")
+    text = results.read_text()
+    assert text.index("study:sparse_input -->") < text.index("study:sparse_input_npix64") \
+        < text.index("study:sparse_coding")
+    assert R.section(text, "sparse_input") == "a" and R.section(text, "sparse_input_npix64") == "c"
+
+
 def test_sparse_input_heads_start_at_the_average_pixel_and_hurdle_keeps_its_expected_count():
     import torch
 
@@ -204,6 +231,8 @@ def test_generative_at_a_finer_grid_has_its_own_runs_section_and_figures(tmp_pat
 
 @pytest.mark.parametrize("args, needle", [
     (["generative", "--npix", "48"], "--npix"),
+    (["sparse-input", "--npix", "48"], "--npix"),
+    (["sparse-input", "--variants", "ae-no-such-variant", "--quick"], "ae-no-such-variant"),
     (["generative", "--minutes", "-1"], "--minutes"),
     (["generative", "--configs", "no_such_config", "--quick"], "no_such_config"),
     (["sparse-coding", "--penalties", "-1"], "--penalties"),
