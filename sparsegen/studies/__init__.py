@@ -1,6 +1,8 @@
 """The comparison studies behind ``docs/results.md`` (``sparsegen study NAME``).
 
 - :mod:`~sparsegen.studies.generative`: every image and point config, same data, seed and budget.
+- :mod:`~sparsegen.studies.resolution`: the image models (the generative study's runs at each ``--npix``) and
+  the point flow, pixelized, side by side by image grid.
 - :mod:`~sparsegen.studies.sparse_input`: does a CNN on sparse jet images converge? losses, imputation,
   skips, optimizers, a sparse-conv encoder.
 - :mod:`~sparsegen.studies.sparse_coding`: jet taggers built from layered thresholding / layered ISTA

@@ -22,8 +22,8 @@ from typing import Any
 from sparsegen.studies import report as R
 from sparsegen.studies import settings as S
 
-SECTIONS = ("generative_images", "generative_points", "sparse_input", "sparse_coding", "conditional",
-            "convergence")
+SECTIONS = ("generative_images", "generative_points", "generative_by_resolution", "sparse_input",
+            "sparse_coding", "conditional", "convergence")
 """The studies' sections of the results file, in order (a section not listed goes at the end)."""
 
 QUICK = "quick (one short epoch per run, for the tests)"

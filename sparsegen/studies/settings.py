@@ -130,6 +130,32 @@ class Generative:
 
 
 @dataclasses.dataclass
+class Resolution:
+    """image models and the point flow (pixelized) by image grid, from the generative study's runs"""
+
+    name = "resolution"
+    grids: list[int] = option([32, 64, 128], "image grids (the generative study's --npix runs at each)",
+                              type=COUNT, nargs="+")
+    jet_types: list[str] = option(["g", "t"], "jet classes", nargs="+", choices=JET_TYPES)
+    point_config: str = option("points/flow_matching", "the point model, trained once per class on every "
+                                                       "constituent and pixelized at every grid")
+    minutes: float = option(10.0, "training budget of the point model (the image runs': the generative "
+                                  "study's)", type=MINUTES)
+    clock: str = _clock()
+    num_jets: int = option(35_000, "generated jets per class (as the generative study's)", type=COUNT,
+                           quick=400, least=400)
+    seed: int = _seed()
+    threads: int = _threads()
+    quick: bool = _quick()
+    out: str = _out("runs/study_generative")
+    results: str = _results()
+
+    def check(self) -> None:
+        for n in self.grids:
+            check_npix(n)
+
+
+@dataclasses.dataclass
 class SparseInput:
     """does a CNN with sparse input converge?"""
 
@@ -225,6 +251,6 @@ class Convergence:
             raise SparsegenInputError("--minutes", f"budgets must differ, got {self.minutes}")
 
 
-STUDIES: dict[str, type] = {cls.name: cls for cls in (Generative, SparseInput, SparseCoding, Conditional,
-                                                      Convergence)}
+STUDIES: dict[str, type] = {cls.name: cls for cls in (Generative, Resolution, SparseInput, SparseCoding,
+                                                      Conditional, Convergence)}
 """The studies by command-line name, in the order of the results file."""

@@ -210,23 +210,44 @@ def test_sparse_coding_quick(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_generative_at_a_finer_grid_has_its_own_runs_section_and_figures(tmp_path: Path):
+def test_generative_at_a_finer_grid_has_its_own_runs_section_figures_and_a_place_by_resolution(tmp_path: Path):
     out, results = tmp_path / "gen", tmp_path / "results.md"
     results.write_text(R.HEADER + "\n<!-- BEGIN study:generative_images -->\nkept\n"
                        "<!-- END study:generative_images -->\n")
     args = ["study", "generative", "--quick", "--configs", "wgan_gp_sparse", "--jet-types", "g",
-            "--npix", "64", "--out", str(out), "--results", str(results), "--no-progress"]
+            "--npix", "16", "--out", str(out), "--results", str(results), "--no-progress"]
     assert main(args) == 0
-    done = out / "npix64" / "g" / "wgan_gp_sparse" / "result.json"
+    done = out / "npix16" / "g" / "wgan_gp_sparse" / "result.json"
     record = json.loads(done.read_text())
-    assert record["data"]["npix"] == 64
+    assert record["data"]["npix"] == 16
     stamp = done.stat().st_mtime_ns
     assert main(args) == 0 and done.stat().st_mtime_ns == stamp  # a finished run at that grid is not redone
     text = results.read_text()
     assert R.section(text, "generative_images") == "kept"  # the 32×32 section is another grid's
-    body = R.section(text, "generative_images_npix64")
-    assert "at 64×64" in body and "--npix 64" in body and "images 64×64" in body
-    assert (tmp_path / "results" / "generative_images_npix64_g_average_images.png").is_file()
+    body = R.section(text, "generative_images_npix16")
+    assert "at 16×16" in body and "--npix 16" in body and "images 16×16" in body
+    assert (tmp_path / "results" / "generative_images_npix16_g_average_images.png").is_file()
+
+    # by resolution: the image run where it exists (16², not 32²); the point flow trained once, two grids
+    args = ["study", "resolution", "--quick", "--grids", "16", "32", "--jet-types", "g", "--out", str(out),
+            "--results", str(results), "--no-progress"]
+    assert main(args) == 0
+    trained = out / "pixelized" / "g" / "flow_matching" / "train.json"
+    stamp = trained.stat().st_mtime_ns
+    assert main(args) == 0 and trained.stat().st_mtime_ns == stamp  # not trained again
+    text = results.read_text()
+    assert text.index("study:generative_images_npix16") < text.index("study:generative_by_resolution")
+    (header, rows), = tables(R.section(text, "generative_by_resolution"))
+    col = {h: i for i, h in enumerate(header)}
+    got = {(r[col["config"]], r[col["grid"]]): r for r in rows}
+    assert set(got) == {("`wgan_gp_sparse`", "16²"), ("`flow_matching`", "16²"), ("`flow_matching`", "32²")}
+    point16, point32 = got[("`flow_matching`", "16²")], got[("`flow_matching`", "32²")]
+    assert point16[col["CPU s/step"]] == point32[col["CPU s/step"]]  # one training, scored at two grids
+    assert point32[col["step cost / smallest grid's"]] == "1×"
+    occ = {g: float(got[("`flow_matching`", g)][col["real occupancy"]].split()[0]) for g in ("16²", "32²")}
+    assert occ["32²"] < occ["16²"] / 2  # 4× the pixels for the same particles: a sparser image
+    for r in rows:
+        assert finite(r[col["W1M / floor"]]) and finite(r[col["occupancy gen/real"]]), r
 
 
 @pytest.mark.parametrize("args, needle", [
