@@ -80,15 +80,20 @@ def pixel_edges(npix: int, extent: float) -> np.ndarray:
 def pixelize(particles: np.ndarray, mask: np.ndarray, npix: int = NPIX, extent: float = EXTENT) -> np.ndarray:
     """pT-weighted 2-D histograms (N, npix, npix) float32: rows = phi bins, columns = eta bins."""
     n = particles.shape[0]
-    eta, phi, pt = particles[..., 0], particles[..., 1], particles[..., 2]
-    scale = npix / (2.0 * extent)
-    col = np.floor((eta + extent) * scale).astype(np.int64)
-    row = np.floor((phi + extent) * scale).astype(np.int64)
-    inside = mask & (col >= 0) & (col < npix) & (row >= 0) & (row < npix)
-    jet = np.broadcast_to(np.arange(n)[:, None], mask.shape)
-    flat = (jet[inside] * npix + row[inside]) * npix + col[inside]
-    img = np.bincount(flat, weights=pt[inside].astype(np.float64), minlength=n * npix * npix)
-    return img.reshape(n, npix, npix).astype(np.float32)
+    out = np.empty((n, npix, npix), np.float32)
+    chunk = 2048  # jets per float64 histogram: a fine grid's temporaries stay bounded
+    for start in range(0, n, chunk):
+        p, m = particles[start:start + chunk], mask[start:start + chunk]
+        eta, phi, pt = p[..., 0], p[..., 1], p[..., 2]
+        scale = npix / (2.0 * extent)
+        col = np.floor((eta + extent) * scale).astype(np.int64)
+        row = np.floor((phi + extent) * scale).astype(np.int64)
+        inside = m & (col >= 0) & (col < npix) & (row >= 0) & (row < npix)
+        jet = np.broadcast_to(np.arange(len(p))[:, None], m.shape)
+        flat = (jet[inside] * npix + row[inside]) * npix + col[inside]
+        img = np.bincount(flat, weights=pt[inside].astype(np.float64), minlength=len(p) * npix * npix)
+        out[start:start + chunk] = img.reshape(len(p), npix, npix)
+    return out
 
 
 def pixel_centers(npix: int, extent: float) -> np.ndarray:

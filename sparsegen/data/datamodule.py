@@ -47,19 +47,22 @@ from sparsegen.data.normalization import DEFAULT_FLOOR, IMAGE_THRESHOLD, Normali
 from sparsegen.data.presets import preset_config
 
 
-def image_info(images: torch.Tensor, normalizer: Normalizer) -> dict:
+def image_info(images: torch.Tensor, normalizer: Normalizer, chunk: int = 1024) -> dict:
     """The `DataInfo` fields of normalized training images (N, 1, H, W): mean occupancy, per-pixel occupancy
     and active-value mean / standard deviation maps, pixel-sum and active-pixel intensity quantiles
-    [ptrel]."""
+    [ptrel]. Summed over ``chunk`` images at a time (float64 sums), so a fine grid's temporaries stay a few
+    chunks, not copies of the whole set."""
     v = images[:, 0]
-    active = (v > 0).float()
-    count = active.sum(0).clamp_min(1.0)
-    mean = v.sum(0) / count
-    std = ((((v - mean) * active) ** 2).sum(0) / count).sqrt()
-    return {"occupancy": float(active.mean()), "occupancy_map": active.mean(0).tolist(),
-            "value_map": mean.tolist(), "value_std_map": std.tolist(),
-            "pixel_sum_quantiles": quantiles(normalizer.images_inverse(v).sum((1, 2)).numpy()),
-            "pixel_value_quantiles": quantiles(normalizer.images_inverse(v[v > 0]).numpy())}
+    parts = [v[i:i + chunk] for i in range(0, len(v), chunk)]
+    count = sum((p > 0).double().sum(0) for p in parts)
+    mean = sum(p.double().sum(0) for p in parts) / count.clamp_min(1.0)
+    var = sum((((p.double() - mean) * (p > 0)) ** 2).sum(0) for p in parts) / count.clamp_min(1.0)
+    sums = torch.cat([normalizer.images_inverse(p).sum((1, 2)) for p in parts])
+    active = torch.cat([p[p > 0] for p in parts])
+    return {"occupancy": float(count.sum() / v.numel()), "occupancy_map": (count / len(v)).float().tolist(),
+            "value_map": mean.float().tolist(), "value_std_map": var.sqrt().float().tolist(),
+            "pixel_sum_quantiles": quantiles(sums.numpy()),
+            "pixel_value_quantiles": quantiles(normalizer.images_inverse(active).numpy())}
 
 
 def pooled_image_info(images: torch.Tensor, normalizer: Normalizer, smallest: int = 8,
@@ -255,6 +258,7 @@ class JetDataModule(pl.LightningDataModule):
             self.normalizer = Normalizer.identity()
         self.condition_spec = ConditionSpec.fit(self.conditions, self.splits["train"], self.jet_types,
                                                 self.num_particles)
+        del train_images  # made again, normalized, by `_tensors`: one copy of a fine grid's images at a time
         self.datasets = {name: self._tensors(split) for name, split in self.splits.items()}
 
     def images_of(self, jets: Jets) -> np.ndarray:
@@ -269,7 +273,12 @@ class JetDataModule(pl.LightningDataModule):
             out["particles"] = self.normalizer.points(torch.as_tensor(jets.particles), mask)
             out["mask"] = mask
         else:
-            out["images"] = self.normalizer.images(torch.as_tensor(self.images_of(jets)))[:, None]
+            chunk = 2048  # pixelized and normalized a slice at a time: one copy of a fine grid's images
+            images = torch.empty(len(jets), 1, self.npix, self.npix)
+            for i in range(0, len(jets), chunk):
+                raw = torch.as_tensor(self.images_of(jets[i:i + chunk]))
+                images[i:i + chunk, 0] = self.normalizer.images(raw)
+            out["images"] = images
         if self.conditions:
             assert self.condition_spec is not None
             out["cond"] = torch.as_tensor(self.condition_spec.encode(raw_conditions(jets)))

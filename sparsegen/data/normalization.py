@@ -26,6 +26,7 @@ Pythia jets are very soft photons, none of which an occupancy metric counts.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,19 @@ IMAGE_THRESHOLD = 1e-5
 DEFAULT_FLOOR = 1e-6
 """Default transform floor [ptrel]: zeros sit log(1 + threshold/floor) ≈ 2.4 log-units below the softest
 kept pixel, so a generator's empty and active outputs are well apart."""
+
+
+CHUNK = 1024
+"""Images per pass of an elementwise transform of a whole data set: its float64 temporaries stay bounded
+(a training set of 128×128 images is gigabytes in float64)."""
+
+
+def _by_chunks(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """``fn`` (elementwise) over the leading dimension of ``x`` in `CHUNK`-sized slices (a batch in
+    training, or anything that carries a gradient, in one pass)."""
+    if x.dim() < 3 or len(x) <= CHUNK or x.requires_grad:
+        return fn(x)
+    return torch.cat([fn(x[i:i + CHUNK]) for i in range(0, len(x), CHUNK)])
 
 
 def check_image_settings(transform: str, floor: float, threshold: float) -> None:
@@ -130,14 +144,20 @@ class Normalizer:
 
     def images(self, images: torch.Tensor) -> torch.Tensor:
         """Data images [ptrel] → network values; pixels below ``threshold`` become exact zeros first."""
-        return self.transform_images(torch.where(images >= self.threshold, images, torch.zeros_like(images)))
+        def one(x: torch.Tensor) -> torch.Tensor:
+            return self.transform_images(torch.where(x >= self.threshold, x, torch.zeros_like(x)))
+
+        return _by_chunks(one, images)
 
     def images_inverse(self, x: torch.Tensor) -> torch.Tensor:
         """Network values → images [ptrel]: the exact inverse, then every pixel below ``threshold`` (and every
         non-positive one) is exactly 0."""
-        out = self.intensities(x)
-        keep = (out >= self.threshold * (1 - 1e-5)) & (out > 0)  # 1e-5: float32 round-off of the round trip
-        return torch.where(keep, out, torch.zeros_like(out))
+        def one(v: torch.Tensor) -> torch.Tensor:
+            out = self.intensities(v)
+            keep = (out >= self.threshold * (1 - 1e-5)) & (out > 0)  # 1e-5: float32 round-off, round trip
+            return torch.where(keep, out, torch.zeros_like(out))
+
+        return _by_chunks(one, x)
 
     def value_of(self, intensity: float) -> float:
         """The network value of one intensity [ptrel] (e.g. where the threshold sits)."""

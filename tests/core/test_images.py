@@ -93,3 +93,18 @@ def test_from_images_round_trip(toy_jets):
     np.testing.assert_allclose(scaled.mass, back.mass * 2.0, rtol=1e-5)  # GeV: mass scales with the jet pT
     np.testing.assert_allclose(back.mass, back.relative_mass * 1000.0, rtol=1e-5)
     assert np.all(scaled.labels == 2)
+
+
+def test_pixelizing_many_jets_at_once_equals_jet_by_jet():
+    """Pixelization runs over slices of jets (bounded float64 temporaries): the images do not depend on it."""
+    from sparsegen.core.images import pixelize
+
+    rng = np.random.default_rng(1)
+    n = 2048 + 5
+    parts = np.stack([rng.uniform(-0.5, 0.5, (n, 20)), rng.uniform(-0.5, 0.5, (n, 20)),
+                      rng.random((n, 20))], -1).astype(np.float32)
+    mask = rng.random((n, 20)) < 0.7
+    whole = pixelize(parts, mask, npix=16, extent=0.4)
+    assert whole.shape == (n, 16, 16) and whole.dtype == np.float32
+    for i in (0, 2047, 2048, n - 1):
+        assert np.array_equal(whole[i], pixelize(parts[i:i + 1], mask[i:i + 1], npix=16, extent=0.4)[0])

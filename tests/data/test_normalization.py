@@ -81,3 +81,17 @@ def test_bad_settings_are_one_input_error(kwargs, needle):
         JetDataModule(representation="images", **kwargs)
     with pytest.raises(SparsegenInputError, match=needle):
         Normalizer(np.zeros(3), np.ones(3), 1.0, **kwargs)
+
+
+def test_a_whole_data_set_is_transformed_in_slices_with_the_same_values():
+    """More images than one slice (`CHUNK`): the same values as image by image, in both directions."""
+    from sparsegen.data import normalization as N
+
+    rng = np.random.default_rng(0)
+    shape = (N.CHUNK + 7, 8, 8)
+    x = torch.as_tensor(rng.random(shape, dtype=np.float32) * (rng.random(shape) < 0.05))
+    norm = Normalizer(np.zeros(3, np.float32), np.ones(3, np.float32), 2.0, "log", 1e-4, 1e-5)
+    whole = norm.images(x)
+    one_by_one = torch.cat([norm.images(x[i:i + 1]) for i in range(len(x))])
+    assert whole.shape == x.shape and torch.equal(whole, one_by_one)
+    assert torch.equal(norm.images_inverse(whole), torch.cat([norm.images_inverse(v[None]) for v in whole]))

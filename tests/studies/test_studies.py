@@ -210,7 +210,7 @@ def test_sparse_coding_quick(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_generative_at_a_finer_grid_has_its_own_runs_section_figures_and_a_place_by_resolution(tmp_path: Path):
+def test_generative_at_a_finer_grid_then_by_resolution(tmp_path: Path):
     out, results = tmp_path / "gen", tmp_path / "results.md"
     results.write_text(R.HEADER + "\n<!-- BEGIN study:generative_images -->\nkept\n"
                        "<!-- END study:generative_images -->\n")
