@@ -39,9 +39,12 @@ bench-fpnd: $(STAMP)
 	test -x .venv-jetnet/bin/python || bash bench/jetnet_env.sh
 	$(BIN)/python bench/fpnd_vs_jetnet.py $(if $(FILES),--files $(FILES),)
 
-# the comparison studies behind docs/results.md (≈ 3 h on a 2-core CPU; each resumes/reruns independently)
+# the comparison studies behind docs/results.md (≈ 8 h on a 2-core CPU; each resumes/reruns independently)
 studies: $(STAMP)
 	$(BIN)/sparsegen study generative --minutes 10 --jobs 2
+	$(BIN)/sparsegen study generative --family images --minutes 10 --jobs 2 --npix 64
+	$(BIN)/sparsegen study generative --family images --minutes 10 --jobs 2 --npix 128
+	$(BIN)/sparsegen study resolution
 	$(BIN)/sparsegen study sparse-input
 	$(BIN)/sparsegen study sparse-coding
 
