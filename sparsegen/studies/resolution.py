@@ -201,12 +201,13 @@ def findings(rows: list[dict]) -> list[str]:
         sparse = best([r for r in at if r["sparse_aware"]])
         dense = best([r for r in at if not r["sparse_aware"]])
         if sparse and dense:
+            # the same grid, the same floor: the verdict compares the metric itself, each with its own error
+            from sparsegen.studies.generative import compare
+
             a, b = to_floor(sparse, "w1m"), to_floor(dense, "w1m")
-            err = math.hypot(a["error"], b["error"])
-            verdict = ("no difference beyond the errors" if abs(a["value"] - b["value"]) <= err
-                       else "better" if a["value"] < b["value"] else "worse")
-            lines.append(f"at {g}²: best sparse-aware `{sparse['config']}` W1M {R.fmt(a)}× the floor vs best "
-                         f"dense `{dense['config']}` {R.fmt(b)}× ({verdict})")
+            lines.append(f"at {g}²: best sparse-aware `{sparse['config']}` ({a['value']:.3g}× the floor) vs "
+                         f"best dense `{dense['config']}` ({b['value']:.3g}×), W1M ×10³ "
+                         + compare(sparse, dense, "w1m", 1e3))
     if len(grids) > 1:
         lo, hi = grids[0], grids[-1]
         growth = []
