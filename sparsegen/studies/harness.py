@@ -86,7 +86,9 @@ def run_tasks(tasks: Sequence[Any], task: Callable[[Any], Any], jobs: int, desc:
                 out.append(task(t))
                 bar.update()
         else:
-            with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            # one run per worker process: a run's data and model go back to the system when it ends
+            with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"),
+                                        max_tasks_per_child=1) as pool:
                 for r in pool.map(task, tasks):
                     out.append(r)
                     bar.update()
