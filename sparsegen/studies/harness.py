@@ -15,6 +15,7 @@ section.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,8 @@ def run_tasks(tasks: Sequence[Any], task: Callable[[Any], Any], jobs: int, desc:
                 bar.update()
         else:
             # one run per worker process: a run's data and model go back to the system when it ends
-            with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"),
-                                        max_tasks_per_child=1) as pool:
+            fresh = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
+            with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), **fresh) as pool:
                 for r in pool.map(task, tasks):
                     out.append(r)
                     bar.update()

@@ -141,3 +141,19 @@ def test_settings_check_names_the_option():
         S.check(S.Conditional(jet_types=["g", "g"]))
     S.check(S.Convergence())
     assert dataclasses.asdict(S.SparseCoding(penalties=[1.0]))["penalties"] == (1.0,)
+
+
+def _pid(_: int) -> int:
+    import os
+
+    return os.getpid()
+
+
+def test_runs_in_workers_each_get_a_fresh_process():
+    """Every run in its own worker process, so one run's memory is gone before the next starts."""
+    import sys
+
+    pids = H.run_tasks([0, 1, 2], _pid, jobs=2, desc="pids", progress=False)
+    assert len(pids) == 3
+    if sys.version_info >= (3, 11):
+        assert len(set(pids)) == 3
