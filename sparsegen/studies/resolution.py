@@ -118,10 +118,11 @@ def score_pixelized(s: Settings, jet_type: str, train: dict[str, Any]) -> dict[i
         pixelized = pixel_readout(gen, gen_img, extent)
         metrics = evaluate(real, pixelized, seed=s.seed, settings=eval_settings(n, s.quick), classifier=True,
                            npix=npix, extent=extent)
-        metrics |= image_stats(real.to_images(npix, extent), gen_img)
+        real_img = real.to_images(npix, extent)
+        metrics |= image_stats(real_img, gen_img)
         record = train | {"eval_jets": n, "data": {"npix": npix, "extent": extent,
                                                    "num_particles": int(real.max_particles)},
-                          "real_occupancy": float((real.to_images(npix, extent) > 0).mean()),
+                          "real_occupancy": float((real_img > 0).mean()),
                           "metrics": metrics}
         R.write_json(folder / f"npix{npix}.json", record)
         out[npix] = record
