@@ -45,7 +45,7 @@ ADDED_ARGS: dict[str, dict[str, Any]] = {
                      "angle_width": 0.02, "lr_schedule": "constant", "cond_dropout": 0.0, "guidance": 0.0,
                      "conserve_pt": False},
     "WGANGP": {"n_generator": 1, "drift": 0.0, "critic_warmup": 0, "spectrum_matching": 0.0,
-               "lr_schedule": "constant"},
+               "occupancy_matching": 0.0, "lr_schedule": "constant"},
 }
 """Model init arguments added while format 1 was written, with the behaviour a checkpoint without them had
 (stated here, so a later change of a default never changes what an old checkpoint means)."""

@@ -21,6 +21,12 @@ batch) to the generator loss (`sparsegen.nn.losses.spectrum_distance`, above the
 threshold): a feature-matching term on the intensity spectrum of the few active pixels, which a critic
 that mostly sees where pixels are learns last (without it, short runs put a decade too much weight in the
 soft tail).
+
+``occupancy_matching`` = ν > 0 (images only) adds ν·W1(active pixels per image of the fake batch, of the
+real batch) / (real mean) (`sparsegen.nn.losses.occupancy_distance`): the same kind of term for the
+occupancy. A sparse critic sees only the active sites (and a coarse density), so it can push a masked
+generator's occupancy but not pin it; this term has a slope at every empty pixel through the straight-through
+mask.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from torch import Tensor, nn
 
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.models.base import GenerativeModel, LRSchedule, check_finite, check_schedule
-from sparsegen.nn.losses import Sample, gradient_penalty, spectrum_distance
+from sparsegen.nn.losses import Sample, gradient_penalty, occupancy_distance, spectrum_distance
 
 
 class WGANGP(GenerativeModel):
@@ -58,6 +64,7 @@ class WGANGP(GenerativeModel):
         drift: float = 0.0,
         critic_warmup: int = 0,
         spectrum_matching: float = 0.0,
+        occupancy_matching: float = 0.0,
         lr_schedule: LRSchedule = "constant",
         lr_min_factor: float = 0.05,
     ) -> None:
@@ -68,8 +75,10 @@ class WGANGP(GenerativeModel):
             )
         if loss not in ("wgan", "ns", "lsgan"):
             raise SparsegenInputError("config", f"loss must be 'wgan', 'ns' or 'lsgan', got {loss!r}")
-        if not spectrum_matching >= 0:
-            raise SparsegenInputError("config", f"spectrum_matching must be >= 0, got {spectrum_matching}")
+        for key, value in (("spectrum_matching", spectrum_matching),
+                           ("occupancy_matching", occupancy_matching)):
+            if not value >= 0:
+                raise SparsegenInputError("config", f"{key} must be >= 0, got {value}")
         check_schedule(lr_schedule, lr_min_factor)
         self.save_hyperparameters(ignore=["generator", "critic"])
         self.automatic_optimization = False
@@ -125,7 +134,8 @@ class WGANGP(GenerativeModel):
 
     def generator_loss(self, fake: Sample, cond: Tensor | None = None, real: Sample | None = None,
                        logs: dict[str, Tensor] | None = None) -> Tensor:
-        """The objective's generator term, plus the spectrum-matching term when it is on (needs ``real``)."""
+        """The objective's generator term, plus the spectrum- and occupancy-matching terms that are on
+        (they need ``real``)."""
         d_fake = self._score(fake, cond)
         kind = self.hparams.loss
         if kind == "wgan":
@@ -134,12 +144,15 @@ class WGANGP(GenerativeModel):
             loss = F.softplus(-d_fake).mean()
         else:
             loss = 0.5 * ((d_fake - 1) ** 2).mean()
-        mu = float(self.hparams.spectrum_matching)
-        if mu > 0 and isinstance(fake, Tensor) and isinstance(real, Tensor):
-            spec = spectrum_distance(real, fake, self._v_threshold())
-            loss = loss + mu * spec
-            if logs is not None:
-                logs["spectrum"] = spec.detach()
+        if isinstance(fake, Tensor) and isinstance(real, Tensor):
+            for key, distance, name in (("spectrum_matching", spectrum_distance, "spectrum"),
+                                        ("occupancy_matching", occupancy_distance, "occupancy")):
+                weight = float(self.hparams.get(key, 0.0))
+                if weight > 0:
+                    term = distance(real, fake, self._v_threshold())
+                    loss = loss + weight * term
+                    if logs is not None:
+                        logs[name] = term.detach()
         return loss
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:

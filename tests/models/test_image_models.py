@@ -601,6 +601,32 @@ def test_spectrum_distance_is_the_w1_of_the_active_values_and_trains_the_fake_ba
     assert spectrum_distance(real, torch.zeros_like(real)).item() == 0.0  # no active fake pixel: no term
 
 
+def test_occupancy_distance_compares_active_counts_and_lights_pixels_through_a_mask():
+    """The occupancy term is the W1 of the per-image active counts over the real mean count, zero for the
+    same batch, and its gradient reaches a straight-through mask at the *empty* pixels with the sign that
+    lights them when the fakes have too few."""
+    from scipy.stats import wasserstein_distance
+
+    from sparsegen.models.components.image_parts import straight_through_bernoulli
+    from sparsegen.nn.losses import occupancy_distance
+
+    gen = torch.Generator().manual_seed(0)
+    real = torch.where(torch.rand(64, 1, 8, 8, generator=gen) < 0.2,
+                       1.0 + torch.rand(64, 1, 8, 8, generator=gen), 0)
+    logits = torch.full((64, 1, 8, 8), -2.5, requires_grad=True)  # ~8 % lit: too few
+    mask = straight_through_bernoulli(logits, 1.0, gen)
+    fake = mask * torch.ones_like(mask)
+    d = occupancy_distance(real, fake, threshold=0.5, levels=256)
+    counts_r = (real > 0.5).flatten(1).sum(1).numpy()
+    counts_f = (fake > 0).flatten(1).sum(1).detach().numpy()
+    ref = wasserstein_distance(counts_r, counts_f) / counts_r.mean()
+    assert d.item() == pytest.approx(ref, rel=0.05)
+    assert occupancy_distance(real, real.clone(), threshold=0.5).item() == pytest.approx(0.0, abs=1e-6)
+    d.backward()
+    empty = mask.detach() == 0
+    assert (logits.grad[empty] < 0).float().mean() > 0.99  # descent raises the logits of empty pixels
+
+
 def spectrum_distance_after(mu: float, seed: int, steps: int = 60) -> tuple[float, float]:
     """Pixel-spectrum distance of the (EMA) generator to the batch before and after ``steps`` WGAN-GP steps
     with the spectrum term's weight ``mu`` (energy-conserving sparse-aware generator, linear head)."""
