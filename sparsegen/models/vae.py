@@ -8,6 +8,8 @@ needs a decoder with ``output="hurdle"``); for point clouds "chamfer" or "hungar
 invariant set losses plus the multiplicity head's cross entropy). See `sparsegen.nn.losses`. Images are
 in the data's network space (`sparsegen.data.normalization`): with the log transform every loss sees
 log-intensities. ``prior="fitted"`` samples from a Gaussian fitted to the posterior means (`VAE.fit_prior`).
+``lr_schedule="cosine"`` decays the learning rate to ``lr_min_factor`` of its value over the run's step or
+time budget (`sparsegen.models.base`), so a budgeted run ends with small, averaging steps.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from sparsegen.core.errors import SparsegenInputError
-from sparsegen.models.base import GenerativeModel, check_finite
+from sparsegen.models.base import GenerativeModel, LRSchedule, check_finite, check_schedule
 from sparsegen.nn.losses import L1FeaturePenalty, Recon, Sample, kl_divergence, reconstruction_loss
 
 PRIOR_SAMPLES = 8192
@@ -44,8 +46,11 @@ class VAE(GenerativeModel):
         l1_modules: Sequence[str] | None = None,
         lr: float = 1e-3,
         prior: str = "normal",
+        lr_schedule: LRSchedule = "constant",
+        lr_min_factor: float = 0.05,
     ) -> None:
         super().__init__()
+        check_schedule(lr_schedule, lr_min_factor)
         if prior not in ("normal", "fitted"):
             raise SparsegenInputError("config", f"prior must be 'normal' or 'fitted', got '{prior}'")
         if recon not in ("mse", "masked_mse", "weighted_mse", "hurdle", "chamfer", "hungarian"):
@@ -125,8 +130,10 @@ class VAE(GenerativeModel):
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._step(batch, "val")
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+    def configure_optimizers(self) -> dict:
+        opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, self.schedule_factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_validation_epoch_start(self) -> None:
         """``prior="fitted"``: refit the sampling prior to the latest training posterior means (before the
