@@ -17,7 +17,9 @@ refused, never counted as sparse-aware.
 Every run writes ``OUT/<class>/<config>/result.json`` and ``plot_data.npz`` (resume: `harness.run_all`).
 Each family has its own section of the results file (``generative_images``, ``generative_points``: tables,
 findings, overlay plots of mass, multiplicity, pixel spectrum and average images), so rerunning one family
-leaves the other's section as it was.
+leaves the other's section as it was; a run at another grid (``_npixN``) or only on classes the recipes were
+not tuned on (``_wqz``: with a by-class table against the gluon runs, `sparsegen.studies.by_class`) has
+its own.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from sparsegen.core.defaults import JET_CLASS_NAMES
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.core.io import atomic_write
 from sparsegen.metrics.registry import badness, columns, get, ratio_to_floor
+from sparsegen.studies import by_class
 from sparsegen.studies import harness as H
 from sparsegen.studies import report as R
 from sparsegen.studies.settings import Generative as Settings
@@ -443,6 +446,9 @@ def write_family(family: str, rows: list[dict], s: Settings) -> str:
     grid = f"_npix{s.npix}" if s.npix else ""  # a run at another grid has its own section and figures
     if s.npix:
         title += f" at {s.npix}×{s.npix}"
+    others = not set(types) & set(by_class.TUNED)  # only classes the recipes were not tuned on: own section
+    if others:
+        title += " on " + ", ".join(JET_CLASS_NAMES.get(t, t) for t in types) + " jets"
     parts = [f"## {title} (same data, same budget)\n",
              f"Command: `{cmd}` (results file `{s.results}`). {_budget(rows, s)}"
              + (" Image models are scored in the image representation (real jets read out of their own "
@@ -475,4 +481,9 @@ def write_family(family: str, rows: list[dict], s: Settings) -> str:
                            path=plot_dir / fname, title=f"{name} jets: average images (log scale)")
         figs.append(fname)
         parts.append(" ".join(f"![{f}](results/{f})" for f in figs) + "\n")
-    return H.write_section(s, SECTIONS[family] + grid, "\n".join(parts))
+    if others and family == "images":
+        table = by_class.summary(Path(s.out) / (f"npix{s.npix}" if s.npix else ""), types, configs)
+        if table:
+            parts.append("### by class (against the gluon runs of the same folder)\n\n" + table)
+    tag = "_" + "".join(types) if others else ""
+    return H.write_section(s, SECTIONS[family] + grid + tag, "\n".join(parts))

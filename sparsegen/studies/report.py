@@ -57,7 +57,8 @@ def update_section(results_md: str | os.PathLike, name: str, body: str, order: S
         head, rest = text.split(begin, 1)
         text = head + block + rest.split(end, 1)[1]
     else:
-        base = name.split("_npix")[0]  # a study's section at another grid follows the study's own
+        # a study's section at another grid or on other classes (``NAME_…``) follows the study's own
+        base = max((o for o in order if name.startswith(o + "_")), key=len, default=name)
         later = (
             [o for o in order[order.index(base) + 1 :] if f"<!-- BEGIN study:{o} -->" in text]
             if base in order

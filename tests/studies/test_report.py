@@ -44,3 +44,15 @@ def test_local_sparsity_counts_the_densest_stripe():
     assert local_sparsity(code, kernel=3, stride=1).tolist() == [3.0, 0.0]  # window 5 still misses (7, 7)
     code[0, 2, 5, 5] = 1.0
     assert local_sparsity(code, kernel=3, stride=1).tolist() == [4.0, 0.0]
+
+
+def test_a_section_at_another_grid_or_on_other_classes_follows_its_study(tmp_path: Path):
+    md = tmp_path / "results.md"
+    order = ("gen_images", "gen_points", "later")
+    for name in ("later", "gen_images", "gen_images_wqz", "gen_images_npix64", "gen_points"):
+        R.update_section(md, name, name.upper(), order)
+    text = md.read_text()
+    names = ("gen_images", "gen_images_wqz", "gen_images_npix64", "gen_points", "later")
+    where = {n: text.index(f"BEGIN study:{n} -->") for n in names}
+    assert where["gen_images"] < where["gen_images_wqz"] < where["gen_points"] < where["later"]
+    assert where["gen_images"] < where["gen_images_npix64"] < where["gen_points"]
