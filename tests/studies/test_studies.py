@@ -110,6 +110,15 @@ def test_generative_resumes_and_keeps_other_sections(tmp_path: Path):
     for family in ("images", "points"):  # one image and one point model, each in its family's section
         (header, rows), = tables(R.section(text, f"generative_{family}"))
         assert len(rows) == 2
+    # a class the recipes were not tuned on: its own section after the study's, with the by-class table
+    assert main([*args[:4], "vae_hurdle", "--jet-types", "w", *args[8:]]) == 0
+    text = results.read_text()
+    body = R.section(text, "generative_images_w")
+    assert "on W jets" in body.splitlines()[0] and "### by class" in body
+    (_, own), (by_class, rows) = tables(body)
+    assert by_class[1:3] == ["gluon: occupancy gen/real", "W: occupancy gen/real"] and len(rows) == 1
+    assert text.index("study:generative_images -->") < text.index("study:generative_images_w -->") \
+        < text.index("study:generative_points -->")
 
 
 @pytest.mark.slow
