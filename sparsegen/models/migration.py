@@ -44,7 +44,7 @@ ADDED_ARGS: dict[str, dict[str, Any]] = {
     "FlowMatching": {"time_sampling": "uniform", "ptrel_space": "linear", "angle_space": "linear",
                      "angle_width": 0.02, "lr_schedule": "constant", "cond_dropout": 0.0, "guidance": 0.0,
                      "conserve_pt": False},
-    "VAE": {"lr_schedule": "constant", "mass_weight": 0.0},
+    "VAE": {"lr_schedule": "constant"},
     "WGANGP": {"n_generator": 1, "drift": 0.0, "critic_warmup": 0, "spectrum_matching": 0.0,
                "occupancy_matching": 0.0, "lr_schedule": "constant"},
 }

@@ -8,9 +8,6 @@ needs a decoder with ``output="hurdle"``); for point clouds "chamfer" or "hungar
 invariant set losses plus the multiplicity head's cross entropy). See `sparsegen.nn.losses`. Images are
 in the data's network space (`sparsegen.data.normalization`): with the log transform every loss sees
 log-intensities. ``prior="fitted"`` samples from a Gaussian fitted to the posterior means (`VAE.fit_prior`).
-``mass_weight`` = λ > 0 (hurdle image decoders) adds λ·|m(occupancy sample) − m(x)| / mean m(x), the
-relative jet mass of a straight-through sample of the reconstruction against the input's
-(`DenseDecoder.mass_loss`): the per-pixel loss cannot see that independent pixels scatter a two-prong mass.
 ``lr_schedule="cosine"`` decays the learning rate to ``lr_min_factor`` of its value over the run's step or
 time budget (`sparsegen.models.base`), so a budgeted run ends with small, averaging steps.
 """
@@ -51,16 +48,9 @@ class VAE(GenerativeModel):
         prior: str = "normal",
         lr_schedule: LRSchedule = "constant",
         lr_min_factor: float = 0.05,
-        mass_weight: float = 0.0,
     ) -> None:
         super().__init__()
         check_schedule(lr_schedule, lr_min_factor)
-        if not mass_weight >= 0:
-            raise SparsegenInputError("config", f"mass_weight must be >= 0, got {mass_weight}")
-        if mass_weight > 0 and not (callable(getattr(decoder, "mass_loss", None))
-                                    and getattr(decoder, "output", None) == "hurdle"):
-            raise SparsegenInputError("config", "mass_weight needs an image decoder with output 'hurdle', "
-                                                f"got {type(decoder).__name__}")
         if prior not in ("normal", "fitted"):
             raise SparsegenInputError("config", f"prior must be 'normal' or 'fitted', got '{prior}'")
         if recon not in ("mse", "masked_mse", "weighted_mse", "hurdle", "chamfer", "hungarian"):
@@ -119,10 +109,6 @@ class VAE(GenerativeModel):
         beta = self.hparams.beta * min(1.0, (self.global_step + 1) / max(1, self.hparams.warmup_steps))
         loss = rec + beta * kl
         logs = {"recon": rec, "kl": kl, "beta": torch.tensor(beta)}
-        if self.hparams.mass_weight > 0:
-            mass = self.decoder.mass_loss(out, x)
-            loss = loss + self.hparams.mass_weight * mass
-            logs["mass"] = mass
         if self.l1 is not None:
             pen = self.l1.loss()
             if stage == "train":

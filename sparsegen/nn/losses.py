@@ -155,22 +155,6 @@ def occupancy_distance(real: Tensor, fake: Tensor, threshold: float = 0.0, level
     return quantile_w1(r, f, levels) / r.mean().clamp_min(1.0)
 
 
-def image_relative_mass(images: Tensor, extent: float) -> Tensor:
-    """Relative jet mass (B,) of (B, 1, H, W) images of intensities [ptrel] over ±``extent``: every pixel a
-    massless particle at its centre (rows φ, columns η, as `sparsegen.core.images.pixelize`), the 4-vector
-    sum as `sparsegen.core.kinematics.relative_mass`; differentiable in the intensities."""
-    _, _, h, w = images.shape
-    eta = ((torch.arange(w, device=images.device, dtype=images.dtype) + 0.5) / w * 2 - 1) * extent
-    phi = ((torch.arange(h, device=images.device, dtype=images.dtype) + 0.5) / h * 2 - 1) * extent
-    x = images[:, 0]
-    px = (x * torch.cos(phi)[:, None]).sum((1, 2))
-    py = (x * torch.sin(phi)[:, None]).sum((1, 2))
-    pz = (x * torch.sinh(eta)[None, :]).sum((1, 2))
-    e = (x * torch.cosh(eta)[None, :]).sum((1, 2))
-    m2 = (e**2 - pz**2 - px**2 - py**2).clamp_min(0.0)
-    return torch.sqrt(m2 + 1e-12)
-
-
 def nsubjettiness_ratio(particles: Tensor, mask: Tensor, n: int = 2) -> Tensor:
     """τ_n / τ_{n−1} per jet (B,), β = 1, of (etarel, phirel, ptrel) particles, differentiable in the
     particles with the axes held fixed: the axes are `sparsegen.core.kinematics.subjet_axes` of the detached

@@ -667,35 +667,3 @@ def test_spectrum_matching_pulls_the_generated_pixel_spectrum_to_the_real_one():
     if runs[0][0] != runs[1][0]:
         runs.append(pulls(2))
     assert sum(run[0] for run in runs) >= 2, runs
-
-
-# ----------------------------------------------------------------------------- jet mass of images
-def test_image_relative_mass_is_the_jet_mass_of_the_pixels_as_particles():
-    from sparsegen.core.images import images_to_particles
-    from sparsegen.core.kinematics import relative_mass
-    from sparsegen.nn.losses import image_relative_mass
-
-    x = sparse_images(32, npix=24, occupancy=0.1, seed=3)[:, 0].numpy()
-    p, m = images_to_particles(x, extent=0.4)
-    ours = image_relative_mass(torch.as_tensor(x[:, None], dtype=torch.float64), 0.4).numpy()
-    np.testing.assert_allclose(ours, relative_mass(p, m), rtol=1e-6, atol=1e-9)
-
-
-def test_hurdle_mass_loss_vanishes_for_a_certain_decoder_and_trains_the_occupancy():
-    """The sampled-mass term is ~0 when the hurdle output is the input itself with certain occupancy, and
-    for an unsure one its gradient reaches the occupancy logits; a VAE refuses it without a hurdle output."""
-    v, info = tiny_jets(16)
-    dec = DenseDecoder(latent_dim=4, npix=NPIX, channels=(8, 8), output="hurdle")
-    dec.set_data_info(info)
-    certain = torch.where(v > 0, 30.0, -30.0)
-    raw = torch.cat([certain, v, torch.zeros_like(v)], 1)
-    assert dec.mass_loss(raw, v).item() < 1e-4
-    logits = torch.zeros_like(v, requires_grad=True)  # every pixel a coin flip: the masses scatter
-    loss = dec.mass_loss(torch.cat([logits, v, torch.zeros_like(v)], 1), v)
-    assert loss.item() > 0.05
-    loss.backward()
-    assert logits.grad.abs().sum() > 0
-    with pytest.raises(SparsegenInputError, match="mass_weight"):
-        VAE(DenseEncoder(npix=NPIX, channels=(8, 8), out_dim=16),
-            DenseDecoder(latent_dim=4, npix=NPIX, channels=(8, 8), output="linear"), latent_dim=4,
-            mass_weight=1.0)

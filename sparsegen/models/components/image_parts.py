@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sparsegen.core.defaults import EXTENT
 from sparsegen.core.errors import SparsegenInputError
 from sparsegen.data.info import DataInfo
 from sparsegen.data.normalization import Normalizer
@@ -59,7 +58,6 @@ class ImageSpace:
         )
         occ = info.occupancy if info is not None and info.occupancy else 0.05
         self.occupancy = float(occ)
-        self.extent = float(info.extent) if info is not None else EXTENT
         q = info.pixel_sum_quantiles if info is not None and info.pixel_sum_quantiles else None
         self.sum_median = float(q[50]) if q else 1.0
         self.sum_spread = max(float(q[84] - q[16]) / 2, 1e-3) if q else 0.05

@@ -40,13 +40,12 @@ from sparsegen.models.components.image_parts import (
     UpsamplingTrunk,
     inverse_softplus,
     logit,
-    straight_through_bernoulli,
     trunk_grid,
 )
 from sparsegen.models.components.image_refine import CellRefiner
 from sparsegen.models.spec import Component
 from sparsegen.nn import LayeredISTA, SparseImage
-from sparsegen.nn.losses import image_relative_mass, reconstruction_loss
+from sparsegen.nn.losses import reconstruction_loss
 
 OUTPUTS = ("relu", "softplus", "linear", "hurdle")
 
@@ -234,29 +233,6 @@ class DenseDecoder(DataSpaceMixin, Component):
         bi, yi, xi = cells.unbind(1)
         split = self.refiner.nll(out.features[bi, :, yi, xi], cells, fine, coarse.shape[-2:])
         return reconstruction_loss(recon, out.raw, coarse, **kwargs) + split
-
-    def mass_loss(self, out: Tensor | Refinable, x: Tensor) -> Tensor:
-        """|m(sampled image) − m(x)| / mean m(x) over the batch (hurdle output): the relative jet mass of an
-        occupancy sample (straight-through, so the occupancy logits get its gradient; intensities at their
-        means, rescaled to the real pixel sum: the sampler draws the sum apart) against the real one's.
-
-        The hurdle's pixels are independent given z, so where the decoder is unsure where a prong's pixels
-        go it spreads low probabilities over the candidates, and every sample lights a different few of
-        them: the mass of a two-prong jet scatters far more than the data's (docs/results.md § 1d). The
-        per-pixel loss hardly sees this; the mass of a sample does."""
-        if self.output != "hurdle":
-            raise ValueError("mass_loss needs the hurdle output")
-        raw = out.raw if isinstance(out, Refinable) else out
-        target = self.refiner.coarsen(x, self.space)[0] if isinstance(out, Refinable) else x
-        logits, mu = raw[:, :1], raw[:, 1:2]
-        occ = straight_through_bernoulli(logits)
-        v = occ * mu
-        fake = self.space.to_ptrel(F.relu(v)) * (v > self.space.v_threshold)
-        real = self.space.to_ptrel(F.relu(target)) * (target > self.space.v_threshold)
-        scale = real.flatten(1).sum(1) / fake.flatten(1).sum(1).clamp_min(1e-12)
-        m_fake = image_relative_mass(fake, self.space.extent) * scale
-        m_real = image_relative_mass(real, self.space.extent)
-        return (m_fake - m_real).abs().mean() / m_real.mean().clamp_min(1e-6)
 
     def to_sample(self, raw: Tensor | Refinable, generator: torch.Generator | None = None) -> Tensor:
         if isinstance(raw, Refinable):
