@@ -29,10 +29,11 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	WANDB_MODE=disabled MPLBACKEND=Agg $(BIN)/python -m pytest -q -n 2 -m "not slow" tests
 
-# every bench/*.py but the FPND exactness check, which needs the JetNet library in its own venv (bench-fpnd);
-# sampling_speed.py times the demo's checkpoints: run make demo first
+# every bench/*.py but the FPND exactness check, which needs the JetNet library in its own venv (bench-fpnd),
+# and vae_mass_spread.py, a diagnostic of a generative-study run; sampling_speed.py times the demo's
+# checkpoints: run make demo first
 bench: $(STAMP)
-	for f in $(filter-out bench/fpnd_vs_jetnet.py,$(wildcard bench/*.py)); do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	for f in $(filter-out bench/fpnd_vs_jetnet.py bench/vae_mass_spread.py,$(wildcard bench/*.py)); do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 # FPND: sparsegen vs the JetNet library on the same jets (makes .venv-jetnet once; FILES=... to score your own)
 bench-fpnd: $(STAMP)

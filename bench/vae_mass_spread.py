@@ -1,20 +1,20 @@
 """Where an image VAE's jet-mass distribution broadens: the reconstruction, the prior, or the sampling.
 
 A hurdle decoder gives every pixel an occupancy probability and an intensity; a sample lights each pixel
-independently. For a checkpoint with a hurdle decoder (``vae_hurdle``, ``vae_sparse``, ``vae_ista``) this
-bench decodes ``--num-jets`` real jets' posterior means and prior draws and reports, in GeV (jets at the
+independently. For a run or checkpoint with a hurdle decoder (``vae_hurdle``, ``vae_sparse``, ``vae_ista``)
+this bench decodes ``--num-jets`` real jets' posterior means and prior draws and reports, in GeV (jets at the
 preset's pT), the W1 of the mass distributions to the real one next to the real-vs-real floor at the same
 size, the per-jet mass spread over ``--draws`` occupancy draws of the same latent, and the masses when only
 the pixels with probability > ½ are lit (where the decoder is sure). Last line: JSON.
 
-    .venv/bin/python bench/vae_mass_spread.py --jet-type w \
-        --ckpt runs/study_generative/w/vae_hurdle/checkpoints/best-epoch=36.ckpt
+    .venv/bin/python bench/vae_mass_spread.py --run runs/study_generative/w/vae_hurdle --jet-type w
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,7 +30,8 @@ QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--ckpt", required=True)
+    p.add_argument("--run", default="runs/study_generative/w/vae_hurdle",
+                   help="a generative-study run folder (its best checkpoint) or a checkpoint file")
     p.add_argument("--jet-type", default="w")
     p.add_argument("--num-jets", type=int, default=4000, help="jets per sample (the floor: two such samples)")
     p.add_argument("--draws", type=int, default=20, help="occupancy draws per latent for the spread")
@@ -41,10 +42,15 @@ def main() -> None:
     p.add_argument("--preset", default=PRESET)
     args = p.parse_args()
     torch.manual_seed(args.seed)
-    model = load_model(args.ckpt).eval()
+    run = Path(args.run)
+    ckpt = run / "checkpoints" / json.loads((run / "result.json").read_text())["best_checkpoint"] \
+        if (run / "result.json").exists() else run
+    if not ckpt.is_file():
+        raise SystemExit(f"error: {args.run}: no generative-study run or checkpoint there")
+    model = load_model(ckpt).eval()
     dec, info, norm = model.decoder, model.data_info, model.normalizer
     if getattr(dec, "output", None) != "hurdle" or getattr(dec, "refiner", None) is not None:
-        raise SystemExit(f"error: {args.ckpt}: needs a VAE whose decoder has the hurdle output on the data "
+        raise SystemExit(f"error: {ckpt}: needs a VAE whose decoder has the hurdle output on the data "
                          "grid")
     n = args.num_jets
     jets = load_or_generate(args.jet_type, max(args.data_jets, 2 * n), info.num_particles, args.seed,
