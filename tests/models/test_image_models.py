@@ -313,9 +313,27 @@ def test_wgan_gp_learning_rates_follow_the_budget(schedule):
         assert opts[1].param_groups[0]["lr"] == pytest.approx(4e-4 * expected)
 
 
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_vae_learning_rate_follows_the_budget(schedule):
+    _, info = tiny_jets(8)
+    model = with_data(VAE(DenseEncoder(npix=NPIX, channels=(8, 8), out_dim=16),
+                          DenseDecoder(latent_dim=4, npix=NPIX, channels=(8, 8), output="hurdle"),
+                          latent_dim=4, recon="hurdle", lr=1e-3, lr_schedule=schedule, lr_min_factor=0.1),
+                      info)
+    factor = model.configure_optimizers()["lr_scheduler"]["scheduler"].lr_lambdas[0]
+    for done, expected in ((0.0, 1.0), (0.5, 0.55), (1.0, 0.1)):
+        model.trainer = pl.Trainer(max_epochs=1, callbacks=[_Done(done)], logger=False,
+                                   enable_checkpointing=False)
+        assert factor(0) == pytest.approx(expected if schedule == "cosine" else 1.0)
+    with pytest.raises(SparsegenInputError):
+        VAE(DenseEncoder(npix=NPIX, channels=(8, 8), out_dim=16),
+            DenseDecoder(latent_dim=4, npix=NPIX, channels=(8, 8)), latent_dim=4, lr_schedule="linear")
+
+
 # ---------------------------------------------------------------------------- overfit a batch
 def _train(model, batch: dict, steps: int) -> None:
     opts = model.configure_optimizers()
+    opts = opts["optimizer"] if isinstance(opts, dict) else opts  # a schedule is not stepped here
     opts = opts if isinstance(opts, (list, tuple)) else [opts]
     model.train()
     model.log_dict = lambda *a, **k: None  # no trainer attached

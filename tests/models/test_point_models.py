@@ -223,7 +223,7 @@ def test_point_vae_overfits_a_tiny_batch(encoder, recon):
         ),
         batch,
     )
-    opt = model.configure_optimizers()
+    opt = model.configure_optimizers()["optimizer"]
 
     def error() -> float:
         with torch.no_grad():
