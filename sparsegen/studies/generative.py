@@ -18,8 +18,8 @@ Every run writes ``OUT/<class>/<config>/result.json`` and ``plot_data.npz`` (res
 Each family has its own section of the results file (``generative_images``, ``generative_points``: tables,
 findings, overlay plots of mass, multiplicity, pixel spectrum and average images), so rerunning one family
 leaves the other's section as it was; a run at another grid (``_npixN``) or only on classes the recipes were
-not tuned on (``_wqz``: with a by-class table against the gluon runs, `sparsegen.studies.by_class`) has
-its own.
+not tuned on (``_other_classes``: with a by-class table against the gluon runs, `sparsegen.studies.by_class`)
+has its own.
 """
 
 from __future__ import annotations
@@ -485,5 +485,5 @@ def write_family(family: str, rows: list[dict], s: Settings) -> str:
         table = by_class.summary(Path(s.out) / (f"npix{s.npix}" if s.npix else ""), types, configs)
         if table:
             parts.append("### by class (against the gluon runs of the same folder)\n\n" + table)
-    tag = "_" + "".join(types) if others else ""
+    tag = "_other_classes" if others else ""
     return H.write_section(s, SECTIONS[family] + grid + tag, "\n".join(parts))
