@@ -45,6 +45,7 @@ studies: $(STAMP)
 	$(BIN)/sparsegen study generative --minutes 10 --jobs 2
 	$(BIN)/sparsegen study generative --family images --minutes 10 --jobs 2 --npix 64
 	$(BIN)/sparsegen study generative --family images --minutes 10 --jobs 2 --npix 128
+	$(BIN)/sparsegen study generative --family images --minutes 10 --jobs 2 --jet-types w q z
 	$(BIN)/sparsegen study resolution
 	$(BIN)/sparsegen study sparse-input
 	$(BIN)/sparsegen study sparse-coding
