@@ -158,9 +158,14 @@ def _overrides(jet_type: str, s: Settings) -> list[str]:
     return extra + (list(QUICK_TRAINER) if s.quick else [])
 
 
+def grid_dir(s: Settings) -> Path:
+    """The runs of one grid: OUT/[npixN/] (``--npix``: one tree per grid)."""
+    return Path(s.out) / (f"npix{s.npix}" if s.npix else "")
+
+
 def run_dir(s: Settings, jet_type: str, config: str) -> Path:
-    """A run's folder: OUT/[npixN/]CLASS/CONFIG (``--npix``: one tree per grid)."""
-    return Path(s.out) / (f"npix{s.npix}" if s.npix else "") / jet_type / Path(config).stem
+    """A run's folder: OUT/[npixN/]CLASS/CONFIG."""
+    return grid_dir(s) / jet_type / Path(config).stem
 
 
 def run_one(config: str, jet_type: str, s: Settings) -> dict[str, Any]:
@@ -482,7 +487,7 @@ def write_family(family: str, rows: list[dict], s: Settings) -> str:
         figs.append(fname)
         parts.append(" ".join(f"![{f}](results/{f})" for f in figs) + "\n")
     if others and family == "images":
-        table = by_class.summary(Path(s.out) / (f"npix{s.npix}" if s.npix else ""), types, configs)
+        table = by_class.summary(grid_dir(s), types, configs)
         if table:
             parts.append("### by class (against the gluon runs of the same folder)\n\n" + table)
     tag = "_other_classes" if others else ""
