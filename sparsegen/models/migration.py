@@ -46,7 +46,7 @@ ADDED_ARGS: dict[str, dict[str, Any]] = {
                      "conserve_pt": False},
     "VAE": {"lr_schedule": "constant"},
     "WGANGP": {"n_generator": 1, "drift": 0.0, "critic_warmup": 0, "spectrum_matching": 0.0,
-               "occupancy_matching": 0.0, "lr_schedule": "constant"},
+               "occupancy_matching": 0.0, "mass_matching": 0.0, "lr_schedule": "constant"},
 }
 """Model init arguments added while format 1 was written, with the behaviour a checkpoint without them had
 (stated here, so a later change of a default never changes what an old checkpoint means)."""

@@ -29,7 +29,9 @@ __all__ = [
     "hurdle_loss",
     "interpolate",
     "kl_divergence",
+    "image_mass",
     "masked_mse",
+    "mass_distance",
     "mse",
     "point_set_loss",
     "reconstruction_loss",
@@ -153,6 +155,28 @@ def occupancy_distance(real: Tensor, fake: Tensor, threshold: float = 0.0, level
     r = (real.flatten(1) > threshold).sum(1).to(fake.dtype)
     f = torch.tanh(fake.flatten(1) / scale).sum(1)
     return quantile_w1(r, f, levels) / r.mean().clamp_min(1.0)
+
+
+def image_mass(x: Tensor, extent: float) -> Tensor:
+    """Relative jet mass m / pT (B,) of (B, 1, H, W) images of intensities [ptrel] over ±``extent``, every
+    pixel a massless particle at its centre (rows φ, columns η, as `sparsegen.core.images.pixelize`), summed
+    as four-vectors (differentiable in ``x``)."""
+    h, w = x.shape[-2:]
+    phi = ((torch.arange(h, device=x.device, dtype=x.dtype) + 0.5) * (2 * extent / h) - extent)[:, None]
+    eta = ((torch.arange(w, device=x.device, dtype=x.dtype) + 0.5) * (2 * extent / w) - extent)[None, :]
+    z = x.reshape(x.shape[0], -1, h, w).sum(1)
+    parts = [(z * c).flatten(1).sum(1) for c in (torch.cosh(eta), torch.cos(phi), torch.sin(phi),
+                                                   torch.sinh(eta))]
+    e, px, py, pz = parts
+    return (e**2 - px**2 - py**2 - pz**2).clamp_min(1e-12).sqrt()
+
+
+def mass_distance(real: Tensor, fake: Tensor, extent: float, levels: int = 64) -> Tensor:
+    """1-D Wasserstein-1 distance between the relative jet masses (`image_mass`) of two batches of ptrel
+    images, as a fraction of the real batch's mean mass (differentiable in ``fake``): a feature-matching
+    term on the jet observable a critic reads only through the geometry of two prongs."""
+    r = image_mass(real, extent)
+    return quantile_w1(r, image_mass(fake, extent), levels) / r.mean().clamp_min(1e-6)
 
 
 def nsubjettiness_ratio(particles: Tensor, mask: Tensor, n: int = 2) -> Tensor:

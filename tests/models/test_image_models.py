@@ -594,6 +594,7 @@ def test_sample_returns_jets_with_images_and_exact_zeros():
     (lambda: WGANGP(DCGANGenerator(npix=NPIX), DenseCritic(npix=NPIX), loss="hinge"), "loss"),
     (lambda: WGANGP(DCGANGenerator(npix=NPIX), DenseCritic(npix=NPIX), n_generator=0), "n_generator"),
     (lambda: WGANGP(DCGANGenerator(npix=NPIX), DenseCritic(npix=NPIX), lr_schedule="step"), "lr_schedule"),
+    (lambda: WGANGP(DCGANGenerator(npix=NPIX), DenseCritic(npix=NPIX), mass_matching=-1.0), "mass_matching"),
 ])
 def test_bad_settings_are_one_config_error(build, needle):
     with pytest.raises(SparsegenInputError, match=needle):
@@ -643,6 +644,36 @@ def test_occupancy_distance_compares_active_counts_and_lights_pixels_through_a_m
     d.backward()
     empty = mask.detach() == 0
     assert (logits.grad[empty] < 0).float().mean() > 0.99  # descent raises the logits of empty pixels
+
+
+def test_image_mass_is_the_two_prong_mass_and_the_mass_term_is_its_w1():
+    """Two massless prongs of pT shares z1, z2 at the pixel centres give m/pT = sqrt(2 z1 z2 (cosh Δη −
+    cos Δφ)); the mass term is the W1 of the masses over the real mean, zero for the same batch, with a
+    slope that moves the fake intensities."""
+    from scipy.stats import wasserstein_distance
+
+    from sparsegen.core.images import pixel_centers
+    from sparsegen.nn.losses import image_mass, mass_distance
+
+    npix, extent = 16, 0.4
+    c = pixel_centers(npix, extent)
+    img = torch.zeros(1, 1, npix, npix, dtype=torch.float64)
+    img[0, 0, 8, 8], img[0, 0, 3, 12] = 0.7, 0.3  # rows φ, columns η
+    expected = np.sqrt(2 * 0.7 * 0.3 * (np.cosh(c[12] - c[8]) - np.cos(c[3] - c[8])))
+    assert image_mass(img, extent).item() == pytest.approx(expected, rel=1e-9)
+
+    gen = torch.Generator().manual_seed(0)
+    real = torch.where(torch.rand(512, 1, npix, npix, generator=gen) < 0.1,
+                       torch.rand(512, 1, npix, npix, generator=gen), 0).double()
+    fake = torch.where(torch.rand(512, 1, npix, npix, generator=gen) < 0.1,
+                       torch.rand(512, 1, npix, npix, generator=gen), 0).double().requires_grad_()
+    m_r, m_f = image_mass(real, extent), image_mass(fake, extent)
+    d = mass_distance(real, fake, extent, levels=256)
+    ref = wasserstein_distance(m_r.numpy(), m_f.detach().numpy()) / m_r.mean().item()
+    assert d.item() == pytest.approx(ref, rel=0.05)
+    assert mass_distance(real, real.clone(), extent).item() == pytest.approx(0.0, abs=1e-9)
+    d.backward()
+    assert torch.isfinite(fake.grad).all() and fake.grad[fake > 0].abs().sum() > 0
 
 
 def spectrum_distance_after(mu: float, seed: int, steps: int = 60) -> tuple[float, float]:
