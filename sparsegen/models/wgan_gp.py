@@ -31,7 +31,7 @@ mask.
 ``mass_matching`` = κ > 0 (images only) adds κ·W1(relative jet mass of the fake batch, of the real batch) /
 (real mean) (`sparsegen.nn.losses.mass_distance`, pixels as massless particles at their centres): the jet
 mass of a two-prong jet is set by where its second prong sits, which a critic learns from the geometry
-last (without it every image GAN loses the W mass peak at 10 minutes: docs/results.md § 1a, other classes).
+last (W jets: docs/results.md § 1a, other classes).
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ class WGANGP(GenerativeModel):
 
     def generator_loss(self, fake: Sample, cond: Tensor | None = None, real: Sample | None = None,
                        logs: dict[str, Tensor] | None = None) -> Tensor:
-        """The objective's generator term, plus the spectrum- and occupancy-matching terms that are on
+        """The objective's generator term, plus the spectrum-, occupancy- and mass-matching terms that are on
         (they need ``real``)."""
         d_fake = self._score(fake, cond)
         kind = self.hparams.loss
@@ -157,20 +157,18 @@ class WGANGP(GenerativeModel):
         else:
             loss = 0.5 * ((d_fake - 1) ** 2).mean()
         if isinstance(fake, Tensor) and isinstance(real, Tensor):
-            for key, distance, name in (("spectrum_matching", spectrum_distance, "spectrum"),
-                                        ("occupancy_matching", occupancy_distance, "occupancy")):
+            thr = self._v_threshold()
+            for key, distance, name in (
+                ("spectrum_matching", lambda r, f: spectrum_distance(r, f, thr), "spectrum"),
+                ("occupancy_matching", lambda r, f: occupancy_distance(r, f, thr), "occupancy"),
+                ("mass_matching", self._mass_distance, "mass"),
+            ):
                 weight = float(self.hparams.get(key, 0.0))
                 if weight > 0:
-                    term = distance(real, fake, self._v_threshold())
+                    term = distance(real, fake)
                     loss = loss + weight * term
                     if logs is not None:
                         logs[name] = term.detach()
-            weight = float(self.hparams.get("mass_matching", 0.0))
-            if weight > 0:
-                term = self._mass_distance(real, fake)
-                loss = loss + weight * term
-                if logs is not None:
-                    logs["mass"] = term.detach()
         return loss
 
     def _mass_distance(self, real: Tensor, fake: Tensor) -> Tensor:

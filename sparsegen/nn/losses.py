@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from typing_extensions import Self
 
+from sparsegen.core.images import pixel_centers
 from sparsegen.nn.activations import activation_of, named_modules
 from sparsegen.nn.matching import hungarian_matching
 
@@ -28,8 +29,8 @@ __all__ = [
     "hungarian_loss",
     "hurdle_loss",
     "interpolate",
-    "kl_divergence",
     "image_mass",
+    "kl_divergence",
     "masked_mse",
     "mass_distance",
     "mse",
@@ -162,12 +163,11 @@ def image_mass(x: Tensor, extent: float) -> Tensor:
     pixel a massless particle at its centre (rows φ, columns η, as `sparsegen.core.images.pixelize`), summed
     as four-vectors (differentiable in ``x``)."""
     h, w = x.shape[-2:]
-    phi = ((torch.arange(h, device=x.device, dtype=x.dtype) + 0.5) * (2 * extent / h) - extent)[:, None]
-    eta = ((torch.arange(w, device=x.device, dtype=x.dtype) + 0.5) * (2 * extent / w) - extent)[None, :]
+    phi, eta = (torch.as_tensor(pixel_centers(n, extent), dtype=x.dtype, device=x.device) for n in (h, w))
+    phi, eta = phi[:, None], eta[None, :]
     z = x.reshape(x.shape[0], -1, h, w).sum(1)
-    parts = [(z * c).flatten(1).sum(1) for c in (torch.cosh(eta), torch.cos(phi), torch.sin(phi),
-                                                   torch.sinh(eta))]
-    e, px, py, pz = parts
+    e, px, py, pz = ((z * c).flatten(1).sum(1)
+                     for c in (torch.cosh(eta), torch.cos(phi), torch.sin(phi), torch.sinh(eta)))
     return (e**2 - px**2 - py**2 - pz**2).clamp_min(1e-12).sqrt()
 
 
